@@ -1,0 +1,56 @@
+# Velkommen: the two commands a new user needs are `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+PY    ?= python3
+VENV  := .venv
+PIP   := $(VENV)/bin/pip
+PYTHON := $(VENV)/bin/python
+
+.PHONY: install run stop status test test-unit infra infra-stop clean-data
+
+## install: Python virtualenv with pinned dependencies, Apache Kafka jars (Maven Central), FerretDB (Go module proxy)
+install: $(VENV)/.installed
+	@deploy/kafka.sh install
+	@deploy/ferretdb.sh install
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PY) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q -c constraints.txt -e '.[test]'
+	@touch $@
+
+## run: install, start Kafka + FerretDB + the four services in the background, wait until all are ready
+run: install infra
+	@deploy/services.sh start
+	@echo "Velkommen is up: registration :8001, welcome_pack :8002, school_intake :8003, job_match :8004. Stop with: make stop"
+
+## stop: stop the services and the infrastructure
+stop:
+	@deploy/services.sh stop
+	@deploy/kafka.sh stop
+	@deploy/ferretdb.sh stop
+
+status:
+	@deploy/services.sh status || true
+	@deploy/kafka.sh status || true
+	@deploy/ferretdb.sh status || true
+
+infra: install
+	@deploy/ferretdb.sh start
+	@deploy/kafka.sh start
+
+infra-stop:
+	@deploy/kafka.sh stop
+	@deploy/ferretdb.sh stop
+
+## test: install, then run every test; the fixtures start Kafka and FerretDB unless
+## KAFKA_BOOTSTRAP_SERVERS / MONGODB_URI are given (or a Docker engine runs testcontainers)
+test: install
+	$(PYTHON) -m pytest -q $(PYTEST_ARGS)
+
+## test-unit: only the pure-logic tests (no servers)
+test-unit: $(VENV)/.installed
+	$(PYTHON) -m pytest -q -m "not infra" $(PYTEST_ARGS)
+
+## clean-data: stop everything and delete local Kafka and database data (not the cached jars/binaries)
+clean-data: stop
+	rm -rf .data

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# FerretDB 1.24 (MongoDB wire protocol over SQLite), built from the Go module proxy into our own small main
+# (deploy/ferretdb/main.go, pinned by go.mod/go.sum).   deploy/ferretdb.sh install|start|stop|status
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+PORT=${FERRETDB_PORT:-27017}
+BIN=$ROOT/.cache/bin/ferretdb
+STATE=${VELKOMMEN_DATA_DIR:-$ROOT/.data}/ferretdb
+PIDFILE=$STATE/ferretdb.pid
+
+log() { echo "[ferretdb] $*" >&2; }
+
+install() {
+  local src=$ROOT/deploy/ferretdb
+  if [ -x "$BIN" ] && [ "$BIN" -nt "$src/main.go" ] && [ "$BIN" -nt "$src/go.sum" ]; then return; fi
+  log "building FerretDB from the Go module proxy (once)"
+  mkdir -p "$(dirname "$BIN")"
+  (cd "$src" && go build -trimpath -o "$BIN" .)
+}
+
+running() { [ -f "$PIDFILE" ] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+start() {
+  install
+  if running; then log "already running (pid $(cat "$PIDFILE"))"; return; fi
+  if port_open "$PORT"; then log "port $PORT already in use by another process"; exit 1; fi
+  mkdir -p "$STATE/data"
+  log "starting on 127.0.0.1:$PORT"
+  nohup "$BIN" --listen-addr "127.0.0.1:$PORT" --data-dir "$STATE/data" >"$STATE/ferretdb.log" 2>&1 &
+  echo $! >"$PIDFILE"
+  for _ in $(seq 1 60); do
+    if port_open "$PORT"; then log "ready"; return; fi
+    running || { log "exited; see $STATE/ferretdb.log"; tail -20 "$STATE/ferretdb.log" >&2; exit 1; }
+    sleep 0.25
+  done
+  log "not ready after 15 s; see $STATE/ferretdb.log"; exit 1
+}
+
+stop() {
+  if ! running; then log "not running"; rm -f "$PIDFILE"; return; fi
+  local pid; pid=$(cat "$PIDFILE")
+  kill "$pid"
+  for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || { rm -f "$PIDFILE"; log "stopped"; return; }; sleep 0.25; done
+  kill -9 "$pid" 2>/dev/null || true; rm -f "$PIDFILE"
+}
+
+status() { if running; then echo "ferretdb running (pid $(cat "$PIDFILE")) on 127.0.0.1:$PORT"; else echo "ferretdb stopped"; return 1; fi; }
+
+case "${1:-}" in
+  install) install ;; start) start ;; stop) stop ;; status) status ;;
+  *) echo "usage: $0 install|start|stop|status" >&2; exit 2 ;;
+esac

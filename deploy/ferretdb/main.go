@@ -1,0 +1,42 @@
+// Command ferretdb runs FerretDB 1.24 (MongoDB wire protocol, SQLite backend) embedded in our own binary.
+//
+// Why not `go install .../cmd/ferretdb`: that binary panics at start because build/version/version.txt is not
+// part of the published module. Embedding the public `ferretdb` package avoids it.
+package main
+
+import (
+	"context"
+	"flag"
+	"log"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/FerretDB/FerretDB/ferretdb"
+)
+
+func main() {
+	listen := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on")
+	dataDir := flag.String("data-dir", "data/ferretdb", "directory for the SQLite files")
+	flag.Parse()
+
+	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
+		log.Fatalf("cannot create data directory %s: %v", *dataDir, err)
+	}
+
+	f, err := ferretdb.New(&ferretdb.Config{
+		Listener:  ferretdb.ListenerConfig{TCP: *listen},
+		Handler:   "sqlite",
+		SQLiteURL: "file:" + *dataDir + "/",
+	})
+	if err != nil {
+		log.Fatalf("cannot configure FerretDB: %v", err)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	log.Printf("FerretDB listening on %s, data in %s", *listen, *dataDir)
+	f.Run(ctx)
+	log.Print("FerretDB stopped")
+}

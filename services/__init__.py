@@ -1,0 +1,1 @@
+"""The four Velkommen services; each owns its own database and shares only events."""

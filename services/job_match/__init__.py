@@ -1,0 +1,1 @@
+"""Job match: ranked, explained job leads for accompanying spouses, for Jobcenter advisers."""

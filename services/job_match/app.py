@@ -1,0 +1,50 @@
+"""Job match service: FastAPI app; its lifespan opens the database and Kafka, loads sample listings, consumes."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import date
+from functools import partial
+
+from fastapi import FastAPI
+
+from services.job_match.api import router as api_router
+from services.job_match.handlers import handle_newcomer_arrived
+from services.job_match.listings import sample_listings
+from services.job_match.settings import JobMatchSettings
+from services.job_match.store import JobStore
+from shared.bus import Subscription
+from shared.events import NEWCOMER_ARRIVED
+from shared.health import router as health_router
+from shared.logs import configure_logging
+from shared.runtime import ServiceRuntime
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: JobMatchSettings | None = None) -> FastAPI:
+    settings = settings or JobMatchSettings()
+    configure_logging(settings.service_name)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with ServiceRuntime(settings) as runtime:
+            store = JobStore(runtime.db)
+            await store.ensure_indexes()
+            if settings.sample_listings_file and await store.count_listings() == 0:
+                loaded = await store.upsert_listings(sample_listings(settings.sample_listings_file, date.today()))
+                log.info("loaded %d sample listings", loaded)
+            runtime.start_consumer([
+                Subscription(NEWCOMER_ARRIVED,
+                             partial(handle_newcomer_arrived, store=store, leads_per_spouse=settings.leads_per_spouse)),
+            ])
+            app.state.runtime, app.state.store = runtime, store
+            yield
+
+    app = FastAPI(title="Velkommen job match", version="1", lifespan=lifespan)
+    app.state.settings = settings
+    app.include_router(health_router)
+    app.include_router(api_router)
+    return app

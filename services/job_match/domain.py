@@ -1,0 +1,215 @@
+"""Pure rules of job matching: spouse profiles, listings, hard filters, score and explanation. No I/O.
+
+A lead is only made from a listing the spouse may take (right to work, every required language at its level,
+listing open today) and that fits them (a shared skill or the same occupation). The score ranks leads; the
+explanation says why each one fits and what is missing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from functools import cache
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.job_match.vocabulary import SKILL_SYNONYMS
+from shared.events import EducationLevel, LanguageLevel, LanguageSkill, NewcomerArrived, PurposeOfStay
+
+_LEAD_NAMESPACE = uuid.UUID("8d3f5b7a-1c2e-4f60-9a8b-7c6d5e4f3a21")
+
+# Accompanying family of these newcomers may work in Denmark without a permit of their own.
+# "other" is left to the adviser: the legal basis must be checked case by case.
+_SPOUSE_MAY_WORK = {
+    PurposeOfStay.WORK,
+    PurposeOfStay.STUDY,
+    PurposeOfStay.EU_EEA_CITIZEN,
+    PurposeOfStay.REFUGEE,
+    PurposeOfStay.FAMILY_REUNIFICATION,
+}
+
+WEIGHTS = {"required_skill": 40.0, "wanted_skill": 15.0, "occupation": 20.0, "education": 10.0, "language": 5.0,
+           "municipality": 10.0}
+
+
+@cache
+def _synonym_table() -> dict[str, str]:
+    table = {}
+    for canonical, words in SKILL_SYNONYMS.items():
+        table[canonical.casefold()] = canonical
+        for word in words:
+            table[word.casefold()] = canonical
+    return table
+
+
+def normalise_skill(text: str) -> str:
+    """'Svejser' -> 'welding'; an unknown skill stays as its lower-case text, so it can still match itself."""
+    key = " ".join(text.casefold().split())
+    return _synonym_table().get(key, key)
+
+
+def normalise_skills(texts: list[str] | tuple[str, ...]) -> frozenset[str]:
+    return frozenset(normalise_skill(t) for t in texts if t.strip())
+
+
+class SpouseProfile(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    case_id: uuid.UUID
+    full_name: str
+    education: EducationLevel
+    occupation: str | None
+    skills: frozenset[str]
+    languages: dict[str, LanguageLevel]
+    municipality: str
+    wants_job_help: bool
+    may_work: bool
+
+    @property
+    def search_terms(self) -> frozenset[str]:
+        """What the listing index is queried with: the spouse's skills and occupation."""
+        return self.skills | ({self.occupation} if self.occupation else frozenset())
+
+
+def spouse_profile(arrival: NewcomerArrived) -> SpouseProfile | None:
+    spouse = arrival.household.spouse
+    if spouse is None:
+        return None
+    occupation = normalise_skill(spouse.occupation) if spouse.occupation else None
+    skills = normalise_skills(spouse.skills) | ({occupation} if occupation else frozenset())
+    return SpouseProfile(
+        case_id=arrival.case_id,
+        full_name=spouse.full_name,
+        education=spouse.highest_education,
+        occupation=occupation,
+        skills=skills,
+        languages={s.language: s.level for s in spouse.languages},
+        municipality=arrival.municipality,
+        wants_job_help=spouse.wants_job_help,
+        may_work=arrival.newcomer.purpose_of_stay in _SPOUSE_MAY_WORK,
+    )
+
+
+class Listing(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str = Field(min_length=1, max_length=100)
+    title: str = Field(min_length=1, max_length=300)
+    employer: str = Field(min_length=1, max_length=300)
+    municipality: str
+    workplace_address: str | None = None
+    occupation: str | None = None
+    required_skills: tuple[str, ...] = ()
+    wanted_skills: tuple[str, ...] = ()
+    required_languages: tuple[LanguageSkill, ...] = ()
+    education_level: EducationLevel = EducationLevel.NONE
+    hours_per_week: float | None = Field(default=None, ge=0, le=80)
+    published: date
+    expires: date
+
+    @property
+    def index_terms(self) -> frozenset[str]:
+        """Canonical skills and occupation, for the listing index."""
+        terms = normalise_skills(self.required_skills) | normalise_skills(self.wanted_skills)
+        return terms | ({normalise_skill(self.occupation)} if self.occupation else frozenset())
+
+
+class LeadExplanation(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    matched_required_skills: list[str]
+    matched_wanted_skills: list[str]
+    missing_required_skills: list[str]
+    occupation_match: bool
+    languages_met: list[str]
+    education_fit: bool
+    same_municipality: bool
+    summary: str
+
+
+class JobLead(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    listing_id: str
+    title: str
+    employer: str
+    municipality: str
+    expires: date
+    score: float
+    explanation: LeadExplanation
+
+
+def lead_id_for(case_id: uuid.UUID, listing_id: str) -> uuid.UUID:
+    """One lead per spouse and listing: re-matching never duplicates a lead."""
+    return uuid.uuid5(_LEAD_NAMESPACE, f"{case_id}:{listing_id}")
+
+
+def unmet_languages(profile: SpouseProfile, listing: Listing) -> list[str]:
+    return [
+        f"{req.language} {req.level.value}"
+        for req in listing.required_languages
+        if not (req.language in profile.languages and profile.languages[req.language].at_least(req.level))
+    ]
+
+
+def is_open(listing: Listing, today: date) -> bool:
+    return listing.published <= today <= listing.expires
+
+
+def evaluate(profile: SpouseProfile, listing: Listing, today: date) -> JobLead | None:
+    """A lead with its score and reasons, or None when the listing is not for this spouse."""
+    if not profile.may_work or not is_open(listing, today) or unmet_languages(profile, listing):
+        return None
+    required = normalise_skills(listing.required_skills)
+    wanted = normalise_skills(listing.wanted_skills) - required
+    matched_required = sorted(profile.skills & required)
+    matched_wanted = sorted(profile.skills & wanted)
+    occupation_match = bool(
+        listing.occupation and profile.occupation and normalise_skill(listing.occupation) == profile.occupation
+    )
+    if not (matched_required or matched_wanted or occupation_match):
+        return None  # nothing in common: not a lead, however open the listing is
+    education_fit = profile.education.rank >= listing.education_level.rank
+    same_municipality = listing.municipality.casefold() == profile.municipality.casefold()
+    languages_met = [f"{r.language} {r.level.value}" for r in listing.required_languages]
+
+    score = (
+        WEIGHTS["required_skill"] * (len(matched_required) / len(required) if required else 1.0)
+        + WEIGHTS["wanted_skill"] * (len(matched_wanted) / len(wanted) if wanted else 0.0)
+        + WEIGHTS["occupation"] * occupation_match
+        + WEIGHTS["education"] * education_fit
+        + WEIGHTS["language"] * bool(languages_met)
+        + WEIGHTS["municipality"] * same_municipality
+    )
+    missing = sorted(required - profile.skills)
+    reasons = []
+    if matched_required:
+        reasons.append("has the required skills: " + ", ".join(matched_required))
+    if matched_wanted:
+        reasons.append("also has: " + ", ".join(matched_wanted))
+    if occupation_match:
+        reasons.append("same occupation")
+    reasons.append("meets the language requirements: " + ", ".join(languages_met) if languages_met
+                   else "no language requirement")
+    if not education_fit:
+        reasons.append(f"asks for {listing.education_level.value} education")
+    if missing:
+        reasons.append("missing: " + ", ".join(missing))
+    return JobLead(
+        listing_id=listing.id, title=listing.title, employer=listing.employer, municipality=listing.municipality,
+        expires=listing.expires, score=round(score, 2),
+        explanation=LeadExplanation(
+            matched_required_skills=matched_required, matched_wanted_skills=matched_wanted,
+            missing_required_skills=missing, occupation_match=occupation_match, languages_met=languages_met,
+            education_fit=education_fit, same_municipality=same_municipality, summary="; ".join(reasons),
+        ),
+    )
+
+
+def rank_leads(profile: SpouseProfile, listings: list[Listing], today: date, limit: int) -> list[JobLead]:
+    """The best `limit` leads, best first; ties broken by the listing that expires first, then its id."""
+    if not profile.wants_job_help:
+        return []
+    leads = [lead for listing in listings if (lead := evaluate(profile, listing, today)) is not None]
+    leads.sort(key=lambda lead: (-lead.score, lead.expires, lead.listing_id))
+    return leads[:limit]

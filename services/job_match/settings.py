@@ -1,0 +1,10 @@
+from shared.settings import ServiceSettings
+
+
+class JobMatchSettings(ServiceSettings):
+    service_name: str = "job_match"
+    mongodb_database: str = "velkommen_job_match"
+    port: int = 8004
+    # Listings loaded at start-up when the service has none yet (sample data for development and demos).
+    sample_listings_file: str | None = "sample_listings.json"
+    leads_per_spouse: int = 10

@@ -1,0 +1,1 @@
+"""Registration: Borgerservice registers a newcomer's arrival; publishes NewcomerArrived through an outbox."""

@@ -1,0 +1,35 @@
+"""Request and response bodies of the registration API: input and output are different types."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict
+
+from services.registration.domain import normalise_cpr
+from shared.events import Household, Newcomer
+
+CprNumber = Annotated[str, AfterValidator(normalise_cpr)]
+
+
+class RegistrationCreate(BaseModel):
+    """What Borgerservice submits. Unknown fields are refused, so a misspelt field is an error, not lost data."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    newcomer: Newcomer
+    # Stored by registration only; never put in an event.
+    cpr_number: CprNumber | None = None
+    household: Household = Household()
+
+
+class RegistrationPublic(BaseModel):
+    case_id: uuid.UUID
+    municipality: str
+    registered_at: datetime
+    newcomer: Newcomer
+    cpr_number_masked: str | None
+    household: Household
+    arrival_event_published: bool

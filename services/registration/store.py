@@ -1,0 +1,30 @@
+"""The registration service's collections: cases (each with its pending events, see shared.outbox)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from shared.outbox import ensure_outbox_indexes
+
+
+class CaseStore:
+    def __init__(self, db: AsyncDatabase):
+        self.cases = db["cases"]
+
+    async def ensure_indexes(self) -> None:
+        await ensure_outbox_indexes(self.cases)
+        await self.cases.create_index([("registered_at", -1)])
+
+    async def insert_case(self, case: dict[str, Any]) -> bool:
+        """Insert a new case with its pending events in one write; False if a case with that id exists."""
+        try:
+            await self.cases.insert_one(case)
+            return True
+        except DuplicateKeyError:
+            return False
+
+    async def get_case(self, case_id: str) -> dict[str, Any] | None:
+        return await self.cases.find_one({"_id": case_id}, {"outbox": 0})

@@ -1,0 +1,45 @@
+"""School intake service: FastAPI app; its lifespan opens the database and Kafka and runs the consumer."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from services.school_intake.api import router as api_router
+from services.school_intake.domain import MunicipalityConfig
+from services.school_intake.handlers import handle_newcomer_arrived
+from services.school_intake.settings import SchoolIntakeSettings
+from services.school_intake.store import IntakeTaskStore
+from shared.bus import Subscription
+from shared.events import NEWCOMER_ARRIVED
+from shared.health import router as health_router
+from shared.logs import configure_logging
+from shared.municipality import load_municipality_file
+from shared.runtime import ServiceRuntime
+
+
+def create_app(settings: SchoolIntakeSettings | None = None) -> FastAPI:
+    settings = settings or SchoolIntakeSettings()
+    configure_logging(settings.service_name)
+    config = MunicipalityConfig.model_validate(load_municipality_file(Path(__file__).parent, settings.municipality))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with ServiceRuntime(settings) as runtime:
+            store = IntakeTaskStore(runtime.db)
+            await store.ensure_indexes()
+            runtime.start_consumer(
+                [Subscription(NEWCOMER_ARRIVED, partial(handle_newcomer_arrived, store=store, config=config))]
+            )
+            app.state.runtime, app.state.store = runtime, store
+            yield
+
+    app = FastAPI(title="Velkommen school intake", version="1", lifespan=lifespan)
+    app.state.settings = settings
+    app.include_router(health_router)
+    app.include_router(api_router)
+    return app

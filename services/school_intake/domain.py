@@ -1,0 +1,294 @@
+"""Pure rules of school intake: what each newcomer child needs, and where. No I/O, no clock reads.
+
+Every number comes from IntakeRules, so a municipality can set its own (see data/<municipality>.json "rules").
+Sources for the defaults: ../../shared DOMAIN.md notes (folkeskoleloven, dagtilbudsloven, uvm.dk).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import date, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.events import Address, Child, DanishLevel, NewcomerArrived, PurposeOfStay
+
+_TASK_NAMESPACE = uuid.UUID("3c1e9a8e-77f4-4a5b-8f0e-2d9b6c1a7e21")
+
+
+class IntakeRules(BaseModel):
+    """The numbers behind the rules, with Danish defaults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    school_start_age: int = 6  # compulsory school starts 1 August of the year the child turns this age
+    school_years: int = 10  # grades 0-9
+    compulsory_end_age: int = 17  # ends at the latest 31 July of the year the child turns this age
+    youth_min_age: int = 15
+    adult_age: int = 18
+    nursery_until_months: int = 33  # vuggestue/dagpleje under 2 years 9 months, then børnehave
+    language_assessment_age: int = 3
+    reception_class_capacity: int = Field(default=12, ge=1)
+    reception_class_max_grade_span: int = Field(default=3, ge=1)
+    small_team_max_pupils: int = Field(default=7, ge=1)
+    basic_danish_max_years: int = 2
+    limited_stay_months: int = 36  # shorter stays for work also hear of the international school
+    school_task_due_working_days: int = 5
+    youth_contact_working_days: int = 5
+    daycare_task_due_working_days: int = 10
+
+
+class IntakeKind(StrEnum):
+    RECEPTION_CLASS = "reception_class"  # basisundervisning in Danish as a second language
+    DISTRICT_SCHOOL = "district_school"
+    DAYCARE = "daycare"
+    YOUTH_GUIDANCE = "youth_guidance"
+
+
+class DaycareType(StrEnum):
+    NURSERY = "nursery"  # vuggestue / dagpleje
+    KINDERGARTEN = "kindergarten"  # børnehave
+
+
+class ReceptionClass(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    grades: tuple[int, int]
+    capacity: int
+
+
+class School(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    id: str
+    name: str
+    address: str
+    grades: tuple[int, int]
+    location: tuple[float, float]
+    reception_classes: tuple[ReceptionClass, ...] = ()
+
+    def reception_class_for(self, grade: int) -> ReceptionClass | None:
+        return next((rc for rc in self.reception_classes if rc.grades[0] <= grade <= rc.grades[1]), None)
+
+
+class DistrictRange(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    school_id: str
+    postcode: str
+    street: str
+    from_: int = Field(alias="from")
+    to: int
+
+
+class Unit(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    id: str
+    name: str
+
+
+class DaycareDistrict(Unit):
+    postcodes: tuple[str, ...]
+
+
+class MunicipalityConfig(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    municipality: str
+    rules: IntakeRules = IntakeRules()
+    schools: tuple[School, ...]
+    school_districts: tuple[DistrictRange, ...]
+    daycare_districts: tuple[DaycareDistrict, ...]
+    school_administration: Unit
+    youth_unit: Unit
+
+    def school(self, school_id: str) -> School:
+        return next(s for s in self.schools if s.id == school_id)
+
+
+class IntakeDecision(BaseModel):
+    """What one child needs: the kind of intake, the unit that must act, and by when."""
+
+    model_config = ConfigDict(frozen=True)
+
+    child_index: int
+    kind: IntakeKind
+    unit_id: str
+    unit_name: str
+    due_date: date
+    grade: int | None = None
+    grade_band: tuple[int, int] | None = None
+    district_school_id: str | None = None
+    supplementary_danish: bool = False
+    daycare_type: DaycareType | None = None
+    language_assessment_due: date | None = None
+    international_school_info: bool = False
+    reasons: tuple[str, ...] = ()
+
+
+def task_id_for(case_id: uuid.UUID, child_index: int, kind: IntakeKind) -> uuid.UUID:
+    """Deterministic: the same event delivered twice names the same tasks."""
+    return uuid.uuid5(_TASK_NAMESPACE, f"{case_id}:{child_index}:{kind.value}")
+
+
+def age_on(born: date, day: date) -> int:
+    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+
+
+def months_old(born: date, day: date) -> int:
+    return (day.year - born.year) * 12 + (day.month - born.month) - (day.day < born.day)
+
+
+def add_working_days(start: date, days: int) -> date:
+    """Monday-Friday; public holidays are not counted out (a municipality calendar would refine this)."""
+    current = start
+    while days > 0:
+        current += timedelta(days=1)
+        if current.weekday() < 5:
+            days -= 1
+    return current
+
+
+def school_year_start(day: date) -> int:
+    """The calendar year in which the school year containing `day` began (school years start 1 August)."""
+    return day.year if day.month >= 8 else day.year - 1
+
+
+def cohort_grade(born: date, day: date, rules: IntakeRules) -> int:
+    """The grade of the child's age cohort: 0 in the school year starting the year they turn school_start_age."""
+    return school_year_start(day) - (born.year + rules.school_start_age)
+
+
+def compulsory_schooling_ended(born: date, day: date, rules: IntakeRules) -> bool:
+    return day > date(born.year + rules.compulsory_end_age, 7, 31) or (
+        cohort_grade(born, day, rules) >= rules.school_years
+    )
+
+
+def grade_band(grade: int, rules: IntakeRules) -> tuple[int, int]:
+    """Reception classes group at most `reception_class_max_grade_span` adjacent grades: 0-2, 3-5, ... by default."""
+    span = rules.reception_class_max_grade_span
+    low = (grade // span) * span
+    return low, min(low + span - 1, rules.school_years - 1)
+
+
+def district_school(address: Address, config: MunicipalityConfig) -> str | None:
+    number = int("".join(ch for ch in address.house_number if ch.isdigit()))
+    street = address.street.casefold()
+    for district in config.school_districts:
+        if (
+            district.postcode == address.postcode
+            and district.street.casefold() == street
+            and district.from_ <= number <= district.to
+        ):
+            return district.school_id
+    return None
+
+
+def _distance_km(a: tuple[float, float], b: tuple[float, float]) -> float:
+    lat1, lon1, lat2, lon2 = map(math.radians, (*a, *b))
+    h = math.sin((lat2 - lat1) / 2) ** 2 + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+    return 12742 * math.asin(math.sqrt(h))
+
+
+def reception_class_schools(grade: int, near: School | None, config: MunicipalityConfig) -> list[School]:
+    """Schools with a reception class for this grade, nearest the child's district school first."""
+    offering = [s for s in config.schools if s.reception_class_for(grade) is not None]
+    if near is None:
+        return sorted(offering, key=lambda s: s.id)
+    return sorted(offering, key=lambda s: (_distance_km(near.location, s.location), s.id))
+
+
+def _speaks_danish_at_home(child: Child) -> bool:
+    return "da" in child.languages or child.danish_level is DanishLevel.NATIVE
+
+
+def _limited_stay(arrival: NewcomerArrived, rules: IntakeRules) -> bool:
+    months = arrival.newcomer.expected_stay_months
+    return (
+        arrival.newcomer.purpose_of_stay in (PurposeOfStay.WORK, PurposeOfStay.STUDY)
+        and months is not None
+        and months < rules.limited_stay_months
+    )
+
+
+def decide_intake(arrival: NewcomerArrived, config: MunicipalityConfig) -> list[IntakeDecision]:
+    """One decision per child who needs the municipality to act; adults in the child list get none."""
+    decisions = []
+    for index, child in enumerate(arrival.household.children):
+        decision = decide_for_child(index, child, arrival, config)
+        if decision is not None:
+            decisions.append(decision)
+    return decisions
+
+
+def decide_for_child(
+    index: int, child: Child, arrival: NewcomerArrived, config: MunicipalityConfig
+) -> IntakeDecision | None:
+    rules = config.rules
+    day = arrival.newcomer.arrival_date
+    age = age_on(child.date_of_birth, day)
+    grade = cohort_grade(child.date_of_birth, day, rules)
+    limited_stay = _limited_stay(arrival, rules)
+
+    if age >= rules.adult_age:
+        return None
+
+    if grade < 0:
+        district = next((d for d in config.daycare_districts if arrival.newcomer.address.postcode in d.postcodes), None)
+        unit = district or config.school_administration
+        nursery = months_old(child.date_of_birth, day) < rules.nursery_until_months
+        assessment = None
+        reasons = [f"under school age (school starts 1 August {child.date_of_birth.year + rules.school_start_age})"]
+        if not _speaks_danish_at_home(child) and age <= rules.language_assessment_age:
+            third_birthday = date(child.date_of_birth.year + rules.language_assessment_age, child.date_of_birth.month,
+                                  min(child.date_of_birth.day, 28))
+            assessment = max(third_birthday, day)
+            reasons.append("Danish not spoken at home: language assessment in the child's third year")
+        return IntakeDecision(
+            child_index=index, kind=IntakeKind.DAYCARE, unit_id=unit.id, unit_name=unit.name,
+            due_date=add_working_days(day, rules.daycare_task_due_working_days),
+            daycare_type=DaycareType.NURSERY if nursery else DaycareType.KINDERGARTEN,
+            language_assessment_due=assessment, international_school_info=limited_stay, reasons=tuple(reasons),
+        )
+
+    if compulsory_schooling_ended(child.date_of_birth, day, rules):
+        if age < rules.youth_min_age:
+            return None  # cannot happen with the default numbers; a config could make it so
+        unit = config.youth_unit
+        return IntakeDecision(
+            child_index=index, kind=IntakeKind.YOUTH_GUIDANCE, unit_id=unit.id, unit_name=unit.name,
+            due_date=add_working_days(day, rules.youth_contact_working_days),
+            reasons=(f"age {age}, past compulsory schooling: the youth unit contacts them within "
+                     f"{rules.youth_contact_working_days} working days",),
+        )
+
+    district_id = district_school(arrival.newcomer.address, config)
+    district = config.school(district_id) if district_id else None
+    due = add_working_days(day, rules.school_task_due_working_days)
+
+    if child.danish_level in (DanishLevel.NONE, DanishLevel.BASIC):
+        candidates = reception_class_schools(grade, district, config)
+        unit = candidates[0] if candidates else config.school_administration
+        # The band of the class the child would join; the rule's own band where no school offers one.
+        offered = candidates[0].reception_class_for(grade) if candidates else None
+        band = offered.grades if offered else grade_band(grade, rules)
+        return IntakeDecision(
+            child_index=index, kind=IntakeKind.RECEPTION_CLASS, unit_id=unit.id, unit_name=unit.name,
+            due_date=due, grade=grade, grade_band=band, district_school_id=district_id,
+            international_school_info=limited_stay,
+            reasons=(f"grade {grade} by age cohort",
+                     f"Danish level {child.danish_level.value}: basic Danish teaching for up to "
+                     f"{rules.basic_danish_max_years} years",
+                     "nearest school with a reception class for the grade" if candidates
+                     else "no school offers a reception class for this grade: the administration decides"),
+        )
+
+    unit = district or config.school_administration
+    return IntakeDecision(
+        child_index=index, kind=IntakeKind.DISTRICT_SCHOOL, unit_id=unit.id, unit_name=unit.name,
+        due_date=due, grade=grade, district_school_id=district_id,
+        supplementary_danish=child.danish_level is not DanishLevel.NATIVE,
+        international_school_info=limited_stay,
+        reasons=(f"grade {grade} by age cohort",
+                 "district school of the family's address" if district
+                 else "address not in any school district: the administration assigns a school"),
+    )

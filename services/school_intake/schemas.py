@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+
+from pydantic import BaseModel
+
+
+class ChildFacts(BaseModel):
+    full_name: str
+    date_of_birth: date
+    languages: list[str]
+    danish_level: str
+    years_of_schooling: int
+
+
+class StatusChange(BaseModel):
+    status: str
+    at: datetime
+    by: str
+    reason: str | None = None
+
+
+class IntakeTaskPublic(BaseModel):
+    task_id: uuid.UUID
+    case_id: uuid.UUID
+    child: ChildFacts
+    kind: str
+    unit_id: str
+    unit_name: str
+    due_date: date
+    grade: int | None
+    grade_band: tuple[int, int] | None
+    district_school_id: str | None
+    supplementary_danish: bool
+    daycare_type: str | None
+    language_assessment_due: date | None
+    international_school_info: bool
+    reasons: list[str]
+    status: str
+    history: list[StatusChange]
+
+    @classmethod
+    def from_document(cls, doc: dict) -> IntakeTaskPublic:
+        return cls(task_id=doc["_id"], **{k: v for k, v in doc.items() if k in cls.model_fields})

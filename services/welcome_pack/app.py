@@ -1,0 +1,43 @@
+"""Welcome pack service: FastAPI app; its lifespan opens the database and Kafka and runs the consumer."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from functools import partial
+
+from fastapi import FastAPI
+
+from services.welcome_pack.api import router as api_router
+from services.welcome_pack.handlers import handle_newcomer_arrived
+from services.welcome_pack.render import LetterRenderer
+from services.welcome_pack.settings import WelcomePackSettings
+from services.welcome_pack.store import LetterStore
+from shared.bus import Subscription
+from shared.events import NEWCOMER_ARRIVED
+from shared.health import router as health_router
+from shared.logs import configure_logging
+from shared.runtime import ServiceRuntime
+
+
+def create_app(settings: WelcomePackSettings | None = None) -> FastAPI:
+    settings = settings or WelcomePackSettings()
+    configure_logging(settings.service_name)
+    renderer = LetterRenderer(settings.municipality)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with ServiceRuntime(settings) as runtime:
+            store = LetterStore(runtime.db)
+            await store.ensure_indexes()
+            runtime.start_consumer(
+                [Subscription(NEWCOMER_ARRIVED, partial(handle_newcomer_arrived, store=store, renderer=renderer))]
+            )
+            app.state.runtime, app.state.store = runtime, store
+            yield
+
+    app = FastAPI(title="Velkommen welcome pack", version="1", lifespan=lifespan)
+    app.state.settings = settings
+    app.include_router(health_router)
+    app.include_router(api_router)
+    return app

@@ -1,0 +1,35 @@
+"""Events the welcome pack consumes, and what it does with each. Consumes: NewcomerArrived v1."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from services.welcome_pack import domain
+from services.welcome_pack.render import LetterRenderer
+from services.welcome_pack.store import LetterStore
+from shared.events import EventEnvelope, NewcomerArrived
+
+
+async def handle_newcomer_arrived(
+    event: EventEnvelope[NewcomerArrived], *, store: LetterStore, renderer: LetterRenderer
+) -> None:
+    arrival = event.payload
+    language = domain.letter_language(arrival.newcomer.preferred_language)
+    letter_id = str(domain.letter_id_for(arrival.case_id, language))
+    if await store.has_letter(letter_id):
+        return  # delivered before: the letter exists
+    sections = domain.letter_sections(arrival)
+    html = renderer.render_html(arrival, language, sections, issued_on=event.occurred_at.date())
+    await store.insert_letter(
+        {
+            "_id": letter_id,
+            "case_id": str(arrival.case_id),
+            "language": language,
+            "sections": [s.value for s in sections],
+            "html": html,
+            # Kept to render the letter again in another language; erased with the case.
+            "arrival": arrival.model_dump(mode="json"),
+            "source_event_id": str(event.event_id),
+            "created_at": datetime.now(UTC),
+        }
+    )

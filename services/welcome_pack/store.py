@@ -1,0 +1,34 @@
+"""The welcome pack's collections: letters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+
+class LetterStore:
+    def __init__(self, db: AsyncDatabase):
+        self.letters = db["letters"]
+
+    async def ensure_indexes(self) -> None:
+        await self.letters.create_index([("case_id", 1), ("language", 1)])
+
+    async def has_letter(self, letter_id: str) -> bool:
+        return await self.letters.count_documents({"_id": letter_id}, limit=1) > 0
+
+    async def insert_letter(self, letter: dict[str, Any]) -> bool:
+        """Store a new letter; False if it already exists (the event was delivered before)."""
+        try:
+            await self.letters.insert_one(letter)
+            return True
+        except DuplicateKeyError:
+            return False
+
+    async def letters_of_case(self, case_id: str) -> list[dict[str, Any]]:
+        cursor = self.letters.find({"case_id": case_id}, {"html": 0, "arrival": 0}).sort("created_at", 1)
+        return await cursor.to_list(length=100)
+
+    async def get_letter(self, letter_id: str) -> dict[str, Any] | None:
+        return await self.letters.find_one({"_id": letter_id})

@@ -1,0 +1,1 @@
+"""Common code of the Velkommen services: events, Kafka, database, settings. Nothing service-specific."""

@@ -1,0 +1,186 @@
+"""Kafka: producer factory, topic creation, and the at-least-once consumer runner every service uses.
+
+The runner commits a partition's offset only after the handler's effect is stored, so a crash redelivers
+rather than loses; handlers are therefore idempotent. An event that can never be handled goes to
+`<topic>.dlq` with the reason in its headers, and the partition moves on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+
+from shared.db import TRANSIENT_DB_ERRORS
+from shared.events import EventEnvelope, EventSpec, UnreadableEvent
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_DB_ERRORS, KafkaConnectionError, asyncio.TimeoutError)
+
+
+def create_producer(settings: ServiceSettings) -> AIOKafkaProducer:
+    # Idempotent producer: a retried send is written once per partition (forces acks="all").
+    return AIOKafkaProducer(
+        bootstrap_servers=settings.kafka_bootstrap_servers,
+        client_id=settings.service_name,
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=2,
+        request_timeout_ms=15000,
+    )
+
+
+async def ensure_topics(settings: ServiceSettings, specs: Iterable[EventSpec]) -> None:
+    """Create the topics (and their dead-letter topics) if they do not exist yet."""
+    names = {settings.topic(s.topic) for s in specs}
+    names |= {dead_letter_topic(n) for n in names}
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [
+            NewTopic(name=n, num_partitions=settings.kafka_topic_partitions, replication_factor=1)
+            for n in sorted(names - existing)
+        ]
+        if missing:
+            try:
+                await admin.create_topics(missing)
+            except TopicAlreadyExistsError:
+                pass  # another service created it meanwhile
+    finally:
+        await admin.close()
+
+
+def dead_letter_topic(topic: str) -> str:
+    return f"{topic}.dlq"
+
+
+Handler = Callable[[EventEnvelope], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """One consumed event and the function that handles it."""
+
+    spec: EventSpec
+    handle: Handler
+
+
+@dataclass
+class ConsumerStats:
+    handled: int = 0
+    dead_lettered: int = 0
+    retried: int = 0
+
+
+class ConsumerRunner:
+    """Consumes the subscribed topics in one consumer group; see the module docstring for the guarantees."""
+
+    def __init__(self, settings: ServiceSettings, subscriptions: Iterable[Subscription], producer: AIOKafkaProducer):
+        self.settings = settings
+        self.producer = producer
+        self.by_topic = {settings.topic(s.spec.topic): s for s in subscriptions}
+        self.stats = ConsumerStats()
+        self.consumer: AIOKafkaConsumer | None = None
+        self._stopping = asyncio.Event()
+
+    async def start(self) -> None:
+        self.consumer = AIOKafkaConsumer(
+            *self.by_topic,
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            group_id=self.settings.consumer_group,
+            client_id=self.settings.service_name,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_interval_ms=300_000,
+        )
+        await self.consumer.start()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        """Poll, handle, commit; until stop() is called. Finishes the batch in hand before returning."""
+        assert self.consumer is not None, "start() first"
+        try:
+            while not self._stopping.is_set():
+                batches = await self.consumer.getmany(timeout_ms=500, max_records=self.settings.consumer_max_records)
+                for tp, records in batches.items():
+                    for record in records:
+                        await self._process(record)
+                    await self._commit(tp, records[-1].offset + 1)
+        finally:
+            await self.consumer.stop()
+
+    async def _commit(self, tp: TopicPartition, offset: int) -> None:
+        assert self.consumer is not None
+        try:
+            await self.consumer.commit({tp: offset})
+        except KafkaError as exc:
+            # A rebalance took the partition away: its records come again to whoever owns it (handlers are idempotent).
+            log.warning("commit of %s at %d failed (%s); records will be redelivered", tp, offset, exc)
+
+    async def _process(self, record: ConsumerRecord) -> None:
+        subscription = self.by_topic[record.topic]
+        try:
+            event = subscription.spec.parse(record.value)
+        except UnreadableEvent as exc:
+            await self._dead_letter(record, str(exc), attempts=1)
+            return
+        attempt = 0
+        while True:
+            attempt += 1
+            try:
+                await subscription.handle(event)
+                self.stats.handled += 1
+                return
+            except TRANSIENT_ERRORS as exc:
+                # Infrastructure is down: wait and retry for as long as it takes; never skip the event.
+                self.stats.retried += 1
+                delay = min(self.settings.consumer_retry_backoff_seconds * 2 ** min(attempt, 6), 30)
+                log.warning("transient error handling %s (attempt %d): %r; retrying in %.1fs", event.event_id, attempt, exc, delay)
+                await asyncio.sleep(delay)
+            except Exception as exc:  # noqa: BLE001 - a handler bug must not stop the partition forever
+                if attempt >= self.settings.consumer_max_attempts:
+                    log.exception("event %s failed %d times; dead-lettering", event.event_id, attempt)
+                    await self._dead_letter(record, f"{type(exc).__name__}: {exc}", attempts=attempt)
+                    return
+                self.stats.retried += 1
+                await asyncio.sleep(self.settings.consumer_retry_backoff_seconds * attempt)
+
+    async def _dead_letter(self, record: ConsumerRecord, reason: str, attempts: int) -> None:
+        headers: list[tuple[str, bytes]] = [
+            ("dlq.reason", reason[:2000].encode()),
+            ("dlq.attempts", str(attempts).encode()),
+            ("dlq.original.topic", record.topic.encode()),
+            ("dlq.original.partition", str(record.partition).encode()),
+            ("dlq.original.offset", str(record.offset).encode()),
+            ("dlq.consumer.group", self.settings.consumer_group.encode()),
+        ]
+        while True:
+            try:
+                await self.producer.send_and_wait(
+                    dead_letter_topic(record.topic), value=record.value, key=record.key, headers=headers
+                )
+                break
+            except KafkaError as exc:
+                log.warning("cannot write dead letter yet (%r); retrying", exc)
+                await asyncio.sleep(1)
+        self.stats.dead_lettered += 1
+        log.error("dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
+
+
+async def kafka_ready(producer: AIOKafkaProducer, timeout: float = 2.0) -> bool:
+    try:
+        await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout)
+        return True
+    except Exception:  # noqa: BLE001 - readiness: any failure means "not ready"
+        return False
+

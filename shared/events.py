@@ -1,0 +1,255 @@
+"""The event envelope, every event the services exchange, and their topics.
+
+Events are JSON on the wire. The Kafka key is the case id, so one case's events stay in order on one partition.
+Topic names carry the version: a breaking change gets a new topic, an added optional field does not.
+Personal data in events is kept to what consumers need; a CPR number is never put in an event.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, date, datetime
+from enum import StrEnum
+from typing import Annotated, Generic, TypeVar
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+def _lower(value: object) -> object:
+    return value.strip().lower() if isinstance(value, str) else value
+
+
+def _upper(value: object) -> object:
+    return value.strip().upper() if isinstance(value, str) else value
+
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+# ISO 639-1 language code, e.g. "da", "en", "ar".
+LanguageCode = Annotated[str, BeforeValidator(_lower), StringConstraints(pattern=r"^[a-z]{2}$")]
+# ISO 3166-1 alpha-2 country code, e.g. "DK", "UA".
+CountryCode = Annotated[str, BeforeValidator(_upper), StringConstraints(pattern=r"^[A-Z]{2}$")]
+
+
+class EventModel(BaseModel):
+    """Base of event payload parts: unknown fields are ignored so an older consumer reads a newer version."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class LanguageLevel(StrEnum):
+    """CEFR levels, plus native."""
+
+    A1 = "A1"
+    A2 = "A2"
+    B1 = "B1"
+    B2 = "B2"
+    C1 = "C1"
+    C2 = "C2"
+    NATIVE = "native"
+
+    @property
+    def rank(self) -> int:
+        return list(LanguageLevel).index(self) + 1
+
+    def at_least(self, other: LanguageLevel) -> bool:
+        return self.rank >= other.rank
+
+
+class DanishLevel(StrEnum):
+    """How well a child follows teaching in Danish (what the school intake rules need)."""
+
+    NONE = "none"
+    BASIC = "basic"
+    GOOD = "good"
+    NATIVE = "native"
+
+
+class PurposeOfStay(StrEnum):
+    WORK = "work"
+    STUDY = "study"
+    FAMILY_REUNIFICATION = "family_reunification"
+    REFUGEE = "refugee"
+    EU_EEA_CITIZEN = "eu_eea_citizen"
+    OTHER = "other"
+
+
+class EducationLevel(StrEnum):
+    """Highest completed education, on the ISCED-like ladder job listings use."""
+
+    NONE = "none"
+    PRIMARY = "primary"
+    UPPER_SECONDARY = "upper_secondary"
+    VOCATIONAL = "vocational"
+    SHORT_CYCLE = "short_cycle"
+    BACHELOR = "bachelor"
+    MASTER = "master"
+    DOCTORATE = "doctorate"
+
+    @property
+    def rank(self) -> int:
+        return list(EducationLevel).index(self)
+
+
+class LanguageSkill(EventModel):
+    language: LanguageCode
+    level: LanguageLevel
+
+
+class Address(EventModel):
+    street: ShortText
+    house_number: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{1,4}[A-Za-z]?$")]
+    postcode: Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[0-9]{4}$")]
+    city: ShortText
+
+
+def _not_in_future(value: date, field: str) -> date:
+    if value > datetime.now(UTC).date():
+        raise ValueError(f"{field} cannot be in the future")
+    return value
+
+
+class Newcomer(EventModel):
+    full_name: Name
+    date_of_birth: date
+    nationality: CountryCode
+    preferred_language: LanguageCode
+    languages: list[LanguageSkill] = Field(default_factory=list, max_length=20)
+    address: Address
+    arrival_date: date
+    purpose_of_stay: PurposeOfStay
+    expected_stay_months: int | None = Field(default=None, ge=1, le=1200)
+
+    @model_validator(mode="after")
+    def _dates(self) -> Newcomer:
+        _not_in_future(self.date_of_birth, "date_of_birth")
+        if self.arrival_date < self.date_of_birth:
+            raise ValueError("arrival_date cannot be before date_of_birth")
+        return self
+
+
+class Spouse(EventModel):
+    full_name: Name
+    date_of_birth: date
+    highest_education: EducationLevel
+    occupation: ShortText | None = None
+    skills: list[ShortText] = Field(default_factory=list, max_length=50)
+    languages: list[LanguageSkill] = Field(default_factory=list, max_length=20)
+    wants_job_help: bool = True
+
+    @model_validator(mode="after")
+    def _dates(self) -> Spouse:
+        _not_in_future(self.date_of_birth, "date_of_birth")
+        return self
+
+
+class Child(EventModel):
+    full_name: Name
+    date_of_birth: date
+    languages: list[LanguageCode] = Field(default_factory=list, max_length=10)
+    danish_level: DanishLevel = DanishLevel.NONE
+    years_of_schooling: int = Field(default=0, ge=0, le=15)
+
+    @model_validator(mode="after")
+    def _dates(self) -> Child:
+        _not_in_future(self.date_of_birth, "date_of_birth")
+        return self
+
+
+class Household(EventModel):
+    spouse: Spouse | None = None
+    children: list[Child] = Field(default_factory=list, max_length=20)
+
+
+# ---------------------------------------------------------------------------------------------- event payloads
+
+
+class NewcomerArrived(EventModel):
+    """Borgerservice registered a newcomer and their household."""
+
+    case_id: uuid.UUID
+    municipality: ShortText
+    newcomer: Newcomer
+    household: Household
+
+
+# ---------------------------------------------------------------------------------------------- envelope
+
+P = TypeVar("P", bound=BaseModel)
+
+
+class EventEnvelope(BaseModel, Generic[P]):
+    model_config = ConfigDict(frozen=True)
+
+    event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
+    type: str
+    version: int = Field(ge=1)
+    occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
+    correlation_id: uuid.UUID
+    causation_id: uuid.UUID | None = None
+    producer: str
+    payload: P
+
+
+class EventSpec(BaseModel, Generic[P]):
+    """What one event is: its type name, version, topic and payload model."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    type: str
+    version: int
+    topic: str
+    payload: type[P]
+
+    def envelope(
+        self,
+        payload: P,
+        *,
+        producer: str,
+        correlation_id: uuid.UUID,
+        causation_id: uuid.UUID | None = None,
+        event_id: uuid.UUID | None = None,
+    ) -> EventEnvelope[P]:
+        return EventEnvelope[self.payload](  # type: ignore[name-defined]
+            event_id=event_id or uuid.uuid4(),
+            type=self.type,
+            version=self.version,
+            correlation_id=correlation_id,
+            causation_id=causation_id,
+            producer=producer,
+            payload=payload,
+        )
+
+    def parse(self, raw: bytes | None) -> EventEnvelope[P]:
+        """Parse a message value; raise UnreadableEvent with the reason when it is not this event."""
+        if not raw:
+            raise UnreadableEvent("empty message value")
+        try:
+            envelope = EventEnvelope[self.payload].model_validate_json(raw)  # type: ignore[name-defined]
+        except ValidationError as exc:
+            raise UnreadableEvent(f"not a valid {self.type} v{self.version}: {_summarise(exc)}") from exc
+        if envelope.type != self.type:
+            raise UnreadableEvent(f"expected event type {self.type}, got {envelope.type}")
+        if envelope.version != self.version:
+            raise UnreadableEvent(f"{self.type} version {envelope.version} is not readable here (reads v{self.version})")
+        return envelope
+
+
+class UnreadableEvent(Exception):
+    """A message that can never be handled: it goes to the dead letters with this reason."""
+
+
+def _summarise(exc: ValidationError) -> str:
+    parts = [f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:5]]
+    more = f" (+{exc.error_count() - 5} more)" if exc.error_count() > 5 else ""
+    return "; ".join(parts) + more
+
+
+def to_json(envelope: EventEnvelope) -> bytes:
+    return envelope.model_dump_json().encode()
+
+
+NEWCOMER_ARRIVED = EventSpec[NewcomerArrived](
+    type="NewcomerArrived", version=1, topic="onboarding.newcomer-arrived.v1", payload=NewcomerArrived
+)
+
+ALL_EVENTS: tuple[EventSpec, ...] = (NEWCOMER_ARRIVED,)

@@ -1,0 +1,102 @@
+"""What every service process runs besides its HTTP routes: database and Kafka clients, the consumer, the relay.
+
+A service's app.py lifespan opens a ServiceRuntime, creates its indexes, then starts its consumer and relay.
+Start-up waits for the database and the broker (bounded), so services can be started before the infrastructure
+is ready; shutdown finishes the batch in hand, commits, and closes clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
+
+from aiokafka.errors import KafkaConnectionError
+from pymongo.asynchronous.collection import AsyncCollection
+
+from shared import bus, db
+from shared.events import ALL_EVENTS
+from shared.outbox import OutboxRelay
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+async def _retry_until_up(what: str, attempt: Callable[[], Awaitable[T]], timeout: float) -> T:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    delay = 0.2
+    while True:
+        try:
+            return await attempt()
+        except (*db.TRANSIENT_DB_ERRORS, KafkaConnectionError, OSError) as exc:
+            if loop.time() > deadline:
+                raise RuntimeError(f"{what} not reachable after {timeout:.0f}s: {exc}") from exc
+            log.info("waiting for %s (%s)", what, exc)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 3)
+
+
+class ServiceRuntime:
+    def __init__(self, settings: ServiceSettings, startup_timeout: float = 90.0):
+        self.settings = settings
+        self.startup_timeout = startup_timeout
+        self.mongo = db.connect(settings)
+        self.db = db.database(self.mongo, settings)
+        self.producer = bus.create_producer(settings)
+        self.consumer: bus.ConsumerRunner | None = None
+        self.relay: OutboxRelay | None = None
+        self._tasks: list[asyncio.Task] = []
+
+    async def __aenter__(self) -> ServiceRuntime:
+        await _retry_until_up("database", lambda: db.ping(self.db), self.startup_timeout)
+        await _retry_until_up("Kafka", self.producer.start, self.startup_timeout)
+        await bus.ensure_topics(self.settings, ALL_EVENTS)
+        return self
+
+    def start_consumer(self, subscriptions: Iterable[bus.Subscription]) -> None:
+        self.consumer = bus.ConsumerRunner(self.settings, subscriptions, self.producer)
+        self._tasks.append(asyncio.create_task(self._run_consumer(), name="consumer"))
+
+    async def _run_consumer(self) -> None:
+        assert self.consumer is not None
+        await _retry_until_up("Kafka consumer", self.consumer.start, self.startup_timeout)
+        await self.consumer.run()
+
+    def start_relay(self, collections: Iterable[AsyncCollection]) -> OutboxRelay:
+        self.relay = OutboxRelay(
+            collections,
+            self.producer,
+            poll_seconds=self.settings.outbox_poll_seconds,
+            lease_seconds=self.settings.outbox_lease_seconds,
+        )
+        self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
+        return self.relay
+
+    async def ready(self) -> dict[str, bool]:
+        """What /readyz reports: each dependency reachable now."""
+        try:
+            await asyncio.wait_for(db.ping(self.db), 2)
+            database_ok = True
+        except Exception:  # noqa: BLE001 - any failure means not ready
+            database_ok = False
+        kafka_ok = await bus.kafka_ready(self.producer)
+        consumer_ok = all(not t.done() for t in self._tasks)
+        return {"database": database_ok, "kafka": kafka_ok, "background_tasks": consumer_ok}
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self.consumer is not None:
+            await self.consumer.stop()
+        if self.relay is not None:
+            self.relay.stop()
+        if self._tasks:
+            done, pending = await asyncio.wait(self._tasks, timeout=15)
+            for task in pending:
+                task.cancel()
+            for task in done:
+                if not task.cancelled() and task.exception() is not None:
+                    log.error("background task %s ended with %r", task.get_name(), task.exception())
+        await self.producer.stop()
+        await self.mongo.close()

@@ -1,0 +1,33 @@
+"""Settings read from environment variables; each service subclasses ServiceSettings with its own defaults."""
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=None, extra="ignore")
+
+    service_name: str = "velkommen"
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # Prepended to every topic name: lets tests (or several installations on one cluster) stay apart.
+    kafka_topic_prefix: str = ""
+    kafka_topic_partitions: int = Field(default=6, ge=1)
+    mongodb_uri: str = "mongodb://127.0.0.1:27017/"
+    # Each service owns its database; the default name is set by the service's subclass.
+    mongodb_database: str = "velkommen"
+    # Consumer: records per poll, and how often a failing event is retried before it goes to the dead letters.
+    consumer_max_records: int = Field(default=200, ge=1)
+    consumer_max_attempts: int = Field(default=5, ge=1)
+    consumer_retry_backoff_seconds: float = Field(default=0.5, gt=0)
+    # Outbox relay: how often it looks for pending events when nothing woke it, and its lease on a document.
+    outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    outbox_lease_seconds: float = Field(default=30.0, gt=0)
+    # Municipality whose configuration the services use (data files are looked up by this name).
+    municipality: str = "herning"
+
+    def topic(self, name: str) -> str:
+        return f"{self.kafka_topic_prefix}{name}"
+
+    @property
+    def consumer_group(self) -> str:
+        return f"{self.kafka_topic_prefix}{self.service_name}"

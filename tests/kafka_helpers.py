@@ -1,0 +1,48 @@
+"""Reading and writing test topics directly with aiokafka (the real broker)."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import uuid
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+
+
+async def read_topic(bootstrap: str, topic: str, *, expect: int, timeout: float = 20.0) -> list[ConsumerRecord]:
+    """Read a topic from the beginning until `expect` records arrived (or the timeout; then returns what came)."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"reader-{uuid.uuid4()}",
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    records: list[ConsumerRecord] = []
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(records) < expect and asyncio.get_running_loop().time() < deadline:
+            batch = await consumer.getmany(timeout_ms=300)
+            for recs in batch.values():
+                records.extend(recs)
+    finally:
+        await consumer.stop()
+    return records
+
+
+async def write(bootstrap: str, topic: str, values: list[bytes], key: bytes = b"k") -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        for value in values:
+            await producer.send_and_wait(topic, value=value, key=key)
+    finally:
+        await producer.stop()
+
+
+async def eventually(check, timeout: float = 20.0, interval: float = 0.1):
+    """Call `check()` (sync or async) until it returns a truthy value; return the last value after the timeout."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        value = check()
+        if inspect.isawaitable(value):
+            value = await value
+        if value or asyncio.get_running_loop().time() > deadline:
+            return value
+        await asyncio.sleep(interval)

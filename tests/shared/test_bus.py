@@ -1,0 +1,110 @@
+"""The consumer runner against the real broker: effects, commits, retries and dead letters."""
+
+import asyncio
+import json
+import uuid
+
+from shared import bus
+from shared.events import NEWCOMER_ARRIVED, to_json
+from shared.settings import ServiceSettings
+from tests.builders import arrival_event
+from tests.kafka_helpers import eventually, read_topic, write
+
+
+async def _run(settings, handler):
+    producer = bus.create_producer(settings)
+    await producer.start()
+    await bus.ensure_topics(settings, [NEWCOMER_ARRIVED])
+    runner = bus.ConsumerRunner(settings, [bus.Subscription(NEWCOMER_ARRIVED, handler)], producer)
+    await runner.start()
+    task = asyncio.create_task(runner.run())
+    return runner, task, producer
+
+
+async def _stop(runner, task, producer):
+    await runner.stop()
+    await asyncio.wait_for(task, 10)
+    await producer.stop()
+
+
+async def test_poison_events_are_dead_lettered_with_reason_and_good_events_behind_them_handled(infrastructure):
+    settings = infrastructure.settings(ServiceSettings, service_name=f"bus-{uuid.uuid4().hex[:6]}",
+                                       kafka_topic_prefix=f"test-{uuid.uuid4().hex[:8]}.")
+    topic = settings.topic(NEWCOMER_ARRIVED.topic)
+    handled = []
+
+    async def handler(event):
+        if event.payload.newcomer.full_name == "Always Fails":
+            raise ValueError("handler bug")
+        handled.append(event.event_id)
+
+    runner, task, producer = await _run(settings, handler)
+    good = arrival_event()
+    bad_version = json.loads(to_json(arrival_event()))
+    bad_version["version"] = 9
+    failing = arrival_event()
+    failing_body = json.loads(to_json(failing))
+    failing_body["payload"]["newcomer"]["full_name"] = "Always Fails"
+    await write(infrastructure.kafka_bootstrap_servers, topic,
+                [b"{not json", json.dumps(bad_version).encode(), json.dumps(failing_body).encode(), to_json(good)])
+
+    assert await eventually(lambda: good.event_id in handled)
+    dead = await read_topic(infrastructure.kafka_bootstrap_servers, bus.dead_letter_topic(topic), expect=3)
+    await _stop(runner, task, producer)
+
+    reasons = [dict(r.headers)["dlq.reason"].decode() for r in dead]
+    assert len(dead) == 3, reasons
+    assert "not a valid NewcomerArrived" in reasons[0]
+    assert "version 9 is not readable" in reasons[1]
+    assert "ValueError: handler bug" in reasons[2]
+    headers = dict(dead[2].headers)
+    assert headers["dlq.attempts"] == str(settings.consumer_max_attempts).encode()
+    assert headers["dlq.original.topic"] == topic.encode()
+    assert int(headers["dlq.original.offset"]) == 2
+    assert handled == [good.event_id]
+    assert runner.stats.dead_lettered == 3
+
+
+async def test_offsets_are_committed_after_handling_so_a_restart_does_not_redeliver(infrastructure):
+    settings = infrastructure.settings(ServiceSettings, service_name=f"bus-{uuid.uuid4().hex[:6]}",
+                                       kafka_topic_prefix=f"test-{uuid.uuid4().hex[:8]}.")
+    topic = settings.topic(NEWCOMER_ARRIVED.topic)
+    seen = []
+
+    async def handler(event):
+        seen.append(event.event_id)
+
+    events = [arrival_event() for _ in range(3)]
+    runner, task, producer = await _run(settings, handler)
+    await write(infrastructure.kafka_bootstrap_servers, topic, [to_json(e) for e in events])
+    assert await eventually(lambda: len(seen) == 3)
+    await _stop(runner, task, producer)
+
+    later = arrival_event()
+    runner, task, producer = await _run(settings, handler)
+    await write(infrastructure.kafka_bootstrap_servers, topic, [to_json(later)])
+    assert await eventually(lambda: len(seen) == 4)
+    await asyncio.sleep(0.5)
+    await _stop(runner, task, producer)
+    assert seen == [e.event_id for e in events] + [later.event_id]
+
+
+async def test_a_transient_failure_is_retried_until_it_succeeds_and_never_dead_lettered(infrastructure):
+    from pymongo.errors import AutoReconnect
+
+    settings = infrastructure.settings(ServiceSettings, service_name=f"bus-{uuid.uuid4().hex[:6]}",
+                                       kafka_topic_prefix=f"test-{uuid.uuid4().hex[:8]}.", consumer_max_attempts=2)
+    topic = settings.topic(NEWCOMER_ARRIVED.topic)
+    calls = []
+
+    async def flaky(event):
+        calls.append(event.event_id)
+        if len(calls) <= 4:  # more failures than consumer_max_attempts: transient errors do not count toward it
+            raise AutoReconnect("database restarting")
+
+    runner, task, producer = await _run(settings, flaky)
+    event = arrival_event()
+    await write(infrastructure.kafka_bootstrap_servers, topic, [to_json(event)])
+    assert await eventually(lambda: runner.stats.handled == 1, timeout=30)
+    await _stop(runner, task, producer)
+    assert len(calls) == 5 and runner.stats.dead_lettered == 0
