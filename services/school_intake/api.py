@@ -32,5 +32,5 @@ async def intake_tasks(
     elif school_id is not None:
         docs = await store.queue(school_id, status_filter)
     else:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, "Give case_id, or school_id (and optionally status).")
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "Give case_id, or school_id (and optionally status).")
     return [IntakeTaskPublic.from_document(d) for d in docs]

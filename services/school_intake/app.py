@@ -39,7 +39,7 @@ def create_app(settings: SchoolIntakeSettings | None = None) -> FastAPI:
             yield
 
     app = FastAPI(title="Velkommen school intake", version="1", lifespan=lifespan)
-    app.state.settings = settings
+    app.state.settings, app.state.intake_config = settings, config
     app.include_router(health_router)
     app.include_router(api_router)
     return app

@@ -1,0 +1,14 @@
+# One image for the four services; SERVICE picks which one runs (docker-compose.yml sets it).
+FROM python:3.11-slim
+WORKDIR /app
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1
+COPY pyproject.toml constraints.txt ./
+COPY shared ./shared
+COPY services ./services
+RUN pip install --no-cache-dir -c constraints.txt . && useradd --system velkommen
+USER velkommen
+ENV SERVICE=registration PORT=8001
+EXPOSE 8001 8002 8003 8004
+HEALTHCHECK --interval=10s --timeout=3s --retries=6 \
+  CMD python -c "import os,urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/readyz', timeout=2)"
+CMD ["sh", "-c", "exec uvicorn services.${SERVICE}.app:create_app --factory --host 0.0.0.0 --port ${PORT}"]

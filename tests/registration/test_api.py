@@ -1,0 +1,107 @@
+"""Registration over HTTP against the real database and broker."""
+
+import json
+import uuid
+
+import pytest
+
+from services.registration.app import create_app
+from services.registration.settings import RegistrationSettings
+from shared.events import NEWCOMER_ARRIVED
+from tests.apps import running
+from tests.builders import registration
+from tests.kafka_helpers import eventually, read_topic
+
+
+@pytest.fixture(scope="module")
+async def api(infrastructure):
+    settings = infrastructure.settings(RegistrationSettings)
+    app = create_app(settings)
+    async with running(app) as client:
+        client.settings = settings
+        yield client
+
+
+async def test_a_registration_is_stored_and_its_event_published_without_the_cpr_number(api, infrastructure):
+    response = await api.post("/registrations", json=registration())
+    assert response.status_code == 201, response.text
+    case = response.json()
+    assert case["cpr_number_masked"] == "140587-****"
+    assert "140587-1234" not in response.text
+
+    async def published():
+        return (await api.get(f"/registrations/{case['case_id']}")).json()["arrival_event_published"]
+
+    assert await eventually(published)
+    records = await read_topic(infrastructure.kafka_bootstrap_servers,
+                               api.settings.topic(NEWCOMER_ARRIVED.topic), expect=50, timeout=3)
+    mine = [r for r in records if r.key == case["case_id"].encode()]
+    assert len(mine) == 1
+    event = json.loads(mine[0].value)
+    assert event["payload"]["case_id"] == case["case_id"]
+    assert event["payload"]["household"]["spouse"]["full_name"] == "Jonas Weber"
+    assert "1234" not in json.dumps(event["payload"])  # the CPR serial appears nowhere
+
+
+async def test_get_returns_the_case(api):
+    case = (await api.post("/registrations", json=registration())).json()
+    got = await api.get(f"/registrations/{case['case_id']}")
+    assert got.status_code == 200
+    assert got.json()["newcomer"]["full_name"] == "Amira Haddad"
+
+
+async def test_unknown_case_is_404_and_a_bad_id_is_422(api):
+    assert (await api.get(f"/registrations/{uuid.uuid4()}")).status_code == 404
+    assert (await api.get("/registrations/not-a-uuid")).status_code == 422
+
+
+async def test_bad_input_gets_a_message_per_field_and_stores_nothing(api, mongo_client):
+    body = registration()
+    body["newcomer"]["nationality"] = "Poland"
+    body["newcomer"]["address"]["postcode"] = "74"
+    body["household"]["children"][0]["date_of_birth"] = "not a date"
+    body["cpr_number"] = "999999-1234"
+    before = await mongo_client[api.settings.mongodb_database]["cases"].count_documents({})
+
+    response = await api.post("/registrations", json=body)
+
+    assert response.status_code == 422
+    locations = {tuple(e["loc"]) for e in response.json()["detail"]}
+    assert ("body", "newcomer", "nationality") in locations
+    assert ("body", "newcomer", "address", "postcode") in locations
+    assert ("body", "household", "children", 0, "date_of_birth") in locations
+    assert ("body", "cpr_number") in locations
+    assert await mongo_client[api.settings.mongodb_database]["cases"].count_documents({}) == before
+
+
+async def test_misspelt_fields_are_refused_not_dropped(api):
+    body = registration()
+    body["housheold"] = body.pop("household")
+    response = await api.post("/registrations", json=body)
+    assert response.status_code == 422
+    assert any(e["loc"] == ["body", "housheold"] for e in response.json()["detail"])
+
+
+async def test_a_retried_post_with_the_same_idempotency_key_returns_the_same_case(api, mongo_client):
+    key = {"Idempotency-Key": f"retry-{uuid.uuid4()}"}
+    first = await api.post("/registrations", json=registration(), headers=key)
+    again = await api.post("/registrations", json=registration(), headers=key)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert first.json()["case_id"] == again.json()["case_id"]
+    cases = mongo_client[api.settings.mongodb_database]["cases"]
+    assert await cases.count_documents({"_id": first.json()["case_id"]}) == 1
+
+
+async def test_the_same_key_with_a_different_registration_is_a_conflict(api):
+    key = {"Idempotency-Key": f"conflict-{uuid.uuid4()}"}
+    assert (await api.post("/registrations", json=registration(), headers=key)).status_code == 201
+    other = await api.post("/registrations", json=registration(full_name="Someone Else"), headers=key)
+    assert other.status_code == 409
+    assert "Idempotency-Key" in other.json()["detail"]
+
+
+async def test_health_and_readiness(api):
+    assert (await api.get("/healthz")).json() == {"status": "ok"}
+    ready = await api.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"database": True, "kafka": True, "background_tasks": True}

@@ -1,0 +1,164 @@
+"""Table-driven tests of the intake rules at their boundaries."""
+
+from pathlib import Path
+
+import pytest
+
+from services.school_intake import domain
+from services.school_intake.domain import DaycareType, IntakeKind, IntakeRules, MunicipalityConfig
+from shared.municipality import load_municipality_file
+from tests.builders import arrival, child, d, registration
+
+CONFIG = MunicipalityConfig.model_validate(
+    load_municipality_file(Path(domain.__file__).parent, "herning")
+)
+
+
+def decide(children, **newcomer):
+    return domain.decide_intake(arrival(registration(with_spouse=False, children=children, **newcomer)), CONFIG)
+
+
+def one(born, arrival_date="2026-11-02", danish="none", languages=None, **newcomer):
+    decisions = decide([child("C", born, danish, languages)], arrival_date=arrival_date, **newcomer)
+    return decisions[0] if decisions else None
+
+
+@pytest.mark.parametrize(
+    ("born", "arrival_date", "kind", "grade"),
+    [
+        ("2020-12-31", "2026-09-01", IntakeKind.RECEPTION_CLASS, 0),  # turns 6 in 2026: in grade 0
+        ("2021-01-01", "2026-09-01", IntakeKind.DAYCARE, None),  # turns 6 in 2027: not yet
+        ("2020-05-01", "2026-07-31", IntakeKind.DAYCARE, None),  # school year 2025/26: still under school age
+        ("2020-05-01", "2026-08-01", IntakeKind.RECEPTION_CLASS, 0),  # the school year starts 1 August
+        ("2011-03-01", "2026-11-02", IntakeKind.RECEPTION_CLASS, 9),  # 15, in grade 9: still school
+        ("2010-03-01", "2026-11-02", IntakeKind.YOUTH_GUIDANCE, None),  # 16, past grade 9
+        ("2009-06-01", "2026-11-02", IntakeKind.YOUTH_GUIDANCE, None),  # 17
+    ],
+)
+def test_kind_and_grade_by_birth_date_and_arrival_date(born, arrival_date, kind, grade):
+    decision = one(born, arrival_date)
+    assert (decision.kind, decision.grade) == (kind, grade)
+
+
+def test_an_18_year_old_in_the_child_list_gets_no_child_task():
+    assert one("2008-01-01") is None
+
+
+def test_compulsory_schooling_ends_31_july_of_the_year_the_child_turns_17():
+    rules = IntakeRules()
+    born = d("2010-01-15")
+    assert domain.compulsory_schooling_ended(born, d("2027-08-01"), rules)
+    # Born late in the year: turns 17 in 2027 too, so the limit is the same 31 July.
+    assert not domain.compulsory_schooling_ended(d("2010-12-31"), d("2026-07-31"), rules)
+    assert domain.compulsory_schooling_ended(d("2010-12-31"), d("2027-08-01"), rules)
+
+
+@pytest.mark.parametrize(
+    ("danish", "kind", "supplementary"),
+    [
+        ("none", IntakeKind.RECEPTION_CLASS, False),
+        ("basic", IntakeKind.RECEPTION_CLASS, False),
+        ("good", IntakeKind.DISTRICT_SCHOOL, True),
+        ("native", IntakeKind.DISTRICT_SCHOOL, False),
+    ],
+)
+def test_danish_level_decides_reception_class_or_district_school(danish, kind, supplementary):
+    decision = one("2015-04-01", danish=danish)
+    assert decision.kind == kind
+    assert decision.supplementary_danish is supplementary
+
+
+def test_district_school_follows_the_address():
+    decision = one("2015-04-01", danish="good")
+    assert (decision.unit_id, decision.district_school_id) == ("herningsholm", "herningsholm")
+    other = one("2015-04-01", danish="good",
+                address={"street": "Holstebrovej", "house_number": "150", "postcode": "7400", "city": "Herning"})
+    assert other.unit_id == "lindbjerg"
+
+
+def test_house_number_ranges_are_inclusive():
+    at_edge = {"street": "Holstebrovej", "house_number": "99", "postcode": "7400", "city": "Herning"}
+    past_edge = {**at_edge, "house_number": "100"}
+    assert one("2015-04-01", danish="good", address=at_edge).unit_id == "braendgaard"
+    assert one("2015-04-01", danish="good", address=past_edge).unit_id == "lindbjerg"
+
+
+def test_an_address_outside_every_district_goes_to_the_school_administration():
+    decision = one("2015-04-01", danish="good",
+                   address={"street": "Ukendt Vej", "house_number": "1", "postcode": "7400", "city": "Herning"})
+    assert decision.unit_id == "school-administration"
+    assert decision.district_school_id is None
+
+
+def test_reception_class_goes_to_the_nearest_school_offering_the_grade_band():
+    young = one("2019-03-05")  # grade 1: Brændgård and Lindbjerg offer 0-3
+    older = one("2012-03-05")  # grade 8: only Brændgård and Hammerum offer 7-9
+    assert young.unit_id in {"braendgaard", "lindbjerg"}
+    assert young.grade_band == (0, 3)
+    assert older.unit_id in {"braendgaard", "hammerum"}
+    assert older.grade_band == (7, 9)
+    ranked = [s.id for s in domain.reception_class_schools(1, CONFIG.school("herningsholm"), CONFIG)]
+    assert ranked[0] == young.unit_id and set(ranked) == {"braendgaard", "lindbjerg"}
+
+
+@pytest.mark.parametrize(
+    ("born", "expected"),
+    [("2024-02-03", DaycareType.NURSERY), ("2024-02-02", DaycareType.KINDERGARTEN)],  # 2 years 9 months on 2 Nov
+)
+def test_nursery_under_2_years_9_months_then_kindergarten(born, expected):
+    assert one(born).daycare_type == expected
+
+
+def test_language_assessment_only_when_danish_is_not_spoken_at_home():
+    without = one("2024-06-20", languages=["pl"])
+    with_danish = one("2024-06-20", languages=["pl", "da"])
+    assert without.language_assessment_due == d("2027-06-20")
+    assert with_danish.language_assessment_due is None
+
+
+def test_language_assessment_for_a_three_year_old_is_due_at_arrival():
+    assert one("2023-05-01").language_assessment_due == d("2026-11-02")
+
+
+def test_limited_stay_for_work_notes_the_international_school():
+    assert one("2015-04-01", expected_stay_months=24).international_school_info is True
+    assert one("2015-04-01", expected_stay_months=48).international_school_info is False
+    assert one("2015-04-01", expected_stay_months=24, purpose_of_stay="refugee").international_school_info is False
+
+
+def test_due_dates_count_working_days():
+    assert domain.add_working_days(d("2026-11-27"), 5) == d("2026-12-04")  # Friday -> Friday
+    assert domain.add_working_days(d("2026-11-28"), 1) == d("2026-11-30")  # Saturday -> Monday
+    assert one("2010-03-01", "2026-11-27").due_date == d("2026-12-04")
+
+
+def test_the_family_of_four_children_gets_exactly_the_right_four_tasks():
+    decisions = decide(
+        [
+            child("Two", "2024-06-20"),
+            child("Seven", "2019-03-05", "none"),
+            child("Twelve", "2014-05-10", "good"),
+            child("Sixteen", "2010-02-11", "basic"),
+        ]
+    )
+    assert [(x.child_index, x.kind) for x in decisions] == [
+        (0, IntakeKind.DAYCARE),
+        (1, IntakeKind.RECEPTION_CLASS),
+        (2, IntakeKind.DISTRICT_SCHOOL),
+        (3, IntakeKind.YOUTH_GUIDANCE),
+    ]
+
+
+def test_numbers_come_from_configuration():
+    rules = IntakeRules(school_start_age=7, nursery_until_months=24)
+    config = CONFIG.model_copy(update={"rules": rules})
+    a = arrival(registration(with_spouse=False, children=[child("C", "2020-05-01"), child("B", "2024-06-20")]))
+    first, second = domain.decide_intake(a, config)
+    assert first.kind == IntakeKind.DAYCARE  # would be grade 0 with the Danish default of 6
+    assert second.daycare_type == DaycareType.KINDERGARTEN  # 28 months
+
+
+def test_task_ids_are_deterministic():
+    a = arrival()
+    assert domain.task_id_for(a.case_id, 0, IntakeKind.DAYCARE) == domain.task_id_for(a.case_id, 0, IntakeKind.DAYCARE)
+    assert domain.task_id_for(a.case_id, 0, IntakeKind.DAYCARE) != domain.task_id_for(a.case_id, 1, IntakeKind.DAYCARE)
