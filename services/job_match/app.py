@@ -17,9 +17,9 @@ from services.job_match.settings import JobMatchSettings
 from services.job_match.store import JobStore
 from shared.bus import Subscription
 from shared.events import NEWCOMER_ARRIVED
-from shared.health import router as health_router
 from shared.logs import configure_logging
 from shared.runtime import ServiceRuntime
+from shared.web import service_app
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +43,4 @@ def create_app(settings: JobMatchSettings | None = None) -> FastAPI:
             app.state.runtime, app.state.store = runtime, store
             yield
 
-    app = FastAPI(title="Velkommen job match", version="1", lifespan=lifespan)
-    app.state.settings = settings
-    app.include_router(health_router)
-    app.include_router(api_router)
-    return app
+    return service_app("Velkommen job match", settings, lifespan, api_router)

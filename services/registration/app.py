@@ -10,9 +10,9 @@ from fastapi import FastAPI
 from services.registration.api import router as api_router
 from services.registration.settings import RegistrationSettings
 from services.registration.store import CaseStore
-from shared.health import router as health_router
 from shared.logs import configure_logging
 from shared.runtime import ServiceRuntime
+from shared.web import service_app
 
 
 def create_app(settings: RegistrationSettings | None = None) -> FastAPI:
@@ -28,8 +28,4 @@ def create_app(settings: RegistrationSettings | None = None) -> FastAPI:
             app.state.runtime, app.state.store = runtime, store
             yield
 
-    app = FastAPI(title="Velkommen registration", version="1", lifespan=lifespan)
-    app.state.settings = settings
-    app.include_router(health_router)
-    app.include_router(api_router)
-    return app
+    return service_app("Velkommen registration", settings, lifespan, api_router)

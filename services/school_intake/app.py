@@ -16,10 +16,10 @@ from services.school_intake.settings import SchoolIntakeSettings
 from services.school_intake.store import IntakeTaskStore
 from shared.bus import Subscription
 from shared.events import NEWCOMER_ARRIVED
-from shared.health import router as health_router
 from shared.logs import configure_logging
 from shared.municipality import load_municipality_file
 from shared.runtime import ServiceRuntime
+from shared.web import service_app
 
 
 def create_app(settings: SchoolIntakeSettings | None = None) -> FastAPI:
@@ -38,8 +38,6 @@ def create_app(settings: SchoolIntakeSettings | None = None) -> FastAPI:
             app.state.runtime, app.state.store = runtime, store
             yield
 
-    app = FastAPI(title="Velkommen school intake", version="1", lifespan=lifespan)
-    app.state.settings, app.state.intake_config = settings, config
-    app.include_router(health_router)
-    app.include_router(api_router)
+    app = service_app("Velkommen school intake", settings, lifespan, api_router)
+    app.state.intake_config = config
     return app

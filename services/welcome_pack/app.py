@@ -15,9 +15,9 @@ from services.welcome_pack.settings import WelcomePackSettings
 from services.welcome_pack.store import LetterStore
 from shared.bus import Subscription
 from shared.events import NEWCOMER_ARRIVED
-from shared.health import router as health_router
 from shared.logs import configure_logging
 from shared.runtime import ServiceRuntime
+from shared.web import service_app
 
 
 def create_app(settings: WelcomePackSettings | None = None) -> FastAPI:
@@ -36,8 +36,4 @@ def create_app(settings: WelcomePackSettings | None = None) -> FastAPI:
             app.state.runtime, app.state.store = runtime, store
             yield
 
-    app = FastAPI(title="Velkommen welcome pack", version="1", lifespan=lifespan)
-    app.state.settings = settings
-    app.include_router(health_router)
-    app.include_router(api_router)
-    return app
+    return service_app("Velkommen welcome pack", settings, lifespan, api_router)

@@ -71,6 +71,7 @@ async def test_bad_input_gets_a_message_per_field_and_stores_nothing(api, mongo_
     assert ("body", "newcomer", "address", "postcode") in locations
     assert ("body", "household", "children", 0, "date_of_birth") in locations
     assert ("body", "cpr_number") in locations
+    assert "999999-1234" not in response.text  # submitted values are not echoed back
     assert await mongo_client[api.settings.mongodb_database]["cases"].count_documents({}) == before
 
 

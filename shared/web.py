@@ -1,0 +1,45 @@
+"""The FastAPI app every service starts from: health routes and clear, data-minimal error responses."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from shared.db import TRANSIENT_DB_ERRORS
+from shared.health import router as health_router
+from shared.settings import ServiceSettings
+
+
+async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+    # One message per bad field, without echoing the submitted values: they may be personal data (a CPR number).
+    detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse(
+        {"detail": "The database is not reachable right now; nothing was changed. Try again shortly."},
+        status_code=503,
+        headers={"Retry-After": "5"},
+    )
+
+
+def service_app(
+    title: str,
+    settings: ServiceSettings,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
+    *routers: APIRouter,
+) -> FastAPI:
+    app = FastAPI(title=title, version="1", lifespan=lifespan)
+    app.state.settings = settings
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    for error in TRANSIENT_DB_ERRORS:
+        app.add_exception_handler(error, _database_unavailable)
+    app.include_router(health_router)
+    for router in routers:
+        app.include_router(router)
+    return app
