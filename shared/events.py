@@ -172,6 +172,21 @@ class NewcomerArrived(EventModel):
     household: Household
 
 
+class SchoolIntakeStatusChanged(EventModel):
+    """An intake task was created or moved in its workflow. No child's name: the case id is the link."""
+
+    case_id: uuid.UUID
+    task_id: uuid.UUID
+    kind: str
+    unit_id: str
+    unit_name: str
+    status: str
+    previous_status: str | None = None
+    reason: str | None = None
+    changed_by: str
+    changed_at: datetime
+
+
 # ---------------------------------------------------------------------------------------------- envelope
 
 P = TypeVar("P", bound=BaseModel)
@@ -252,4 +267,11 @@ NEWCOMER_ARRIVED = EventSpec[NewcomerArrived](
     type="NewcomerArrived", version=1, topic="onboarding.newcomer-arrived.v1", payload=NewcomerArrived
 )
 
-ALL_EVENTS: tuple[EventSpec, ...] = (NEWCOMER_ARRIVED,)
+SCHOOL_INTAKE_STATUS_CHANGED = EventSpec[SchoolIntakeStatusChanged](
+    type="SchoolIntakeStatusChanged",
+    version=1,
+    topic="onboarding.school-intake-status-changed.v1",
+    payload=SchoolIntakeStatusChanged,
+)
+
+ALL_EVENTS: tuple[EventSpec, ...] = (NEWCOMER_ARRIVED, SCHOOL_INTAKE_STATUS_CHANGED)

@@ -1,10 +1,18 @@
-"""Transactional outbox without multi-document transactions.
+"""Transactional outbox without multi-document transactions, correct on FerretDB as well as MongoDB.
 
-An entity and the events it owes are written in ONE document write: pending events live inside the owning
-document (`outbox`, a map event_id -> entry) with `outbox_pending: true`. The relay claims a document with a
-lease (so two replicas do not publish the same events at once), publishes its events in order, and clears
-them. A crash after publishing but before clearing republishes them: at-least-once, and consumers are
-idempotent. `outbox_version` guards the clear against events added while the relay was publishing.
+An entity and the events it owes are written in ONE document write: the events go into the entity's `outbox`
+map (event_id -> entry) and `outbox_added_at` is set. Nothing else is needed from the writer.
+
+The relay never writes entity documents. FerretDB 1.x applies an update by reading the document and writing it
+back whole, so a relay that cleared a flag could undo a change written at the same moment. The relay keeps its
+own collection (`outbox_log`) instead:
+- a claim per event, created by an insert with the event id as `_id`: exactly one relay replica wins it, even
+  on FerretDB. The winner publishes, waits for the broker's acknowledgement, then marks the claim published.
+  A replica that dies holding a claim loses it when its lease ends, and another replica publishes the event:
+  at-least-once, and every consumer is idempotent.
+- a checkpoint per watched collection: the time up to which every event is published, so a pass reads only
+  documents changed since then (minus a small overlap for writes that became visible late).
+Events stay in their entity document after publishing (entities owe few events; erasure removes them).
 """
 
 from __future__ import annotations
@@ -19,15 +27,16 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
 
 from shared.db import TRANSIENT_DB_ERRORS
 from shared.events import EventEnvelope, to_json
 
 log = logging.getLogger(__name__)
 
-NO_LEASE = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+LOG_COLLECTION = "outbox_log"  # the relay's own collection, in the service's database
 
 
 def outbox_entry(topic: str, key: str, envelope: EventEnvelope) -> dict[str, Any]:
@@ -42,33 +51,29 @@ def outbox_entry(topic: str, key: str, envelope: EventEnvelope) -> dict[str, Any
     }
 
 
+def _entries(entries: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {e["event_id"]: {**e, "order": e["order"] + i} for i, e in enumerate(entries)}
+
+
 def outbox_fields(entries: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Fields of a NEW document that owes these events."""
-    return {
-        "outbox": {_entry_id(e): {**e, "order": e["order"] + i} for i, e in enumerate(entries)},
-        "outbox_pending": bool(entries),
-        "outbox_version": len(entries),
-        "outbox_lease_until": NO_LEASE,
-    }
+    return {"outbox": _entries(entries), "outbox_added_at": datetime.now(UTC)}
 
 
 def outbox_update(entries: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """Update operators that add these events to an EXISTING document (merge with the entity's own $set)."""
-    return {
-        "$set": {
-            **{f"outbox.{_entry_id(e)}": {**e, "order": e["order"] + i} for i, e in enumerate(entries)},
-            "outbox_pending": True,
-        },
-        "$inc": {"outbox_version": len(entries)},
-    }
-
-
-def _entry_id(entry: dict[str, Any]) -> str:
-    return entry["event_id"]
+    return {"$set": {**{f"outbox.{k}": v for k, v in _entries(entries).items()},
+                     "outbox_added_at": datetime.now(UTC)}}
 
 
 async def ensure_outbox_indexes(collection: AsyncCollection) -> None:
-    await collection.create_index([("outbox_pending", 1), ("outbox_lease_until", 1)])
+    await collection.create_index([("outbox_added_at", 1)])
+
+
+async def published_event_ids(log_collection: AsyncCollection, event_ids: Iterable[str]) -> set[str]:
+    ids = list(event_ids)
+    cursor = log_collection.find({"_id": {"$in": ids}, "published_at": {"$ne": None}}, {"_id": 1})
+    return {doc["_id"] async for doc in cursor}
 
 
 class OutboxRelay:
@@ -78,17 +83,22 @@ class OutboxRelay:
         self,
         collections: Iterable[AsyncCollection],
         producer: AIOKafkaProducer,
+        log_collection: AsyncCollection,
         *,
         poll_seconds: float,
         lease_seconds: float,
+        overlap_seconds: float = 5.0,
         owner: str | None = None,
     ):
         self.collections = list(collections)
         self.producer = producer
+        self.log = log_collection
         self.poll_seconds = poll_seconds
         self.lease = timedelta(seconds=lease_seconds)
+        self.overlap = timedelta(seconds=overlap_seconds)
         self.owner = owner or f"relay-{uuid.uuid4()}"
         self.published = 0
+        self._published_recently: dict[str, None] = {}  # insertion-ordered; saves a log read per pass
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -114,46 +124,79 @@ class OutboxRelay:
                 pass
 
     async def publish_pending(self) -> int:
-        """Publish every pending event now; returns how many were sent."""
+        """One pass over every watched collection; returns how many events this relay published."""
         sent = 0
         for collection in self.collections:
-            while (doc := await self._claim(collection)) is not None:
-                sent += await self._publish_document(collection, doc)
+            sent += await self._pass(collection)
         self.published += sent
         return sent
 
-    async def _claim(self, collection: AsyncCollection) -> dict[str, Any] | None:
-        now = datetime.now(UTC)
-        return await collection.find_one_and_update(
-            {"outbox_pending": True, "$or": [{"outbox_lease_until": {"$lt": now}}, {"outbox_lease_until": None}]},
-            {"$set": {"outbox_lease_until": now + self.lease, "outbox_lease_owner": self.owner}},
-            return_document=ReturnDocument.AFTER,
-        )
+    async def _pass(self, collection: AsyncCollection) -> int:
+        checkpoint_id = f"checkpoint:{collection.name}"
+        checkpoint = await self.log.find_one({"_id": checkpoint_id})
+        since = checkpoint["at"] if checkpoint else EPOCH
+        started = datetime.now(UTC)
+        cursor = collection.find({"outbox_added_at": {"$gte": since}}, {"outbox": 1, "outbox_added_at": 1})
+        docs = await cursor.sort("outbox_added_at", 1).to_list(length=None)
+        sent, oldest_pending = 0, None
+        for doc in docs:
+            count, done = await self._publish_document(doc)
+            sent += count
+            if not done and oldest_pending is None:
+                oldest_pending = doc["outbox_added_at"]
+        advance_to = min(oldest_pending or started, started - self.overlap)
+        if advance_to > since:
+            await self.log.update_one({"_id": checkpoint_id}, {"$set": {"at": advance_to}}, upsert=True)
+        return sent
 
-    async def _publish_document(self, collection: AsyncCollection, doc: dict[str, Any]) -> int:
-        entries = sorted((doc.get("outbox") or {}).items(), key=lambda item: item[1]["order"])
-        try:
-            # Sent in order on the same key, so they land in order on one partition; awaited together.
-            futures = [
-                await self.producer.send(e["topic"], value=e["value"].encode(), key=e["key"].encode())
-                for _, e in entries
-            ]
-            await asyncio.gather(*futures)
-        except BaseException:
-            # Give the lease back so that the next round (or another replica) retries promptly.
-            await collection.update_one(
-                {"_id": doc["_id"], "outbox_lease_owner": self.owner}, {"$set": {"outbox_lease_until": NO_LEASE}}
-            )
-            raise
-        cleared = await collection.update_one(
-            {"_id": doc["_id"], "outbox_version": doc["outbox_version"]},
-            {"$set": {"outbox": {}, "outbox_pending": False, "outbox_lease_until": NO_LEASE}},
-        )
-        if cleared.modified_count == 0 and entries:
-            # Events were added while we published: remove only the ones we sent; the rest stay pending.
-            await collection.update_one(
-                {"_id": doc["_id"]},
-                {"$unset": {f"outbox.{event_id}": "" for event_id, _ in entries},
-                 "$set": {"outbox_lease_until": NO_LEASE}},
-            )
-        return len(entries)
+    async def _publish_document(self, doc: dict[str, Any]) -> tuple[int, bool]:
+        """Publish the document's unpublished events in order; (count, whether all are published now)."""
+        entries = sorted((doc.get("outbox") or {}).values(), key=lambda e: e["order"])
+        todo = [e for e in entries if e["event_id"] not in self._published_recently]
+        if not todo:
+            return 0, True
+        claims = {c["_id"]: c async for c in self.log.find({"_id": {"$in": [e["event_id"] for e in todo]}})}
+        mine = []
+        for entry in todo:
+            claim = claims.get(entry["event_id"])
+            if claim and claim.get("published_at"):
+                self._remember(entry["event_id"])
+                continue
+            if not await self._claim(entry["event_id"], claim):
+                break  # another replica is publishing it; keep the order: stop at this event
+            mine.append(entry)
+        if mine:
+            try:
+                futures = [await self.producer.send(e["topic"], value=e["value"].encode(), key=e["key"].encode())
+                           for e in mine]
+                await asyncio.gather(*futures)
+            except BaseException:
+                await self.log.delete_many({"_id": {"$in": [e["event_id"] for e in mine]}, "owner": self.owner,
+                                            "published_at": None})  # let the next pass retry promptly
+                raise
+            ids = [e["event_id"] for e in mine]
+            await self.log.update_many({"_id": {"$in": ids}}, {"$set": {"published_at": datetime.now(UTC)}})
+            for event_id in ids:
+                self._remember(event_id)
+        return len(mine), all(e["event_id"] in self._published_recently for e in entries)
+
+    async def _claim(self, event_id: str, claim: dict[str, Any] | None) -> bool:
+        now = datetime.now(UTC)
+        if claim is None:
+            try:
+                await self.log.insert_one({"_id": event_id, "owner": self.owner, "until": now + self.lease,
+                                           "published_at": None})
+                return True
+            except DuplicateKeyError:
+                return False  # another replica claimed it a moment ago
+        if claim["owner"] != self.owner and claim["until"] > now:
+            return False
+        # Our own unfinished claim, or an expired one (its relay died): take it over. Two replicas doing this at
+        # once may both publish; consumers are idempotent.
+        await self.log.update_one({"_id": event_id}, {"$set": {"owner": self.owner, "until": now + self.lease}})
+        return True
+
+    def _remember(self, event_id: str) -> None:
+        self._published_recently[event_id] = None
+        if len(self._published_recently) > 100_000:
+            self._published_recently.pop(next(iter(self._published_recently)))

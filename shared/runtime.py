@@ -17,7 +17,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from shared import bus, db
 from shared.events import ALL_EVENTS
-from shared.outbox import OutboxRelay
+from shared.outbox import LOG_COLLECTION, OutboxRelay
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -69,6 +69,7 @@ class ServiceRuntime:
         self.relay = OutboxRelay(
             collections,
             self.producer,
+            self.db[LOG_COLLECTION],
             poll_seconds=self.settings.outbox_poll_seconds,
             lease_seconds=self.settings.outbox_lease_seconds,
         )

@@ -40,7 +40,7 @@ IdempotencyKey = Annotated[
 ]
 
 
-def _public(case: dict[str, Any]) -> RegistrationPublic:
+def _public(case: dict[str, Any], arrival_published: bool) -> RegistrationPublic:
     return RegistrationPublic(
         case_id=case["_id"],
         municipality=case["municipality"],
@@ -48,7 +48,7 @@ def _public(case: dict[str, Any]) -> RegistrationPublic:
         newcomer=case["newcomer"],
         cpr_number_masked=domain.mask_cpr(case.get("cpr_number")),
         household=case["household"],
-        arrival_event_published=not case.get("outbox_pending", False),
+        arrival_event_published=arrival_published,
     )
 
 
@@ -92,8 +92,8 @@ async def register_arrival(
                 "This Idempotency-Key was already used for a different registration; use a new key.",
             )
         response.status_code = status.HTTP_200_OK
-        case = existing
-    return _public(case)
+        return _public(existing, await store.is_published(existing["arrival_event_id"]))
+    return _public(case, arrival_published=False)
 
 
 @router.get("/registrations/{case_id}", response_model=RegistrationPublic)
@@ -101,4 +101,4 @@ async def get_registration(case_id: uuid.UUID, store: StoreDep) -> RegistrationP
     case = await store.get_case(str(case_id))
     if case is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No registration with this case id.")
-    return _public(case)
+    return _public(case, await store.is_published(case["arrival_event_id"]))

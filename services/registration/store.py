@@ -7,12 +7,13 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from shared.outbox import ensure_outbox_indexes
+from shared.outbox import LOG_COLLECTION, ensure_outbox_indexes, published_event_ids
 
 
 class CaseStore:
     def __init__(self, db: AsyncDatabase):
         self.cases = db["cases"]
+        self.outbox_log = db[LOG_COLLECTION]
 
     async def ensure_indexes(self) -> None:
         await ensure_outbox_indexes(self.cases)
@@ -28,3 +29,6 @@ class CaseStore:
 
     async def get_case(self, case_id: str) -> dict[str, Any] | None:
         return await self.cases.find_one({"_id": case_id}, {"outbox": 0})
+
+    async def is_published(self, event_id: str) -> bool:
+        return event_id in await published_event_ids(self.outbox_log, [event_id])

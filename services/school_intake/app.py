@@ -1,4 +1,4 @@
-"""School intake service: FastAPI app; its lifespan opens the database and Kafka and runs the consumer."""
+"""School intake service: FastAPI app; its lifespan opens the database and Kafka, runs the consumer and relay."""
 
 from __future__ import annotations
 
@@ -22,19 +22,23 @@ from shared.runtime import ServiceRuntime
 from shared.web import service_app
 
 
-def create_app(settings: SchoolIntakeSettings | None = None) -> FastAPI:
+def create_app(settings: SchoolIntakeSettings | None = None, config: MunicipalityConfig | None = None) -> FastAPI:
     settings = settings or SchoolIntakeSettings()
     configure_logging(settings.service_name)
-    config = MunicipalityConfig.model_validate(load_municipality_file(Path(__file__).parent, settings.municipality))
+    config = config or MunicipalityConfig.model_validate(
+        load_municipality_file(Path(__file__).parent, settings.municipality)
+    )
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with ServiceRuntime(settings) as runtime:
             store = IntakeTaskStore(runtime.db)
             await store.ensure_indexes()
-            runtime.start_consumer(
-                [Subscription(NEWCOMER_ARRIVED, partial(handle_newcomer_arrived, store=store, config=config))]
-            )
+            runtime.start_relay([store.tasks])
+            runtime.start_consumer([
+                Subscription(NEWCOMER_ARRIVED,
+                             partial(handle_newcomer_arrived, store=store, settings=settings, config=config)),
+            ])
             app.state.runtime, app.state.store = runtime, store
             yield
 

@@ -47,6 +47,51 @@ class IntakeKind(StrEnum):
     YOUTH_GUIDANCE = "youth_guidance"
 
 
+class TaskStatus(StrEnum):
+    NEW = "new"
+    WAITLISTED = "waitlisted"  # no reception-class place free yet; offered the next one in order of arrival
+    ACKNOWLEDGED = "acknowledged"
+    MEETING_SCHEDULED = "meeting_scheduled"
+    PLACED = "placed"
+    DECLINED = "declined"
+    REDIRECTED = "redirected"
+
+
+# What staff may do from each status. WAITLISTED -> NEW is the system's move when it offers a place.
+ALLOWED_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
+    TaskStatus.NEW: frozenset({TaskStatus.ACKNOWLEDGED, TaskStatus.DECLINED, TaskStatus.REDIRECTED}),
+    TaskStatus.WAITLISTED: frozenset({TaskStatus.DECLINED}),
+    TaskStatus.ACKNOWLEDGED: frozenset({TaskStatus.MEETING_SCHEDULED, TaskStatus.DECLINED, TaskStatus.REDIRECTED}),
+    TaskStatus.MEETING_SCHEDULED: frozenset({TaskStatus.PLACED, TaskStatus.DECLINED, TaskStatus.REDIRECTED}),
+    TaskStatus.PLACED: frozenset(),
+    TaskStatus.DECLINED: frozenset(),
+    TaskStatus.REDIRECTED: frozenset(),
+}
+
+
+class IllegalTransition(Exception):
+    def __init__(self, current: TaskStatus, to: TaskStatus):
+        self.current, self.to = current, to
+        self.allowed = sorted(ALLOWED_TRANSITIONS[current])
+        allowed = ", ".join(self.allowed) or "none: the task is closed"
+        super().__init__(f"cannot go from {current} to {to}; allowed from {current}: {allowed}")
+
+
+def check_transition(current: TaskStatus, to: TaskStatus) -> None:
+    if to not in ALLOWED_TRANSITIONS[current]:
+        raise IllegalTransition(current, to)
+
+
+def frees_place(to: TaskStatus) -> bool:
+    """Declining or moving a child gives their reception-class place back."""
+    return to in (TaskStatus.DECLINED, TaskStatus.REDIRECTED)
+
+
+def place_pool_id(school_id: str, grades: tuple[int, int]) -> str:
+    """One pool of reception-class places per school and grade band."""
+    return f"{school_id}:{grades[0]}-{grades[1]}"
+
+
 class DaycareType(StrEnum):
     NURSERY = "nursery"  # vuggestue / dagpleje
     KINDERGARTEN = "kindergarten"  # børnehave
@@ -121,6 +166,8 @@ class IntakeDecision(BaseModel):
     daycare_type: DaycareType | None = None
     language_assessment_due: date | None = None
     international_school_info: bool = False
+    # Reception class: schools offering the grade band, nearest the district school first (seats permitting).
+    candidate_school_ids: tuple[str, ...] = ()
     reasons: tuple[str, ...] = ()
 
 
@@ -274,7 +321,7 @@ def decide_for_child(
         return IntakeDecision(
             child_index=index, kind=IntakeKind.RECEPTION_CLASS, unit_id=unit.id, unit_name=unit.name,
             due_date=due, grade=grade, grade_band=band, district_school_id=district_id,
-            international_school_info=limited_stay,
+            international_school_info=limited_stay, candidate_school_ids=tuple(c.id for c in candidates),
             reasons=(f"grade {grade} by age cohort",
                      f"Danish level {child.danish_level.value}: basic Danish teaching for up to "
                      f"{rules.basic_danish_max_years} years",

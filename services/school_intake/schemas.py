@@ -2,8 +2,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import date, datetime
+from typing import Annotated
 
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+from services.school_intake.domain import TaskStatus
 
 
 class ChildFacts(BaseModel):
@@ -29,6 +32,7 @@ class IntakeTaskPublic(BaseModel):
     unit_id: str
     unit_name: str
     due_date: date
+    arrival_date: date
     grade: int | None
     grade_band: tuple[int, int] | None
     district_school_id: str | None
@@ -39,7 +43,33 @@ class IntakeTaskPublic(BaseModel):
     reasons: list[str]
     status: str
     history: list[StatusChange]
+    redirected_to: str | None = None
+    redirected_from: str | None = None
 
     @classmethod
     def from_document(cls, doc: dict) -> IntakeTaskPublic:
         return cls(task_id=doc["_id"], **{k: v for k, v in doc.items() if k in cls.model_fields})
+
+
+class TransitionRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: TaskStatus
+    by: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)] | None = None
+    target_school_id: Annotated[str, StringConstraints(max_length=100)] | None = None
+
+
+class ReceptionClassPlaces(BaseModel):
+    grades: tuple[int, int]
+    capacity: int
+    free: int
+    waitlisted: int
+
+
+class SchoolPublic(BaseModel):
+    id: str
+    name: str
+    address: str
+    grades: tuple[int, int]
+    reception_classes: list[ReceptionClassPlaces]

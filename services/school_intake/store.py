@@ -1,41 +1,117 @@
-"""The school intake's collections: intake tasks."""
+"""The school intake's collections: intake tasks (with their pending events) and reception-class seats."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
+from pymongo.errors import DuplicateKeyError
 
-_DUPLICATE_KEY = 11000
+from services.school_intake.domain import TaskStatus
+from shared.concurrency import ChangeTurns
+from shared.outbox import ensure_outbox_indexes
 
 
 class IntakeTaskStore:
     def __init__(self, db: AsyncDatabase):
         self.tasks = db["intake_tasks"]
+        # One document per taken reception-class seat: `_id` "<pool>#<seat number>", unique `task_id`.
+        # Taking a seat is an insert, atomic on FerretDB and MongoDB alike, so two placements can never
+        # overbook the last seat, and one task can never hold two seats.
+        self.seats = db["reception_seats"]
+        self.turns = ChangeTurns(db["intake_task_turns"])
 
     async def ensure_indexes(self) -> None:
         await self.tasks.create_index([("case_id", 1)])
         await self.tasks.create_index([("unit_id", 1), ("status", 1), ("due_date", 1)])
+        await self.tasks.create_index([("status", 1), ("kind", 1), ("grade", 1), ("arrival_date", 1)])
+        await self.seats.create_index([("task_id", 1)], unique=True)
+        await self.seats.create_index([("pool_id", 1)])
+        await ensure_outbox_indexes(self.tasks)
 
-    async def insert_tasks(self, tasks: list[dict[str, Any]]) -> int:
-        """Insert the tasks that do not exist yet (ids are deterministic); returns how many were new."""
-        if not tasks:
-            return 0
+    # ------------------------------------------------------------------------------------------ seats
+
+    async def reserve_seat(self, pool_id: str, capacity: int, task_id: str) -> bool:
+        """Take a free seat of the pool for the task; True if the task holds a seat of this pool afterwards."""
+        taken = {doc["_id"] async for doc in self.seats.find({"pool_id": pool_id}, {"_id": 1})}
+        for number in range(capacity):
+            seat_id = f"{pool_id}#{number}"
+            if seat_id in taken:
+                continue
+            try:
+                await self.seats.insert_one({"_id": seat_id, "pool_id": pool_id, "task_id": task_id,
+                                             "taken_at": datetime.now(UTC)})
+                return True
+            except DuplicateKeyError:
+                held = await self.seat_of(task_id)
+                if held is not None:  # the task already holds a seat (a redelivered event)
+                    return held["pool_id"] == pool_id
+        return False
+
+    async def release_seat(self, task_id: str) -> dict[str, Any] | None:
+        """Give back the seat this task holds; returns it (None if the task held none)."""
+        seat = await self.seat_of(task_id)
+        if seat is None:
+            return None
+        result = await self.seats.delete_one({"_id": seat["_id"], "task_id": task_id})
+        return seat if result.deleted_count == 1 else None
+
+    async def seat_of(self, task_id: str) -> dict[str, Any] | None:
+        return await self.seats.find_one({"task_id": task_id})
+
+    async def seats_taken(self) -> dict[str, int]:
+        pipeline = [{"$group": {"_id": "$pool_id", "count": {"$sum": 1}}}]
+        return {row["_id"]: row["count"] async for row in await self.seats.aggregate(pipeline)}
+
+    # ------------------------------------------------------------------------------------------ tasks
+
+    async def task_exists(self, task_id: str) -> bool:
+        return await self.tasks.count_documents({"_id": task_id}, limit=1) > 0
+
+    async def insert_task(self, task: dict[str, Any]) -> bool:
         try:
-            result = await self.tasks.insert_many(tasks, ordered=False)
-            return len(result.inserted_ids)
-        except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if any(e.get("code") != _DUPLICATE_KEY for e in errors):
-                raise
-            return exc.details.get("nInserted", 0)
+            await self.tasks.insert_one(task)
+            return True
+        except DuplicateKeyError:
+            return False
+
+    async def get_task(self, task_id: str) -> dict[str, Any] | None:
+        return await self.tasks.find_one({"_id": task_id}, {"outbox": 0})
+
+    async def change_task(self, task: dict[str, Any], by: str, update: dict[str, Any]) -> bool:
+        """Apply `update` as the next change of the task as it was read; False if it changed meanwhile."""
+        if not await self.turns.take(task["_id"], len(task["history"]), by):
+            return False
+        result = await self.tasks.update_one({"_id": task["_id"], "status": task["status"]}, update)
+        return result.modified_count == 1
+
+    async def delete_task(self, task_id: str) -> None:
+        await self.tasks.delete_one({"_id": task_id})
+
+    async def oldest_waitlisted(self, grades: tuple[int, int], skip: set[str]) -> dict[str, Any] | None:
+        cursor = self.tasks.find(
+            {"status": TaskStatus.WAITLISTED.value, "kind": "reception_class",
+             "grade": {"$gte": grades[0], "$lte": grades[1]}, "_id": {"$nin": sorted(skip)}},
+            {"outbox": 0},
+        ).sort([("arrival_date", 1), ("created_at", 1), ("_id", 1)]).limit(1)
+        found = await cursor.to_list(length=1)
+        return found[0] if found else None
+
+    async def waitlist_counts(self) -> dict[int, int]:
+        """Waitlisted reception-class tasks per grade."""
+        pipeline = [
+            {"$match": {"status": TaskStatus.WAITLISTED.value, "kind": "reception_class"}},
+            {"$group": {"_id": "$grade", "count": {"$sum": 1}}},
+        ]
+        return {row["_id"]: row["count"] async for row in await self.tasks.aggregate(pipeline)}
 
     async def tasks_of_case(self, case_id: str) -> list[dict[str, Any]]:
-        return await self.tasks.find({"case_id": case_id}).sort("child_index", 1).to_list(length=100)
+        return await self.tasks.find({"case_id": case_id}, {"outbox": 0}).sort("child_index", 1).to_list(length=100)
 
     async def queue(self, unit_id: str, status: str | None, limit: int = 200) -> list[dict[str, Any]]:
         query: dict[str, Any] = {"unit_id": unit_id}
         if status:
             query["status"] = status
-        return await self.tasks.find(query).sort([("due_date", 1), ("created_at", 1)]).to_list(length=limit)
+        cursor = self.tasks.find(query, {"outbox": 0}).sort([("due_date", 1), ("created_at", 1)])
+        return await cursor.to_list(length=limit)

@@ -162,3 +162,35 @@ def test_task_ids_are_deterministic():
     a = arrival()
     assert domain.task_id_for(a.case_id, 0, IntakeKind.DAYCARE) == domain.task_id_for(a.case_id, 0, IntakeKind.DAYCARE)
     assert domain.task_id_for(a.case_id, 0, IntakeKind.DAYCARE) != domain.task_id_for(a.case_id, 1, IntakeKind.DAYCARE)
+
+
+# ---------------------------------------------------------------------------------------------- workflow
+
+LEGAL = {
+    ("new", "acknowledged"), ("new", "declined"), ("new", "redirected"),
+    ("waitlisted", "declined"),
+    ("acknowledged", "meeting_scheduled"), ("acknowledged", "declined"), ("acknowledged", "redirected"),
+    ("meeting_scheduled", "placed"), ("meeting_scheduled", "declined"), ("meeting_scheduled", "redirected"),
+}
+
+
+@pytest.mark.parametrize("current", list(domain.TaskStatus))
+@pytest.mark.parametrize("to", list(domain.TaskStatus))
+def test_every_transition_is_allowed_or_refused_with_the_allowed_ones(current, to):
+    if (current.value, to.value) in LEGAL:
+        domain.check_transition(current, to)
+    else:
+        with pytest.raises(domain.IllegalTransition) as refused:
+            domain.check_transition(current, to)
+        assert refused.value.allowed == sorted(t for c, t in LEGAL if c == current.value)
+
+
+def test_declining_or_redirecting_frees_the_place_and_nothing_else_does():
+    assert {s for s in domain.TaskStatus if domain.frees_place(s)} == {domain.TaskStatus.DECLINED,
+                                                                      domain.TaskStatus.REDIRECTED}
+
+
+def test_reception_class_decision_lists_candidate_schools_nearest_first():
+    decision = one("2012-03-05")
+    assert decision.candidate_school_ids[0] == decision.unit_id
+    assert set(decision.candidate_school_ids) == {"braendgaard", "hammerum"}

@@ -1,56 +1,230 @@
-"""The school intake's handler and API against the real database."""
+"""School intake against the real database and broker: idempotency, workflow, places and the waitlist."""
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
 
 import pytest
 
+from services.school_intake import domain
 from services.school_intake.app import create_app
 from services.school_intake.handlers import handle_newcomer_arrived
 from services.school_intake.settings import SchoolIntakeSettings
+from shared.events import SCHOOL_INTAKE_STATUS_CHANGED
+from shared.municipality import load_municipality_file
 from tests.apps import running
 from tests.builders import arrival_event, child, registration
+from tests.kafka_helpers import eventually, read_topic
+
+HERNING = load_municipality_file(Path(domain.__file__).parent, "herning")
+
+
+def one_seat_config() -> domain.MunicipalityConfig:
+    """Herning's sample with a single reception class (grades 0-3, one place) so the waitlist is reachable."""
+    raw = json.loads(json.dumps(HERNING))
+    for school in raw["schools"]:
+        school["reception_classes"] = []
+    raw["schools"][0]["reception_classes"] = [{"grades": [0, 3], "capacity": 1}]
+    return domain.MunicipalityConfig.model_validate(raw)
 
 
 @pytest.fixture(scope="module")
-async def service(infrastructure):
-    app = create_app(infrastructure.settings(SchoolIntakeSettings))
+async def herning(infrastructure):
+    settings = infrastructure.settings(SchoolIntakeSettings)
+    app = create_app(settings)
     async with running(app) as client:
         yield client, app
 
 
-async def test_the_same_event_twice_creates_the_tasks_once(service):
-    client, app = service
+@pytest.fixture
+async def one_seat(infrastructure):
+    settings = infrastructure.settings(SchoolIntakeSettings,
+                                       mongodb_database=f"test_{infrastructure.run_id}_intake_{uuid.uuid4().hex[:6]}")
+    app = create_app(settings, config=one_seat_config())
+    async with running(app) as client:
+        yield client, app
+
+
+async def handle(app, event):
+    await handle_newcomer_arrived(event, store=app.state.store, settings=app.state.settings,
+                                  config=app.state.intake_config)
+
+
+async def tasks_of(client, event):
+    return (await client.get("/intake-tasks", params={"case_id": str(event.payload.case_id)})).json()
+
+
+async def move(client, task_id, to, **extra):
+    return await client.post(f"/intake-tasks/{task_id}/transitions", json={"to": to, "by": "Test Teacher", **extra})
+
+
+async def test_the_same_event_twice_creates_the_tasks_once_and_takes_one_place(herning):
+    client, app = herning
+    before = {s["id"]: s for s in (await client.get("/schools")).json()}
     event = arrival_event()
-    store = app.state.store
-    await handle_newcomer_arrived(event, store=store, config=app.state.intake_config)
-    await handle_newcomer_arrived(event, store=store, config=app.state.intake_config)
-    tasks = (await client.get("/intake-tasks", params={"case_id": str(event.payload.case_id)})).json()
+    await handle(app, event)
+    await handle(app, event)
+    tasks = await tasks_of(client, event)
     assert [t["kind"] for t in tasks] == ["reception_class", "daycare"]
+    after = {s["id"]: s for s in (await client.get("/schools")).json()}
+    school = tasks[0]["unit_id"]
+    taken = [b["free"] - a["free"] for b, a in zip(before[school]["reception_classes"],
+                                                     after[school]["reception_classes"], strict=True)]
+    assert sum(taken) == 1
 
 
-async def test_tasks_carry_only_the_childs_needed_facts(service):
-    client, app = service
+async def test_tasks_carry_only_the_childs_needed_facts(herning):
+    client, app = herning
     event = arrival_event(registration(children=[child("Lina Haddad", "2019-03-05")]))
-    await handle_newcomer_arrived(event, store=app.state.store, config=app.state.intake_config)
-    [task] = (await client.get("/intake-tasks", params={"case_id": str(event.payload.case_id)})).json()
+    await handle(app, event)
+    [task] = await tasks_of(client, event)
     assert set(task["child"]) == {"full_name", "date_of_birth", "languages", "danish_level", "years_of_schooling"}
-    raw = await app.state.store.tasks.find_one({"case_id": str(event.payload.case_id)})
-    flat = str(raw)
-    assert "cpr" not in flat.lower() and "Jonas Weber" not in flat and "Amira" not in flat
+    raw = str(await app.state.store.tasks.find_one({"case_id": str(event.payload.case_id)}, {"outbox": 0}))
+    assert "cpr" not in raw.lower() and "Jonas Weber" not in raw and "Amira" not in raw
 
 
-async def test_a_schools_queue_is_oldest_due_first(service):
-    client, app = service
+async def test_a_schools_queue_is_oldest_due_first(herning):
+    client, app = herning
     later = arrival_event(registration(children=[child("Later", "2015-04-01", "good")], arrival_date="2026-11-20"))
     sooner = arrival_event(registration(children=[child("Sooner", "2015-04-01", "good")], arrival_date="2026-11-03"))
     for event in (later, sooner):
-        await handle_newcomer_arrived(event, store=app.state.store, config=app.state.intake_config)
+        await handle(app, event)
     queue = (await client.get("/intake-tasks", params={"school_id": "herningsholm", "status": "new"})).json()
     names = [t["child"]["full_name"] for t in queue]
     assert names.index("Sooner") < names.index("Later")
     assert all(t["unit_id"] == "herningsholm" and t["status"] == "new" for t in queue)
 
 
-async def test_a_query_without_filters_is_refused(service):
-    client, _ = service
+async def test_a_query_without_filters_is_refused(herning):
+    client, _ = herning
     response = await client.get("/intake-tasks")
     assert response.status_code == 422
     assert "case_id" in response.json()["detail"]
+
+
+async def test_the_workflow_to_placed_is_stored_with_who_and_published(herning, infrastructure):
+    client, app = herning
+    event = arrival_event(registration(children=[child("Pupil", "2015-04-01", "good")]))
+    await handle(app, event)
+    [task] = await tasks_of(client, event)
+    for to in ("acknowledged", "meeting_scheduled", "placed"):
+        response = await move(client, task["task_id"], to)
+        assert response.status_code == 200, response.text
+    done = response.json()
+    assert done["status"] == "placed"
+    assert [(h["status"], h["by"]) for h in done["history"]] == [
+        ("new", "system"), ("acknowledged", "Test Teacher"), ("meeting_scheduled", "Test Teacher"),
+        ("placed", "Test Teacher")]
+
+    topic = app.state.settings.topic(SCHOOL_INTAKE_STATUS_CHANGED.topic)
+
+    async def published():
+        records = await read_topic(infrastructure.kafka_bootstrap_servers, topic, expect=10_000, timeout=1.5)
+        mine = [json.loads(r.value)["payload"] for r in records if r.key == str(event.payload.case_id).encode()]
+        return mine if len(mine) == 4 else None
+
+    statuses = await eventually(published, timeout=20)
+    assert [(p["previous_status"], p["status"]) for p in statuses] == [
+        (None, "new"), ("new", "acknowledged"), ("acknowledged", "meeting_scheduled"), ("meeting_scheduled", "placed")]
+    assert all("full_name" not in json.dumps(p) for p in statuses)
+
+
+async def test_illegal_transitions_are_409_with_the_allowed_ones(herning):
+    client, app = herning
+    event = arrival_event(registration(children=[child("Pupil", "2015-04-01", "good")]))
+    await handle(app, event)
+    [task] = await tasks_of(client, event)
+    response = await move(client, task["task_id"], "placed")
+    assert response.status_code == 409
+    assert response.json()["detail"]["allowed"] == ["acknowledged", "declined", "redirected"]
+    assert (await move(client, task["task_id"], "declined")).status_code == 422  # a reason is required
+    assert (await move(client, str(uuid.uuid4()), "acknowledged")).status_code == 404
+    assert (await move(client, task["task_id"], "flying")).status_code == 422
+
+
+async def test_redirect_closes_the_task_and_opens_one_at_the_target_school(herning):
+    client, app = herning
+    event = arrival_event(registration(children=[child("Pupil", "2015-04-01", "good")]))
+    await handle(app, event)
+    [task] = await tasks_of(client, event)
+    response = await move(client, task["task_id"], "redirected", reason="parents chose Tjørring",
+                          target_school_id="tjoerring")
+    assert response.status_code == 200, response.text
+    old, new = sorted(await tasks_of(client, event), key=lambda t: t["status"] != "redirected")
+    assert (old["status"], old["redirected_to"]) == ("redirected", "tjoerring")
+    assert (new["status"], new["unit_id"], new["redirected_from"]) == ("new", "tjoerring", task["task_id"])
+    bad = await move(client, new["task_id"], "redirected", reason="x", target_school_id="nowhere")
+    assert bad.status_code == 422 and "tjoerring" in bad.json()["detail"]
+
+
+async def test_two_concurrent_placements_never_overbook_the_last_place(one_seat):
+    _, app = one_seat
+    store = app.state.store
+    results = await asyncio.gather(*(store.reserve_seat("braendgaard:0-3", 1, f"task-{i}") for i in range(20)))
+    assert results.count(True) == 1
+    assert await store.seats_taken() == {"braendgaard:0-3": 1}
+
+
+async def test_one_task_never_holds_two_seats(one_seat):
+    _, app = one_seat
+    store = app.state.store
+    results = await asyncio.gather(*(store.reserve_seat(f"pool-{i}", 3, "the-same-task") for i in range(10)))
+    assert results.count(True) == 1
+    assert sum((await store.seats_taken()).values()) == 1
+
+
+async def test_two_staff_changing_the_same_task_at_once_one_wins_the_other_is_told(one_seat):
+    client, app = one_seat
+    event = arrival_event(registration(children=[child("Pupil", "2015-04-01", "good")]))
+    await handle(app, event)
+    [task] = await tasks_of(client, event)
+    responses = await asyncio.gather(*(move(client, task["task_id"], "acknowledged") for _ in range(5)))
+    assert sorted(r.status_code for r in responses) == [200, 409, 409, 409, 409]
+    [after] = await tasks_of(client, event)
+    assert [h["status"] for h in after["history"]] == ["new", "acknowledged"]
+
+
+async def test_concurrent_arrivals_for_the_last_place_one_placed_the_other_waitlisted(one_seat):
+    client, app = one_seat
+    events = [arrival_event(registration(children=[child(f"Child {i}", "2019-03-05")])) for i in range(2)]
+    await asyncio.gather(*(handle(app, e) for e in events))
+    statuses = sorted([(await tasks_of(client, e))[0]["status"] for e in events])
+    assert statuses == ["new", "waitlisted"]
+    [school] = [s for s in (await client.get("/schools")).json() if s["reception_classes"]]
+    assert school["reception_classes"][0]["free"] == 0
+    assert school["reception_classes"][0]["waitlisted"] == 1
+
+
+async def test_a_freed_place_goes_to_the_child_who_arrived_first(one_seat):
+    client, app = one_seat
+    holder = arrival_event(registration(children=[child("Holder", "2019-03-05")], arrival_date="2026-10-01"))
+    second = arrival_event(registration(children=[child("Second", "2019-03-05")], arrival_date="2026-11-05"))
+    first = arrival_event(registration(children=[child("First", "2019-03-05")], arrival_date="2026-11-01"))
+    for event in (holder, second, first):  # Second is handled before First but arrived later
+        await handle(app, event)
+    [holding] = await tasks_of(client, holder)
+    assert holding["status"] == "new" and holding["unit_id"] == "braendgaard"
+    assert [(await tasks_of(client, e))[0]["status"] for e in (first, second)] == ["waitlisted", "waitlisted"]
+
+    response = await move(client, holding["task_id"], "declined", reason="family moved to Aarhus")
+    assert response.status_code == 200, response.text
+
+    [got_place] = await tasks_of(client, first)
+    [still_waiting] = await tasks_of(client, second)
+    assert (got_place["status"], got_place["unit_id"]) == ("new", "braendgaard")
+    assert got_place["history"][-1]["reason"] == "reception-class place offered at Brændgårdskolen"
+    assert still_waiting["status"] == "waitlisted"
+    [school] = [s for s in (await client.get("/schools")).json() if s["reception_classes"]]
+    assert school["reception_classes"][0] == {"grades": [0, 3], "capacity": 1, "free": 0, "waitlisted": 1}
+
+
+async def test_redirecting_to_a_full_reception_class_is_refused(one_seat):
+    client, app = one_seat
+    event = arrival_event(registration(children=[child("Pupil", "2019-03-05")]))
+    await handle(app, event)
+    [task] = await tasks_of(client, event)
+    response = await move(client, task["task_id"], "redirected", reason="closer", target_school_id="lindbjerg")
+    assert response.status_code == 409
+    assert "no reception class" in response.json()["detail"]["message"]
+    assert (await tasks_of(client, event))[0]["status"] == task["status"]

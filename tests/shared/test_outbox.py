@@ -1,7 +1,9 @@
 """The outbox relay against the real database and broker."""
 
+import asyncio
 import json
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,75 +20,111 @@ from tests.kafka_helpers import read_topic
 async def setup(infrastructure, mongo_client):
     settings = infrastructure.settings(ServiceSettings, service_name="outbox",
                                        kafka_topic_prefix=f"test-{uuid.uuid4().hex[:8]}.")
-    collection = mongo_client[settings.mongodb_database][f"things_{uuid.uuid4().hex[:6]}"]
+    db = mongo_client[settings.mongodb_database]
+    suffix = uuid.uuid4().hex[:6]
+    collection, log = db[f"things_{suffix}"], db[f"outbox_log_{suffix}"]
     await ensure_outbox_indexes(collection)
     await bus.ensure_topics(settings, [NEWCOMER_ARRIVED])
     producer = bus.create_producer(settings)
     await producer.start()
-    yield settings, collection, producer
+    yield settings, collection, log, producer
     await producer.stop()
 
 
-def _relay(collection, producer, lease_seconds=30.0):
-    return OutboxRelay([collection], producer, poll_seconds=0.1, lease_seconds=lease_seconds)
+def relay(setup, **kwargs):
+    _, collection, log, producer = setup
+    return OutboxRelay([collection], producer, log, poll_seconds=0.1, lease_seconds=kwargs.pop("lease", 30.0),
+                       **kwargs)
 
 
-def _entry(settings, event):
+def entry(settings, event):
     return outbox_entry(settings.topic(NEWCOMER_ARRIVED.topic), str(event.payload.case_id), event)
 
 
-async def test_pending_events_are_published_in_order_and_cleared(setup, infrastructure):
-    settings, collection, producer = setup
+async def published(infrastructure, settings, expect):
+    records = await read_topic(infrastructure.kafka_bootstrap_servers, settings.topic(NEWCOMER_ARRIVED.topic),
+                               expect=expect, timeout=5)
+    return [json.loads(r.value)["event_id"] for r in records]
+
+
+async def test_pending_events_are_published_once_in_order_without_touching_the_entity(setup, infrastructure):
+    settings, collection, log, _ = setup
     first, second = arrival_event(), arrival_event()
-    await collection.insert_one({"_id": "a", **outbox_fields([_entry(settings, first), _entry(settings, second)])})
+    await collection.insert_one({"_id": "a", "name": "entity", **outbox_fields([entry(settings, first),
+                                                                               entry(settings, second)])})
+    before = await collection.find_one({"_id": "a"})
 
-    assert await _relay(collection, producer).publish_pending() == 2
+    assert await relay(setup).publish_pending() == 2
+    assert await relay(setup).publish_pending() == 0  # a fresh relay (another replica) finds nothing to do
 
-    doc = await collection.find_one({"_id": "a"})
-    assert doc["outbox"] == {} and doc["outbox_pending"] is False
-    records = await read_topic(infrastructure.kafka_bootstrap_servers, settings.topic(NEWCOMER_ARRIVED.topic), expect=2)
-    assert [json.loads(r.value)["event_id"] for r in records] == [str(first.event_id), str(second.event_id)]
-    assert records[0].key == str(first.payload.case_id).encode()
-    assert await _relay(collection, producer).publish_pending() == 0
+    assert await collection.find_one({"_id": "a"}) == before
+    assert await published(infrastructure, settings, 2) == [str(first.event_id), str(second.event_id)]
+    marks = await log.find({"published_at": {"$ne": None}}).to_list(length=10)
+    assert {m["_id"] for m in marks} == {str(first.event_id), str(second.event_id)}
 
 
-async def test_an_event_added_while_publishing_stays_pending(setup):
-    settings, collection, producer = setup
+async def test_an_event_added_later_to_the_same_document_is_published_alone(setup, infrastructure):
+    settings, collection, _, _ = setup
     first, later = arrival_event(), arrival_event()
-    await collection.insert_one({"_id": "b", **outbox_fields([_entry(settings, first)])})
-    relay = _relay(collection, producer)
-    claimed = await relay._claim(collection)
-    await collection.update_one({"_id": "b"}, outbox_update([_entry(settings, later)]))  # arrives mid-publish
-
-    await relay._publish_document(collection, claimed)
-
-    doc = await collection.find_one({"_id": "b"})
-    assert list(doc["outbox"]) == [str(later.event_id)] and doc["outbox_pending"] is True
-    assert await relay.publish_pending() == 1
-    assert (await collection.find_one({"_id": "b"}))["outbox_pending"] is False
+    await collection.insert_one({"_id": "b", **outbox_fields([entry(settings, first)])})
+    the_relay = relay(setup)
+    assert await the_relay.publish_pending() == 1
+    await collection.update_one({"_id": "b"}, outbox_update([entry(settings, later)]))
+    assert await the_relay.publish_pending() == 1
+    assert await published(infrastructure, settings, 2) == [str(first.event_id), str(later.event_id)]
 
 
-async def test_a_leased_document_is_not_published_by_a_second_relay(setup):
-    settings, collection, producer = setup
-    await collection.insert_one({"_id": "c", **outbox_fields([_entry(settings, arrival_event())])})
-    holder, other = _relay(collection, producer), _relay(collection, producer)
-    assert await holder._claim(collection) is not None
-    assert await other.publish_pending() == 0
-    # When the lease runs out (the holder crashed), the other relay takes over: nothing is lost.
-    await collection.update_one({"_id": "c"}, {"$set": {"outbox_lease_until": datetime.now(UTC) - timedelta(seconds=1)}})
-    assert await other.publish_pending() == 1
+async def test_two_replicas_publishing_at_once_send_each_event_once(setup, infrastructure):
+    settings, collection, _, _ = setup
+    events = [arrival_event() for _ in range(40)]
+    await collection.insert_many([{"_id": f"doc-{i}", **outbox_fields([entry(settings, e)])}
+                                  for i, e in enumerate(events)])
+    a, b = relay(setup), relay(setup)
+    counts = await asyncio.gather(a.publish_pending(), b.publish_pending())
+    await asyncio.gather(a.publish_pending(), b.publish_pending())  # whatever one skipped, a pass picks up
+    assert sum(counts) <= 40
+    seen = Counter(await published(infrastructure, settings, 40))
+    assert set(seen) == {str(e.event_id) for e in events}
+    assert max(seen.values()) == 1
 
 
-async def test_a_crash_after_publishing_but_before_clearing_republishes(setup, infrastructure):
-    settings, collection, producer = setup
+async def test_a_live_claim_blocks_and_an_expired_one_is_taken_over(setup, infrastructure):
+    settings, collection, log, _ = setup
     event = arrival_event()
-    await collection.insert_one({"_id": "d", **outbox_fields([_entry(settings, event)])})
-    crashed = _relay(collection, producer, lease_seconds=0.01)
-    doc = await crashed._claim(collection)
-    entry = next(iter(doc["outbox"].values()))
-    await producer.send_and_wait(entry["topic"], value=entry["value"].encode(), key=entry["key"].encode())
-    # ...and the process dies here, before marking the event sent.
+    await collection.insert_one({"_id": "c", **outbox_fields([entry(settings, event)])})
+    live = {"_id": str(event.event_id), "owner": "other-replica", "published_at": None,
+            "until": datetime.now(UTC) + timedelta(seconds=30)}
+    await log.insert_one(live)
+    assert await relay(setup).publish_pending() == 0
 
-    assert await _relay(collection, producer).publish_pending() == 1
-    records = await read_topic(infrastructure.kafka_bootstrap_servers, settings.topic(NEWCOMER_ARRIVED.topic), expect=2)
-    assert [json.loads(r.value)["event_id"] for r in records] == [str(event.event_id)] * 2
+    # The other replica died before publishing: once its lease is over, the event is published by us.
+    await log.update_one({"_id": live["_id"]}, {"$set": {"until": datetime.now(UTC) - timedelta(seconds=1)}})
+    assert await relay(setup).publish_pending() == 1
+    assert await published(infrastructure, settings, 1) == [str(event.event_id)]
+
+
+async def test_a_crash_after_publishing_but_before_marking_republishes_rather_than_loses(setup, infrastructure):
+    settings, collection, log, producer = setup
+    event = arrival_event()
+    await collection.insert_one({"_id": "d", **outbox_fields([entry(settings, event)])})
+    doomed = relay(setup, lease=0.05)
+    await doomed._claim(str(event.event_id), None)
+    e = entry(settings, event)
+    await producer.send_and_wait(e["topic"], value=e["value"].encode(), key=e["key"].encode())
+    # ...the process dies here, before marking the event published.
+    await asyncio.sleep(0.1)
+
+    assert await relay(setup).publish_pending() == 1
+    assert await published(infrastructure, settings, 2) == [str(event.event_id)] * 2
+
+
+async def test_the_checkpoint_moves_past_published_documents_only(setup):
+    settings, collection, log, _ = setup
+    event = arrival_event()
+    await collection.insert_one({"_id": "e", **outbox_fields([entry(settings, event)])})
+    await collection.update_one({"_id": "e"}, {"$set": {"outbox_added_at": datetime.now(UTC) - timedelta(minutes=5)}})
+    await log.insert_one({"_id": str(event.event_id), "owner": "other", "published_at": None,
+                          "until": datetime.now(UTC) + timedelta(seconds=30)})
+    await relay(setup).publish_pending()
+    checkpoint = await log.find_one({"_id": f"checkpoint:{collection.name}"})
+    assert checkpoint is None or checkpoint["at"] <= (await collection.find_one({"_id": "e"}))["outbox_added_at"]

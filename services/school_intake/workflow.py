@@ -1,0 +1,217 @@
+"""Intake task workflow: opening tasks for an arrival, staff transitions, and offering freed places.
+
+Every change of a task is one conditional write of the task document that also carries its
+SchoolIntakeStatusChanged event (outbox), so the event goes out exactly when the change is stored.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from services.school_intake import domain
+from services.school_intake.domain import IntakeKind, TaskStatus
+from services.school_intake.settings import SchoolIntakeSettings
+from services.school_intake.store import IntakeTaskStore
+from shared.events import (
+    SCHOOL_INTAKE_STATUS_CHANGED,
+    EventEnvelope,
+    NewcomerArrived,
+    SchoolIntakeStatusChanged,
+)
+from shared.outbox import outbox_entry, outbox_fields, outbox_update
+
+SYSTEM = "system"
+
+
+class TaskNotFound(Exception):
+    pass
+
+
+class WorkflowRefused(Exception):
+    """A transition that is allowed in principle but cannot happen now (e.g. no free place at the target)."""
+
+
+class ChangedMeanwhile(WorkflowRefused):
+    def __init__(self) -> None:
+        super().__init__("the task was changed by someone else a moment ago; reload it and try again")
+
+
+def _status_entry(settings: SchoolIntakeSettings, task: dict[str, Any], previous: str | None, by: str,
+                  reason: str | None, at: datetime, causation_id: uuid.UUID | None = None) -> dict[str, Any]:
+    case_id = uuid.UUID(task["case_id"])
+    envelope = SCHOOL_INTAKE_STATUS_CHANGED.envelope(
+        SchoolIntakeStatusChanged(
+            case_id=case_id, task_id=uuid.UUID(task["_id"]), kind=task["kind"], unit_id=task["unit_id"],
+            unit_name=task["unit_name"], status=task["status"], previous_status=previous, reason=reason,
+            changed_by=by, changed_at=at,
+        ),
+        producer=settings.service_name, correlation_id=case_id, causation_id=causation_id,
+    )
+    return outbox_entry(settings.topic(SCHOOL_INTAKE_STATUS_CHANGED.topic), task["case_id"], envelope)
+
+
+def _history(status: str, by: str, at: datetime, reason: str | None, **extra: Any) -> dict[str, Any]:
+    return {"status": status, "by": by, "at": at, "reason": reason, **extra}
+
+
+def new_task_document(arrival: NewcomerArrived, decision: domain.IntakeDecision, task_id: str,
+                      status: TaskStatus, source_event_id: str, at: datetime, reason: str) -> dict[str, Any]:
+    child = arrival.household.children[decision.child_index]
+    return {
+        "_id": task_id,
+        "case_id": str(arrival.case_id),
+        "child_index": decision.child_index,
+        "arrival_date": arrival.newcomer.arrival_date.isoformat(),
+        # Only the facts the school needs to act: no CPR, nothing about the parents.
+        "child": {
+            "full_name": child.full_name,
+            "date_of_birth": child.date_of_birth.isoformat(),
+            "languages": list(child.languages),
+            "danish_level": child.danish_level.value,
+            "years_of_schooling": child.years_of_schooling,
+        },
+        **decision.model_dump(mode="json", exclude={"child_index"}),
+        "status": status.value,
+        "history": [_history(status.value, SYSTEM, at, reason)],
+        "source_event_id": source_event_id,
+        "created_at": at,
+    }
+
+
+async def _reserve_seat(store: IntakeTaskStore, school: domain.School, grade: int, task_id: str) -> bool:
+    rc = school.reception_class_for(grade)
+    return rc is not None and await store.reserve_seat(domain.place_pool_id(school.id, rc.grades), rc.capacity,
+                                                       task_id)
+
+
+async def _reserve_first_free(store: IntakeTaskStore, config: domain.MunicipalityConfig, task_id: str,
+                              grade: int, school_ids: tuple[str, ...]) -> domain.School | None:
+    held = await store.seat_of(task_id)  # a redelivered event finds the seat it took the first time
+    if held is not None:
+        return config.school(held["pool_id"].split(":")[0])
+    for school_id in school_ids:
+        school = config.school(school_id)
+        if await _reserve_seat(store, school, grade, task_id):
+            return school
+    return None
+
+
+async def open_intake_tasks(store: IntakeTaskStore, settings: SchoolIntakeSettings,
+                            config: domain.MunicipalityConfig, event: EventEnvelope[NewcomerArrived]) -> int:
+    """Create the tasks an arrival needs; reception-class tasks take a free place or join the waitlist."""
+    arrival = event.payload
+    created = 0
+    for decision in domain.decide_intake(arrival, config):
+        task_id = str(domain.task_id_for(arrival.case_id, decision.child_index, decision.kind))
+        if await store.task_exists(task_id):
+            continue
+        now = datetime.now(UTC)
+        status, reason = TaskStatus.NEW, "newcomer registered"
+        if decision.kind is IntakeKind.RECEPTION_CLASS and decision.candidate_school_ids:
+            school = await _reserve_first_free(store, config, task_id, decision.grade, decision.candidate_school_ids)
+            if school is not None:
+                rc = school.reception_class_for(decision.grade)
+                decision = decision.model_copy(update={"unit_id": school.id, "unit_name": school.name,
+                                                       "grade_band": rc.grades})
+                reason = f"reception-class place held at {school.name}"
+            else:
+                admin = config.school_administration
+                decision = decision.model_copy(update={"unit_id": admin.id, "unit_name": admin.name})
+                status, reason = TaskStatus.WAITLISTED, "no free reception-class place for the grade: waitlisted"
+        task = new_task_document(arrival, decision, task_id, status, str(event.event_id), now, reason)
+        task.update(outbox_fields([_status_entry(settings, task, None, SYSTEM, reason, now, event.event_id)]))
+        created += await store.insert_task(task)
+    return created
+
+
+async def transition(store: IntakeTaskStore, settings: SchoolIntakeSettings, config: domain.MunicipalityConfig,
+                     task_id: str, to: TaskStatus, by: str, reason: str | None,
+                     target_school_id: str | None = None) -> dict[str, Any]:
+    task = await store.get_task(task_id)
+    if task is None:
+        raise TaskNotFound(task_id)
+    current = TaskStatus(task["status"])
+    domain.check_transition(current, to)
+    if to is TaskStatus.DECLINED and not reason:
+        raise ValueError("a reason is required to decline")
+    if to is TaskStatus.REDIRECTED:
+        return await _redirect(store, settings, config, task, by, reason, target_school_id)
+    return await _apply(store, settings, config, task, to, by, reason)
+
+
+async def _apply(store: IntakeTaskStore, settings: SchoolIntakeSettings, config: domain.MunicipalityConfig,
+                 task: dict[str, Any], to: TaskStatus, by: str, reason: str | None,
+                 extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    changed = {**task, "status": to.value, **(extra or {})}
+    update = outbox_update([_status_entry(settings, changed, task["status"], by, reason, now)])
+    update["$set"].update({"status": to.value, "updated_at": now, **(extra or {})})
+    update["$push"] = {"history": _history(to.value, by, now, reason, **(extra or {}))}
+    if not await store.change_task(task, by, update):
+        raise ChangedMeanwhile()
+    if domain.frees_place(to):
+        await release_and_offer(store, settings, config, task["_id"])
+    return await store.get_task(task["_id"])
+
+
+async def _redirect(store: IntakeTaskStore, settings: SchoolIntakeSettings, config: domain.MunicipalityConfig,
+                    task: dict[str, Any], by: str, reason: str | None, target_school_id: str | None) -> dict[str, Any]:
+    target = next((s for s in config.schools if s.id == target_school_id), None)
+    if target is None:
+        raise ValueError(f"target_school_id must name a school; known: {', '.join(s.id for s in config.schools)}")
+    if target.id == task["unit_id"]:
+        raise ValueError("the task is already at that school")
+    # The follow-up task at the target is written first (deterministic id: a retried redirect finds it), then
+    # this task is closed. If closing fails because someone changed the task meanwhile, the follow-up is removed.
+    new_id = str(uuid.uuid5(uuid.UUID(task["_id"]), target.id))
+    now = datetime.now(UTC)
+    follow_up = {k: v for k, v in task.items()
+                 if k not in ("history", "updated_at", "redirected_to", "follow_up_task_id") and not k.startswith("outbox")}
+    follow_up.update({"_id": new_id, "unit_id": target.id, "unit_name": target.name, "status": TaskStatus.NEW.value,
+                      "redirected_from": task["_id"], "created_at": now,
+                      "history": [_history(TaskStatus.NEW.value, by, now, reason, redirected_from=task["unit_id"])]})
+    if task["kind"] == IntakeKind.RECEPTION_CLASS.value:
+        rc = target.reception_class_for(task["grade"])
+        if rc is None:
+            raise WorkflowRefused(f"{target.name} has no reception class for grade {task['grade']}")
+        if not await _reserve_seat(store, target, task["grade"], new_id):
+            raise WorkflowRefused(f"{target.name} has no free reception-class place for grade {task['grade']}")
+        follow_up["grade_band"] = list(rc.grades)
+    follow_up.update(outbox_fields([_status_entry(settings, follow_up, None, by, reason, now)]))
+    await store.insert_task(follow_up)
+    try:
+        return await _apply(store, settings, config, task, TaskStatus.REDIRECTED, by, reason,
+                            extra={"redirected_to": target.id, "follow_up_task_id": new_id})
+    except ChangedMeanwhile:
+        await store.delete_task(new_id)
+        await store.release_seat(new_id)
+        raise
+
+
+async def release_and_offer(store: IntakeTaskStore, settings: SchoolIntakeSettings,
+                            config: domain.MunicipalityConfig, task_id: str) -> str | None:
+    """Give back the task's seat and offer it to the longest-waiting child of that grade band.
+
+    Returns the id of the task that got the place, if any.
+    """
+    seat = await store.release_seat(task_id)
+    if seat is None:
+        return None
+    school_id, band = seat["pool_id"].split(":")
+    school = config.school(school_id)
+    low, high = (int(g) for g in band.split("-"))
+    skip: set[str] = set()
+    while (waiting := await store.oldest_waitlisted((low, high), skip)) is not None:
+        if not await _reserve_seat(store, school, waiting["grade"], waiting["_id"]):
+            return None  # taken by someone else meanwhile: no place to offer
+        try:
+            await _apply(store, settings, config, waiting, TaskStatus.NEW, SYSTEM,
+                         f"reception-class place offered at {school.name}",
+                         extra={"unit_id": school.id, "unit_name": school.name, "grade_band": [low, high]})
+            return waiting["_id"]
+        except ChangedMeanwhile:
+            await store.release_seat(waiting["_id"])  # it left the waitlist meanwhile; try the next child
+            skip.add(waiting["_id"])
+    return None

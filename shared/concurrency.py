@@ -1,0 +1,38 @@
+"""One writer at a time per document, on databases whose conditional updates are not atomic.
+
+FerretDB 1.x applies `update_one({"_id": x, "status": "new"}, ...)` as: find the document, change it in
+memory, write it back whole. Two such updates at the same moment can both match and the later one overwrites
+the earlier one. Inserts with a unique `_id` are atomic on FerretDB and MongoDB alike, so a change to a
+document first takes its turn: it inserts `<document id>:<step>` where step is how many changes the document
+has had (e.g. the length of its history). Only one writer can take a given step; the other is told the
+document changed meanwhile.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+
+class ChangeTurns:
+    def __init__(self, collection: AsyncCollection, abandoned_after: timedelta = timedelta(seconds=30)):
+        self.collection = collection
+        self.abandoned_after = abandoned_after
+
+    async def take(self, document_id: str, step: int, by: str) -> bool:
+        """True if this writer may make change number `step` of the document."""
+        turn_id = f"{document_id}:{step}"
+        for _ in range(2):
+            try:
+                await self.collection.insert_one({"_id": turn_id, "by": by, "at": datetime.now(UTC)})
+                return True
+            except DuplicateKeyError:
+                existing = await self.collection.find_one({"_id": turn_id})
+                # A writer that took the turn and died before writing leaves it behind: reclaim it once it is old.
+                # The caller re-reads the document, so a change that did land is never applied twice.
+                if existing is None or existing["at"] > datetime.now(UTC) - self.abandoned_after:
+                    return False
+                await self.collection.delete_one({"_id": turn_id, "at": existing["at"]})
+        return False
