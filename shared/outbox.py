@@ -146,7 +146,11 @@ class OutboxRelay:
                 oldest_pending = doc["outbox_added_at"]
         advance_to = min(oldest_pending or started, started - self.overlap)
         if advance_to > since:
-            await self.log.update_one({"_id": checkpoint_id}, {"$set": {"at": advance_to}}, upsert=True)
+            # Replicas may race here; the later write wins, and a checkpoint set too early only means a rescan.
+            try:
+                await self.log.update_one({"_id": checkpoint_id}, {"$set": {"at": advance_to}}, upsert=True)
+            except DuplicateKeyError:
+                await self.log.update_one({"_id": checkpoint_id}, {"$set": {"at": advance_to}})
         return sent
 
     async def _publish_document(self, doc: dict[str, Any]) -> tuple[int, bool]:

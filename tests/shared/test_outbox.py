@@ -49,7 +49,8 @@ async def published(infrastructure, settings, expect):
 
 async def test_pending_events_are_published_once_in_order_without_touching_the_entity(setup, infrastructure):
     settings, collection, log, _ = setup
-    first, second = arrival_event(), arrival_event()
+    case_id = uuid.uuid4()  # one key: one partition, so the order on the topic is the publishing order
+    first, second = arrival_event(case_id=case_id), arrival_event(case_id=case_id)
     await collection.insert_one({"_id": "a", "name": "entity", **outbox_fields([entry(settings, first),
                                                                                entry(settings, second)])})
     before = await collection.find_one({"_id": "a"})
@@ -65,7 +66,8 @@ async def test_pending_events_are_published_once_in_order_without_touching_the_e
 
 async def test_an_event_added_later_to_the_same_document_is_published_alone(setup, infrastructure):
     settings, collection, _, _ = setup
-    first, later = arrival_event(), arrival_event()
+    case_id = uuid.uuid4()
+    first, later = arrival_event(case_id=case_id), arrival_event(case_id=case_id)
     await collection.insert_one({"_id": "b", **outbox_fields([entry(settings, first)])})
     the_relay = relay(setup)
     assert await the_relay.publish_pending() == 1
