@@ -11,7 +11,7 @@ import uuid
 from datetime import date, timedelta
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.events import Address, Child, DanishLevel, NewcomerArrived, PurposeOfStay
 
@@ -100,7 +100,7 @@ class DaycareType(StrEnum):
 class ReceptionClass(BaseModel):
     model_config = ConfigDict(frozen=True)
     grades: tuple[int, int]
-    capacity: int
+    capacity: int | None = Field(default=None, ge=1)  # None: the municipality's reception_class_capacity
 
 
 class School(BaseModel):
@@ -144,6 +144,26 @@ class MunicipalityConfig(BaseModel):
     daycare_districts: tuple[DaycareDistrict, ...]
     school_administration: Unit
     youth_unit: Unit
+
+    @model_validator(mode="after")
+    def _reception_classes_follow_the_rules(self) -> MunicipalityConfig:
+        span = self.rules.reception_class_max_grade_span
+        schools = []
+        for school in self.schools:
+            classes = []
+            for rc in school.reception_classes:
+                if rc.grades[1] - rc.grades[0] + 1 > span:
+                    raise ValueError(f"{school.id}: a reception class spans at most {span} grade levels, "
+                                     f"not {rc.grades[0]}-{rc.grades[1]}")
+                classes.append(rc if rc.capacity else rc.model_copy(
+                    update={"capacity": self.rules.reception_class_capacity}))
+            schools.append(school.model_copy(update={"reception_classes": tuple(classes)}))
+        object.__setattr__(self, "schools", tuple(schools))
+        known = {s.id for s in self.schools}
+        unknown = {d.school_id for d in self.school_districts} - known
+        if unknown:
+            raise ValueError(f"school districts name unknown schools: {sorted(unknown)}")
+        return self
 
     def school(self, school_id: str) -> School:
         return next(s for s in self.schools if s.id == school_id)

@@ -91,12 +91,12 @@ def test_an_address_outside_every_district_goes_to_the_school_administration():
 
 
 def test_reception_class_goes_to_the_nearest_school_offering_the_grade_band():
-    young = one("2019-03-05")  # grade 1: Brændgård and Lindbjerg offer 0-3
-    older = one("2012-03-05")  # grade 8: only Brændgård and Hammerum offer 7-9
+    young = one("2019-03-05")  # grade 1: Brændgård and Lindbjerg offer 0-2
+    older = one("2012-03-05")  # grade 8: Brændgård offers 6-8, Hammerum 7-9
     assert young.unit_id in {"braendgaard", "lindbjerg"}
-    assert young.grade_band == (0, 3)
+    assert young.grade_band == (0, 2)
     assert older.unit_id in {"braendgaard", "hammerum"}
-    assert older.grade_band == (7, 9)
+    assert older.grade_band in {(6, 8), (7, 9)}
     ranked = [s.id for s in domain.reception_class_schools(1, CONFIG.school("herningsholm"), CONFIG)]
     assert ranked[0] == young.unit_id and set(ranked) == {"braendgaard", "lindbjerg"}
 
@@ -188,6 +188,23 @@ def test_every_transition_is_allowed_or_refused_with_the_allowed_ones(current, t
 def test_declining_or_redirecting_frees_the_place_and_nothing_else_does():
     assert {s for s in domain.TaskStatus if domain.frees_place(s)} == {domain.TaskStatus.DECLINED,
                                                                       domain.TaskStatus.REDIRECTED}
+
+
+def test_reception_classes_without_a_capacity_get_the_municipality_default():
+    braendgaard = CONFIG.school("braendgaard")
+    assert [rc.capacity for rc in braendgaard.reception_classes] == [12, 12, 12]
+    assert CONFIG.school("lindbjerg").reception_classes[1].capacity == 10
+
+
+def test_a_reception_class_spanning_more_grade_levels_than_allowed_is_refused():
+    import json as _json
+
+    raw = _json.loads(_json.dumps(load_municipality_file(Path(domain.__file__).parent, "herning")))
+    raw["schools"][0]["reception_classes"] = [{"grades": [0, 3]}]
+    with pytest.raises(ValueError, match="spans at most 3 grade levels"):
+        MunicipalityConfig.model_validate(raw)
+    raw["rules"] = {"reception_class_max_grade_span": 4}
+    assert MunicipalityConfig.model_validate(raw).school("braendgaard").reception_classes[0].grades == (0, 3)
 
 
 def test_reception_class_decision_lists_candidate_schools_nearest_first():

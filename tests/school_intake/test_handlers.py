@@ -21,11 +21,11 @@ HERNING = load_municipality_file(Path(domain.__file__).parent, "herning")
 
 
 def one_seat_config() -> domain.MunicipalityConfig:
-    """Herning's sample with a single reception class (grades 0-3, one place) so the waitlist is reachable."""
+    """Herning's sample with a single reception class (grades 0-2, one place) so the waitlist is reachable."""
     raw = json.loads(json.dumps(HERNING))
     for school in raw["schools"]:
         school["reception_classes"] = []
-    raw["schools"][0]["reception_classes"] = [{"grades": [0, 3], "capacity": 1}]
+    raw["schools"][0]["reception_classes"] = [{"grades": [0, 2], "capacity": 1}]
     return domain.MunicipalityConfig.model_validate(raw)
 
 
@@ -158,9 +158,9 @@ async def test_redirect_closes_the_task_and_opens_one_at_the_target_school(herni
 async def test_two_concurrent_placements_never_overbook_the_last_place(one_seat):
     _, app = one_seat
     store = app.state.store
-    results = await asyncio.gather(*(store.reserve_seat("braendgaard:0-3", 1, f"task-{i}") for i in range(20)))
+    results = await asyncio.gather(*(store.reserve_seat("braendgaard:0-2", 1, f"task-{i}") for i in range(20)))
     assert results.count(True) == 1
-    assert await store.seats_taken() == {"braendgaard:0-3": 1}
+    assert await store.seats_taken() == {"braendgaard:0-2": 1}
 
 
 async def test_one_task_never_holds_two_seats(one_seat):
@@ -213,7 +213,7 @@ async def test_a_freed_place_goes_to_the_child_who_arrived_first(one_seat):
     assert got_place["history"][-1]["reason"] == "reception-class place offered at Brændgårdskolen"
     assert still_waiting["status"] == "waitlisted"
     [school] = [s for s in (await client.get("/schools")).json() if s["reception_classes"]]
-    assert school["reception_classes"][0] == {"grades": [0, 3], "capacity": 1, "free": 0, "waitlisted": 1}
+    assert school["reception_classes"][0] == {"grades": [0, 2], "capacity": 1, "free": 0, "waitlisted": 1}
 
 
 async def test_redirecting_to_a_full_reception_class_is_refused(one_seat):
