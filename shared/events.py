@@ -49,10 +49,10 @@ class LanguageLevel(StrEnum):
 
     @property
     def rank(self) -> int:
-        return list(LanguageLevel).index(self) + 1
+        return _LANGUAGE_RANK[self]
 
     def at_least(self, other: LanguageLevel) -> bool:
-        return self.rank >= other.rank
+        return _LANGUAGE_RANK[self] >= _LANGUAGE_RANK[other]
 
 
 class DanishLevel(StrEnum):
@@ -87,7 +87,12 @@ class EducationLevel(StrEnum):
 
     @property
     def rank(self) -> int:
-        return list(EducationLevel).index(self)
+        return _EDUCATION_RANK[self]
+
+
+# Looked up for every candidate listing in matching: a dict, not a list search.
+_LANGUAGE_RANK = {level: i + 1 for i, level in enumerate(LanguageLevel)}
+_EDUCATION_RANK = {level: i for i, level in enumerate(EducationLevel)}
 
 
 class LanguageSkill(EventModel):
@@ -187,6 +192,42 @@ class SchoolIntakeStatusChanged(EventModel):
     changed_at: datetime
 
 
+class ListedLanguage(EventModel):
+    language: LanguageCode
+    level: LanguageLevel
+
+
+class JobListingPublished(EventModel):
+    """A job listing was imported or changed (no personal data). Key: the listing id."""
+
+    listing_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    title: Annotated[str, StringConstraints(min_length=1, max_length=300)]
+    employer: Annotated[str, StringConstraints(min_length=1, max_length=300)]
+    municipality: ShortText
+    workplace_address: str | None = None
+    occupation: str | None = None
+    required_skills: list[str] = Field(default_factory=list)
+    wanted_skills: list[str] = Field(default_factory=list)
+    required_languages: list[ListedLanguage] = Field(default_factory=list)
+    education_level: EducationLevel = EducationLevel.NONE
+    hours_per_week: float | None = None
+    published: date
+    expires: date
+
+
+class JobLeadStatusChanged(EventModel):
+    """An adviser moved a spouse's job lead in its workflow. No names: the case id is the link."""
+
+    case_id: uuid.UUID
+    lead_id: uuid.UUID
+    listing_id: str
+    status: str
+    previous_status: str | None = None
+    reason: str | None = None
+    changed_by: str
+    changed_at: datetime
+
+
 # ---------------------------------------------------------------------------------------------- envelope
 
 P = TypeVar("P", bound=BaseModel)
@@ -274,4 +315,17 @@ SCHOOL_INTAKE_STATUS_CHANGED = EventSpec[SchoolIntakeStatusChanged](
     payload=SchoolIntakeStatusChanged,
 )
 
-ALL_EVENTS: tuple[EventSpec, ...] = (NEWCOMER_ARRIVED, SCHOOL_INTAKE_STATUS_CHANGED)
+JOB_LISTING_PUBLISHED = EventSpec[JobListingPublished](
+    type="JobListingPublished", version=1, topic="onboarding.job-listing-published.v1", payload=JobListingPublished
+)
+
+JOB_LEAD_STATUS_CHANGED = EventSpec[JobLeadStatusChanged](
+    type="JobLeadStatusChanged", version=1, topic="onboarding.job-lead-status-changed.v1", payload=JobLeadStatusChanged
+)
+
+ALL_EVENTS: tuple[EventSpec, ...] = (
+    NEWCOMER_ARRIVED,
+    SCHOOL_INTAKE_STATUS_CHANGED,
+    JOB_LISTING_PUBLISHED,
+    JOB_LEAD_STATUS_CHANGED,
+)

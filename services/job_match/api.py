@@ -1,25 +1,111 @@
-"""HTTP endpoints of the job match: a spouse's leads."""
+"""HTTP endpoints of the job match: listing import, a spouse's leads, the lead board and its workflow."""
 
 from __future__ import annotations
 
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
-from services.job_match.schemas import LeadPublic
+from services.job_match import listings as listing_files
+from services.job_match import workflow
+from services.job_match.domain import LeadStatus
+from services.job_match.importing import ImportReport, import_listings
+from services.job_match.schemas import LeadNoteRequest, LeadPublic, LeadTransitionRequest
+from services.job_match.settings import JobMatchSettings
 from services.job_match.store import JobStore
+from shared.outbox import OutboxRelay
+from shared.workflow import IllegalTransition
 
-router = APIRouter(tags=["leads"])
+router = APIRouter()
+MAX_IMPORT_BYTES = 50 * 1024 * 1024
 
 
 def get_store(request: Request) -> JobStore:
     return request.app.state.store
 
 
+def get_settings(request: Request) -> JobMatchSettings:
+    return request.app.state.settings
+
+
+def get_relay(request: Request) -> OutboxRelay | None:
+    return request.app.state.runtime.relay
+
+
 StoreDep = Annotated[JobStore, Depends(get_store)]
+SettingsDep = Annotated[JobMatchSettings, Depends(get_settings)]
+RelayDep = Annotated[OutboxRelay | None, Depends(get_relay)]
 
 
-@router.get("/leads", response_model=list[LeadPublic])
-async def leads_of_case(case_id: uuid.UUID, store: StoreDep) -> list[LeadPublic]:
-    return [LeadPublic.from_document(doc) for doc in await store.leads_of_case(str(case_id))]
+@router.post("/listings/import", response_model=ImportReport, tags=["listings"],
+             openapi_extra={"requestBody": {"content": {"application/json": {}, "text/csv": {}}, "required": True}})
+async def import_listing_file(request: Request, store: StoreDep, settings: SettingsDep,
+                              relay: RelayDep) -> ImportReport:
+    """Import a Jobnet-style export as JSON (a list, or {"listings": [...]}) or CSV (header row, ';' lists).
+
+    Good rows are imported even when others are bad; each bad row is reported with its line and reason.
+    """
+    body = await request.body()
+    if len(body) > MAX_IMPORT_BYTES:
+        raise HTTPException(status.HTTP_413_CONTENT_TOO_LARGE, f"at most {MAX_IMPORT_BYTES} bytes per import")
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "the file must be UTF-8 text") from None
+    if content_type == "application/json":
+        parsed, errors = listing_files.parse_json(text)
+    elif content_type in ("text/csv", "application/csv"):
+        parsed, errors = listing_files.parse_csv(text)
+    else:
+        raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send application/json or text/csv")
+    report = await import_listings(store, settings, request.app.state.listing_index, parsed, errors)
+    if relay is not None and (report.new or report.changed):
+        relay.notify()
+    return report
+
+
+@router.get("/leads", response_model=list[LeadPublic], tags=["leads"])
+async def leads(
+    store: StoreDep,
+    case_id: uuid.UUID | None = None,
+    status_filter: Annotated[LeadStatus | None, Query(alias="status")] = None,
+    adviser: Annotated[str | None, Query(max_length=100)] = None,
+) -> list[LeadPublic]:
+    """A spouse's leads (case_id), or the lead board filtered by status and adviser."""
+    if case_id is not None:
+        docs = await store.leads_of_case(str(case_id))
+    else:
+        docs = await store.lead_board(status_filter.value if status_filter else None, adviser)
+    return [LeadPublic.from_document(d) for d in docs]
+
+
+@router.post("/leads/{lead_id}/transitions", response_model=LeadPublic, tags=["leads"])
+async def transition_lead(lead_id: uuid.UUID, body: LeadTransitionRequest, store: StoreDep,
+                          settings: SettingsDep, relay: RelayDep) -> LeadPublic:
+    try:
+        lead = await workflow.transition(store, settings, str(lead_id), body.to, body.by, body.reason)
+    except workflow.LeadNotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No lead with this id.") from None
+    except IllegalTransition as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            {"message": str(exc), "current": exc.current, "allowed": exc.allowed}) from None
+    except workflow.ChangedMeanwhile as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, {"message": str(exc)}) from None
+    except ValueError as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    if relay is not None:
+        relay.notify()
+    return LeadPublic.from_document(lead)
+
+
+@router.post("/leads/{lead_id}/notes", response_model=LeadPublic, tags=["leads"])
+async def add_note(lead_id: uuid.UUID, body: LeadNoteRequest, store: StoreDep) -> LeadPublic:
+    try:
+        lead = await workflow.add_note(store, str(lead_id), body.by, body.text)
+    except workflow.LeadNotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No lead with this id.") from None
+    except workflow.ChangedMeanwhile as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, {"message": str(exc)}) from None
+    return LeadPublic.from_document(lead)

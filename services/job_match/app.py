@@ -11,12 +11,14 @@ from functools import partial
 from fastapi import FastAPI
 
 from services.job_match.api import router as api_router
-from services.job_match.handlers import handle_newcomer_arrived
+from services.job_match.handlers import handle_job_listing_published, handle_newcomer_arrived
+from services.job_match.importing import import_listings
+from services.job_match.index import ListingIndex
 from services.job_match.listings import sample_listings
 from services.job_match.settings import JobMatchSettings
 from services.job_match.store import JobStore
 from shared.bus import Subscription
-from shared.events import NEWCOMER_ARRIVED
+from shared.events import JOB_LISTING_PUBLISHED, NEWCOMER_ARRIVED
 from shared.logs import configure_logging
 from shared.runtime import ServiceRuntime
 from shared.web import service_app
@@ -33,14 +35,19 @@ def create_app(settings: JobMatchSettings | None = None) -> FastAPI:
         async with ServiceRuntime(settings) as runtime:
             store = JobStore(runtime.db)
             await store.ensure_indexes()
-            if settings.sample_listings_file and await store.count_listings() == 0:
-                loaded = await store.upsert_listings(sample_listings(settings.sample_listings_file, date.today()))
-                log.info("loaded %d sample listings", loaded)
+            index = ListingIndex(await store.all_listings())
+            if settings.sample_listings_file and len(index) == 0:
+                sample = sample_listings(settings.sample_listings_file, date.today())
+                report = await import_listings(store, settings, index, sample, [])
+                log.info("loaded %d sample listings", report.new)
+            log.info("listing index: %d listings", len(index))
+            runtime.start_relay([store.listings, store.leads])
+            deps = {"store": store, "index": index, "leads_per_spouse": settings.leads_per_spouse}
             runtime.start_consumer([
-                Subscription(NEWCOMER_ARRIVED,
-                             partial(handle_newcomer_arrived, store=store, leads_per_spouse=settings.leads_per_spouse)),
+                Subscription(NEWCOMER_ARRIVED, partial(handle_newcomer_arrived, **deps)),
+                Subscription(JOB_LISTING_PUBLISHED, partial(handle_job_listing_published, **deps)),
             ])
-            app.state.runtime, app.state.store = runtime, store
+            app.state.runtime, app.state.store, app.state.listing_index = runtime, store, index
             yield
 
     return service_app("Velkommen job match", settings, lifespan, api_router)

@@ -7,14 +7,20 @@ explanation says why each one fits and what is missing.
 
 from __future__ import annotations
 
+import hashlib
+import heapq
 import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
+from enum import StrEnum
 from functools import cache
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.job_match.vocabulary import SKILL_SYNONYMS
 from shared.events import EducationLevel, LanguageLevel, LanguageSkill, NewcomerArrived, PurposeOfStay
+from shared.workflow import Workflow
 
 _LEAD_NAMESPACE = uuid.UUID("8d3f5b7a-1c2e-4f60-9a8b-7c6d5e4f3a21")
 
@@ -114,6 +120,36 @@ class Listing(BaseModel):
         return terms | ({normalise_skill(self.occupation)} if self.occupation else frozenset())
 
 
+@dataclass(frozen=True, slots=True)
+class ListingFacts:
+    """What matching reads of a listing, in canonical form, computed once (the index keeps these)."""
+
+    listing: Listing
+    required: frozenset[str]
+    wanted: frozenset[str]
+    occupation: str | None
+    municipality: str
+    languages: tuple[tuple[str, int], ...]  # (language, minimum level rank)
+    education_rank: int
+    published: date
+    expires: date
+
+    @classmethod
+    def of(cls, listing: Listing) -> ListingFacts:
+        required = normalise_skills(listing.required_skills)
+        return cls(
+            listing=listing,
+            required=required,
+            wanted=normalise_skills(listing.wanted_skills) - required,
+            occupation=normalise_skill(listing.occupation) if listing.occupation else None,
+            municipality=listing.municipality.casefold(),
+            languages=tuple((r.language, r.level.rank) for r in listing.required_languages),
+            education_rank=listing.education_level.rank,
+            published=listing.published,
+            expires=listing.expires,
+        )
+
+
 class LeadExplanation(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -139,12 +175,40 @@ class JobLead(BaseModel):
     explanation: LeadExplanation
 
 
+class LeadStatus(StrEnum):
+    NEW = "new"
+    CONTACTED = "contacted"
+    APPLIED = "applied"
+    HIRED = "hired"
+    NOT_RELEVANT = "not_relevant"
+
+
+LEAD_WORKFLOW = Workflow[LeadStatus]({
+    LeadStatus.NEW: frozenset({LeadStatus.CONTACTED, LeadStatus.NOT_RELEVANT}),
+    LeadStatus.CONTACTED: frozenset({LeadStatus.APPLIED, LeadStatus.NOT_RELEVANT}),
+    LeadStatus.APPLIED: frozenset({LeadStatus.HIRED, LeadStatus.NOT_RELEVANT}),
+    LeadStatus.HIRED: frozenset(),
+    LeadStatus.NOT_RELEVANT: frozenset(),
+})
+
+
+def worth_adding(lead: JobLead, current_scores: list[float], limit: int) -> bool:
+    """A re-match adds a lead only while the spouse has fewer than `limit`, or when it beats the weakest."""
+    return len(current_scores) < limit or lead.score > min(current_scores)
+
+
+def listing_fingerprint(listing: Listing) -> str:
+    """Changes when anything a match depends on changes: an unchanged re-import publishes nothing."""
+    return hashlib.sha256(listing.model_dump_json().encode()).hexdigest()
+
+
 def lead_id_for(case_id: uuid.UUID, listing_id: str) -> uuid.UUID:
     """One lead per spouse and listing: re-matching never duplicates a lead."""
     return uuid.uuid5(_LEAD_NAMESPACE, f"{case_id}:{listing_id}")
 
 
 def unmet_languages(profile: SpouseProfile, listing: Listing) -> list[str]:
+    """For advisers: which language requirements the spouse does not meet."""
     return [
         f"{req.language} {req.level.value}"
         for req in listing.required_languages
@@ -156,32 +220,39 @@ def is_open(listing: Listing, today: date) -> bool:
     return listing.published <= today <= listing.expires
 
 
-def evaluate(profile: SpouseProfile, listing: Listing, today: date) -> JobLead | None:
-    """A lead with its score and reasons, or None when the listing is not for this spouse."""
-    if not profile.may_work or not is_open(listing, today) or unmet_languages(profile, listing):
+def _score(profile: SpouseProfile, language_ranks: dict[str, int], facts: ListingFacts, today: date) -> float | None:
+    """The lead's score, or None when the listing is not for this spouse. Cheap: runs for every candidate."""
+    if not (facts.published <= today <= facts.expires):
         return None
-    required = normalise_skills(listing.required_skills)
-    wanted = normalise_skills(listing.wanted_skills) - required
-    matched_required = sorted(profile.skills & required)
-    matched_wanted = sorted(profile.skills & wanted)
-    occupation_match = bool(
-        listing.occupation and profile.occupation and normalise_skill(listing.occupation) == profile.occupation
-    )
+    for language, minimum in facts.languages:
+        if language_ranks.get(language, 0) < minimum:
+            return None
+    required, wanted = facts.required, facts.wanted
+    matched_required = len(profile.skills & required)
+    matched_wanted = len(profile.skills & wanted)
+    occupation_match = facts.occupation is not None and facts.occupation == profile.occupation
     if not (matched_required or matched_wanted or occupation_match):
         return None  # nothing in common: not a lead, however open the listing is
-    education_fit = profile.education.rank >= listing.education_level.rank
-    same_municipality = listing.municipality.casefold() == profile.municipality.casefold()
-    languages_met = [f"{r.language} {r.level.value}" for r in listing.required_languages]
-
-    score = (
-        WEIGHTS["required_skill"] * (len(matched_required) / len(required) if required else 1.0)
-        + WEIGHTS["wanted_skill"] * (len(matched_wanted) / len(wanted) if wanted else 0.0)
+    return round(
+        WEIGHTS["required_skill"] * (matched_required / len(required) if required else 1.0)
+        + WEIGHTS["wanted_skill"] * (matched_wanted / len(wanted) if wanted else 0.0)
         + WEIGHTS["occupation"] * occupation_match
-        + WEIGHTS["education"] * education_fit
-        + WEIGHTS["language"] * bool(languages_met)
-        + WEIGHTS["municipality"] * same_municipality
+        + WEIGHTS["education"] * (profile.education.rank >= facts.education_rank)
+        + WEIGHTS["language"] * bool(facts.languages)
+        + WEIGHTS["municipality"] * (facts.municipality == profile.municipality.casefold()),
+        2,
     )
-    missing = sorted(required - profile.skills)
+
+
+def _explained(profile: SpouseProfile, facts: ListingFacts, score: float) -> JobLead:
+    listing = facts.listing
+    matched_required = sorted(profile.skills & facts.required)
+    matched_wanted = sorted(profile.skills & facts.wanted)
+    occupation_match = facts.occupation is not None and facts.occupation == profile.occupation
+    education_fit = profile.education.rank >= facts.education_rank
+    same_municipality = facts.municipality == profile.municipality.casefold()
+    languages_met = [f"{r.language} {r.level.value}" for r in listing.required_languages]
+    missing = sorted(facts.required - profile.skills)
     reasons = []
     if matched_required:
         reasons.append("has the required skills: " + ", ".join(matched_required))
@@ -197,7 +268,7 @@ def evaluate(profile: SpouseProfile, listing: Listing, today: date) -> JobLead |
         reasons.append("missing: " + ", ".join(missing))
     return JobLead(
         listing_id=listing.id, title=listing.title, employer=listing.employer, municipality=listing.municipality,
-        expires=listing.expires, score=round(score, 2),
+        expires=listing.expires, score=score,
         explanation=LeadExplanation(
             matched_required_skills=matched_required, matched_wanted_skills=matched_wanted,
             missing_required_skills=missing, occupation_match=occupation_match, languages_met=languages_met,
@@ -206,10 +277,33 @@ def evaluate(profile: SpouseProfile, listing: Listing, today: date) -> JobLead |
     )
 
 
-def rank_leads(profile: SpouseProfile, listings: list[Listing], today: date, limit: int) -> list[JobLead]:
-    """The best `limit` leads, best first; ties broken by the listing that expires first, then its id."""
-    if not profile.wants_job_help:
+def _language_ranks(profile: SpouseProfile) -> dict[str, int]:
+    return {language: level.rank for language, level in profile.languages.items()}
+
+
+def evaluate(profile: SpouseProfile, listing: Listing | ListingFacts, today: date) -> JobLead | None:
+    """A lead with its score and reasons, or None when the listing is not for this spouse."""
+    if not profile.may_work:
+        return None
+    facts = listing if isinstance(listing, ListingFacts) else ListingFacts.of(listing)
+    score = _score(profile, _language_ranks(profile), facts, today)
+    return None if score is None else _explained(profile, facts, score)
+
+
+def rank_leads(profile: SpouseProfile, candidates: Iterable[Listing | ListingFacts], today: date,
+               limit: int) -> list[JobLead]:
+    """The best `limit` leads, best first; ties broken by the listing that expires first, then its id.
+
+    Every candidate is scored; only the ones kept are explained (building the explanation is the costly part).
+    """
+    if not profile.wants_job_help or not profile.may_work:
         return []
-    leads = [lead for listing in listings if (lead := evaluate(profile, listing, today)) is not None]
-    leads.sort(key=lambda lead: (-lead.score, lead.expires, lead.listing_id))
-    return leads[:limit]
+    ranks = _language_ranks(profile)
+    scored = []
+    for candidate in candidates:
+        facts = candidate if isinstance(candidate, ListingFacts) else ListingFacts.of(candidate)
+        score = _score(profile, ranks, facts, today)
+        if score is not None:
+            scored.append((score, facts))
+    best = heapq.nsmallest(limit, scored, key=lambda item: (-item[0], item[1].expires, item[1].listing.id))
+    return [_explained(profile, facts, score) for score, facts in best]

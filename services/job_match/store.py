@@ -1,49 +1,97 @@
-"""The job match's collections: listings (with their index terms) and leads."""
+"""The job match's collections: listings (with index terms and pending events), spouses, leads."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pymongo import ReplaceOne, UpdateOne
+from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
 
-from services.job_match.domain import JobLead, Listing, lead_id_for
+from services.job_match.domain import JobLead, LeadStatus, Listing, SpouseProfile, lead_id_for
+from shared.concurrency import ChangeTurns
+from shared.outbox import ensure_outbox_indexes, outbox_fields, outbox_update
+
+_DUPLICATE_KEY = 11000
 
 
 class JobStore:
     def __init__(self, db: AsyncDatabase):
         self.listings = db["listings"]
+        self.spouses = db["spouses"]
         self.leads = db["leads"]
+        self.lead_turns = ChangeTurns(db["lead_turns"])
 
     async def ensure_indexes(self) -> None:
-        # Matching looks listings up by skill/occupation term, never by scanning them all.
+        # Matching looks listings (and spouses) up by skill/occupation term, never by scanning them all.
         await self.listings.create_index([("terms", 1), ("expires", 1)])
+        await self.spouses.create_index([("terms", 1)])
         await self.leads.create_index([("case_id", 1), ("score", -1)])
-        await self.leads.create_index([("status", 1)])
+        await self.leads.create_index([("status", 1), ("adviser", 1)])
+        await ensure_outbox_indexes(self.listings)
+        await ensure_outbox_indexes(self.leads)
+
+    # ------------------------------------------------------------------------------------------ listings
 
     async def count_listings(self) -> int:
         return await self.listings.count_documents({})
 
-    async def upsert_listings(self, listings: list[Listing]) -> int:
-        if not listings:
-            return 0
-        ops = [
-            ReplaceOne(
-                {"_id": listing.id},
-                {**listing.model_dump(mode="json", exclude={"id"}), "terms": sorted(listing.index_terms)},
-                upsert=True,
-            )
-            for listing in listings
-        ]
-        result = await self.listings.bulk_write(ops, ordered=False)
-        return result.upserted_count + result.modified_count
+    async def fingerprints(self, listing_ids: list[str]) -> dict[str, str]:
+        cursor = self.listings.find({"_id": {"$in": listing_ids}}, {"fingerprint": 1})
+        return {doc["_id"]: doc.get("fingerprint", "") async for doc in cursor}
 
-    async def open_listings_with_terms(self, terms: frozenset[str], today: date) -> list[Listing]:
-        if not terms:
-            return []
-        cursor = self.listings.find({"terms": {"$in": sorted(terms)}, "expires": {"$gte": today.isoformat()}})
+    async def save_listings(self, changes: list[tuple[Listing, str, dict[str, Any]]], known: set[str]) -> None:
+        """Store (listing, fingerprint, outbox fields) triples: each listing and its event in one write.
+
+        New listings go in one insert_many (fast on FerretDB, which updates a document by rewriting it).
+        """
+        def fields(listing: Listing, fingerprint: str) -> dict[str, Any]:
+            return {**listing.model_dump(mode="json", exclude={"id"}), "terms": sorted(listing.index_terms),
+                    "fingerprint": fingerprint}
+
+        new = [{"_id": listing.id, **fields(listing, fp), **outbox_fields([entry])}
+               for listing, fp, entry in changes if listing.id not in known]
+        if new:
+            try:
+                await self.listings.insert_many(new, ordered=False)
+            except BulkWriteError as exc:
+                if any(e.get("code") != _DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                    raise
+                # Imported by someone else meanwhile: fall through to updating those.
+                known = known | {e["op"]["_id"] for e in exc.details["writeErrors"]}
+        for listing, fp, entry in changes:
+            if listing.id in known:
+                update = outbox_update([entry])
+                update["$set"].update(fields(listing, fp))
+                await self.listings.update_one({"_id": listing.id}, update)
+
+    async def all_listings(self) -> list[Listing]:
+        cursor = self.listings.find({}, {"outbox": 0, "terms": 0, "fingerprint": 0, "outbox_added_at": 0})
         return [Listing.model_validate({**doc, "id": doc["_id"]}) async for doc in cursor]
+
+    # ------------------------------------------------------------------------------------------ spouses
+
+    async def save_spouse(self, profile: SpouseProfile) -> None:
+        # Only what matching needs; the spouse's name is kept for the adviser's lead board.
+        await self.spouses.replace_one(
+            {"_id": str(profile.case_id)},
+            {**profile.model_dump(mode="json"), "terms": sorted(profile.search_terms)},
+            upsert=True,
+        )
+
+    async def spouses_with_terms(self, terms: frozenset[str]) -> list[SpouseProfile]:
+        cursor = self.spouses.find({"terms": {"$in": sorted(terms)}, "wants_job_help": True, "may_work": True},
+                                   {"terms": 0})
+        return [SpouseProfile.model_validate(doc) async for doc in cursor]
+
+    # ------------------------------------------------------------------------------------------ leads
+
+    async def lead_scores(self, case_ids: list[str]) -> dict[str, list[float]]:
+        scores: dict[str, list[float]] = {c: [] for c in case_ids}
+        async for doc in self.leads.find({"case_id": {"$in": case_ids}}, {"case_id": 1, "score": 1}):
+            scores[doc["case_id"]].append(doc["score"])
+        return scores
 
     async def add_leads(self, case_id: str, leads: list[JobLead], source_event_id: str) -> int:
         """Store leads that are new for this spouse; an existing lead keeps its status and notes."""
@@ -54,16 +102,43 @@ class JobStore:
             UpdateOne(
                 {"_id": str(lead_id_for(case_id, lead.listing_id))},
                 {"$setOnInsert": {
-                    "case_id": case_id, **lead.model_dump(mode="json"), "status": "new",
-                    "history": [{"status": "new", "at": now, "by": "system"}],
+                    "case_id": case_id, **lead.model_dump(mode="json"), "status": LeadStatus.NEW.value,
+                    "adviser": None, "notes": [],
+                    "history": [{"status": LeadStatus.NEW.value, "at": now, "by": "system", "reason": None}],
                     "source_event_id": source_event_id, "created_at": now,
                 }},
                 upsert=True,
             )
             for lead in leads
         ]
-        result = await self.leads.bulk_write(ops, ordered=False)
+        try:
+            result = await self.leads.bulk_write(ops, ordered=False)
+        except BulkWriteError as exc:
+            # Two upserts of the same new lead at once (FerretDB has no atomic upsert): the other one stored it.
+            if any(e.get("code") != _DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
+                raise
+            return exc.details.get("nUpserted", 0)
         return result.upserted_count
 
+    async def get_lead(self, lead_id: str) -> dict[str, Any] | None:
+        return await self.leads.find_one({"_id": lead_id}, {"outbox": 0})
+
+    async def change_lead(self, lead: dict[str, Any], by: str, update: dict[str, Any]) -> bool:
+        """Apply `update` as the next change of the lead as it was read; False if it changed meanwhile."""
+        if not await self.lead_turns.take(lead["_id"], len(lead["history"]) + len(lead.get("notes", [])), by):
+            return False
+        result = await self.leads.update_one({"_id": lead["_id"]}, update)
+        return result.modified_count == 1
+
     async def leads_of_case(self, case_id: str) -> list[dict[str, Any]]:
-        return await self.leads.find({"case_id": case_id}).sort([("score", -1), ("listing_id", 1)]).to_list(length=100)
+        cursor = self.leads.find({"case_id": case_id}, {"outbox": 0}).sort([("score", -1), ("listing_id", 1)])
+        return await cursor.to_list(length=200)
+
+    async def lead_board(self, status: str | None, adviser: str | None, limit: int = 500) -> list[dict[str, Any]]:
+        query: dict[str, Any] = {}
+        if status:
+            query["status"] = status
+        if adviser:
+            query["adviser"] = adviser
+        cursor = self.leads.find(query, {"outbox": 0}).sort([("created_at", 1), ("score", -1)])
+        return await cursor.to_list(length=limit)

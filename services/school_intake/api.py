@@ -11,6 +11,7 @@ from services.school_intake import domain, workflow
 from services.school_intake.schemas import IntakeTaskPublic, ReceptionClassPlaces, SchoolPublic, TransitionRequest
 from services.school_intake.settings import SchoolIntakeSettings
 from services.school_intake.store import IntakeTaskStore
+from shared.workflow import IllegalTransition
 
 router = APIRouter(tags=["intake tasks"])
 
@@ -65,7 +66,7 @@ async def transition_task(task_id: uuid.UUID, body: TransitionRequest, store: St
                                          body.target_school_id)
     except workflow.TaskNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No intake task with this id.") from None
-    except domain.IllegalTransition as exc:
+    except IllegalTransition as exc:
         raise HTTPException(status.HTTP_409_CONFLICT,
                             {"message": str(exc), "current": exc.current, "allowed": exc.allowed}) from None
     except workflow.WorkflowRefused as exc:

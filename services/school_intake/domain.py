@@ -14,6 +14,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.events import Address, Child, DanishLevel, NewcomerArrived, PurposeOfStay
+from shared.workflow import Workflow
 
 _TASK_NAMESPACE = uuid.UUID("3c1e9a8e-77f4-4a5b-8f0e-2d9b6c1a7e21")
 
@@ -58,7 +59,7 @@ class TaskStatus(StrEnum):
 
 
 # What staff may do from each status. WAITLISTED -> NEW is the system's move when it offers a place.
-ALLOWED_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
+TASK_WORKFLOW = Workflow[TaskStatus]({
     TaskStatus.NEW: frozenset({TaskStatus.ACKNOWLEDGED, TaskStatus.DECLINED, TaskStatus.REDIRECTED}),
     TaskStatus.WAITLISTED: frozenset({TaskStatus.DECLINED}),
     TaskStatus.ACKNOWLEDGED: frozenset({TaskStatus.MEETING_SCHEDULED, TaskStatus.DECLINED, TaskStatus.REDIRECTED}),
@@ -66,20 +67,7 @@ ALLOWED_TRANSITIONS: dict[TaskStatus, frozenset[TaskStatus]] = {
     TaskStatus.PLACED: frozenset(),
     TaskStatus.DECLINED: frozenset(),
     TaskStatus.REDIRECTED: frozenset(),
-}
-
-
-class IllegalTransition(Exception):
-    def __init__(self, current: TaskStatus, to: TaskStatus):
-        self.current, self.to = current, to
-        self.allowed = sorted(ALLOWED_TRANSITIONS[current])
-        allowed = ", ".join(self.allowed) or "none: the task is closed"
-        super().__init__(f"cannot go from {current} to {to}; allowed from {current}: {allowed}")
-
-
-def check_transition(current: TaskStatus, to: TaskStatus) -> None:
-    if to not in ALLOWED_TRANSITIONS[current]:
-        raise IllegalTransition(current, to)
+})
 
 
 def frees_place(to: TaskStatus) -> bool:

@@ -133,7 +133,7 @@ async def transition(store: IntakeTaskStore, settings: SchoolIntakeSettings, con
     if task is None:
         raise TaskNotFound(task_id)
     current = TaskStatus(task["status"])
-    domain.check_transition(current, to)
+    domain.TASK_WORKFLOW.check(current, to)
     if to is TaskStatus.DECLINED and not reason:
         raise ValueError("a reason is required to decline")
     if to is TaskStatus.REDIRECTED:

@@ -1,58 +1,211 @@
-"""The job match's handler, listing index and API against the real database."""
+"""The job match against the real database and broker: sample, import, re-match, lead workflow."""
 
-from datetime import date
+import asyncio
+import json
+import uuid
+from datetime import date, timedelta
 
 import pytest
 
 from services.job_match.app import create_app
-from services.job_match.handlers import handle_newcomer_arrived
+from services.job_match.handlers import handle_job_listing_published, handle_newcomer_arrived
+from services.job_match.importing import listing_event
 from services.job_match.listings import sample_listings
 from services.job_match.settings import JobMatchSettings
+from shared.events import JOB_LEAD_STATUS_CHANGED, JOB_LISTING_PUBLISHED, EventEnvelope
 from tests.apps import running
-from tests.builders import arrival_event, registration
+from tests.builders import arrival_event, registration, spouse
+from tests.kafka_helpers import eventually, read_topic
+
+TODAY = date.today()
 
 
 @pytest.fixture(scope="module")
 async def service(infrastructure):
-    app = create_app(infrastructure.settings(JobMatchSettings))
+    settings = infrastructure.settings(JobMatchSettings)
+    app = create_app(settings)
     async with running(app) as client:
-        yield client, app.state.store
+        client.index = app.state.listing_index
+        yield client, app.state.store, settings
+
+
+def listing_row(listing_id, **overrides):
+    row = {"id": listing_id, "title": "Svejser", "employer": "Test Stål A/S", "municipality": "herning",
+           "occupation": "welder", "required_skills": ["welding"], "wanted_skills": ["tig welding"],
+           "required_languages": [{"language": "en", "level": "B1"}], "education_level": "vocational",
+           "published": (TODAY - timedelta(days=1)).isoformat(), "expires": (TODAY + timedelta(days=30)).isoformat()}
+    row.update(overrides)
+    return row
+
+
+async def leads_of(client, event):
+    return (await client.get("/leads", params={"case_id": str(event.payload.case_id)})).json()
+
+
+async def republish(store, settings, listing_id):
+    """What the consumer would receive for a stored listing: its JobListingPublished event."""
+    doc = await store.listings.find_one({"_id": listing_id})
+    entry = next(iter(doc["outbox"].values()))
+    return EventEnvelope[JOB_LISTING_PUBLISHED.payload].model_validate_json(entry["value"])
 
 
 def test_the_sample_has_at_least_500_listings_and_stays_current():
-    listings = sample_listings("sample_listings.json", date.today())
+    listings = sample_listings("sample_listings.json", TODAY)
     assert len(listings) >= 500
-    assert max(item.published for item in listings) <= date.today()
-    assert sum(item.expires >= date.today() for item in listings) > 400
+    assert max(item.published for item in listings) <= TODAY
+    assert sum(item.expires >= TODAY for item in listings) > 400
 
 
-async def test_sample_listings_are_loaded_at_start_up_with_their_index_terms(service):
-    _, store = service
+async def test_sample_listings_are_loaded_at_start_up_and_indexed(service):
+    client, store, _ = service
     assert await store.count_listings() >= 500
-    found = await store.open_listings_with_terms(frozenset({"welding"}), date.today())
-    assert found and all("welding" in item.index_terms for item in found)
-    assert all(item.expires >= date.today() for item in found)
+    assert len(client.index) == await store.count_listings()
+    found = client.index.candidates({"welding"}, TODAY)
+    assert found and all("welding" in item.listing.index_terms for item in found)
+    assert all(item.published <= TODAY <= item.expires for item in found)
+    stored = {listing.id for listing in await store.all_listings()}
+    assert {item.listing.id for item in found} <= stored
 
 
-async def test_the_same_event_twice_gives_the_same_leads_once(service):
-    client, store = service
-    event = arrival_event()
-    await handle_newcomer_arrived(event, store=store, leads_per_spouse=10)
-    await handle_newcomer_arrived(event, store=store, leads_per_spouse=10)
-    leads = (await client.get("/leads", params={"case_id": str(event.payload.case_id)})).json()
-    assert len(leads) == 10
-    assert len({lead["listing_id"] for lead in leads}) == 10
+async def test_the_welder_with_german_and_english_gets_welding_leads_none_demanding_danish(service):
+    client, store, _ = service
+    body = registration(children=[])
+    body["household"]["spouse"] = spouse(occupation="svejser", skills=["TIG", "MIG/MAG"],
+                                         languages=[{"language": "de", "level": "C1"},
+                                                    {"language": "en", "level": "B2"}])
+    event = arrival_event(body)
+    await handle_newcomer_arrived(event, store=store, index=client.index, leads_per_spouse=10)
+    await handle_newcomer_arrived(event, store=store, index=client.index, leads_per_spouse=10)  # redelivered: same leads once
+    leads = await leads_of(client, event)
+    assert len(leads) == 10 and len({lead["listing_id"] for lead in leads}) == 10
     assert [lead["score"] for lead in leads] == sorted((lead["score"] for lead in leads), reverse=True)
-    assert all("welding" in lead["explanation"]["summary"] for lead in leads)
-    assert all(lead["status"] == "new" for lead in leads)
+    for lead in leads:
+        listing = await store.listings.find_one({"_id": lead["listing_id"]})
+        assert {"welding", "tig welding", "mig/mag welding", "metalwork"} & set(listing["terms"])
+        assert all(req["language"] != "da" for req in listing["required_languages"])
+        assert "meets the language requirements" in lead["explanation"]["summary"] or \
+            "no language requirement" in lead["explanation"]["summary"]
 
 
 async def test_no_spouse_or_no_wish_for_help_gives_no_leads(service):
-    client, store = service
+    client, store, _ = service
     alone = arrival_event(registration(with_spouse=False))
     body = registration()
     body["household"]["spouse"]["wants_job_help"] = False
     declined = arrival_event(body)
     for event in (alone, declined):
-        await handle_newcomer_arrived(event, store=store, leads_per_spouse=10)
-        assert (await client.get("/leads", params={"case_id": str(event.payload.case_id)})).json() == []
+        await handle_newcomer_arrived(event, store=store, index=client.index, leads_per_spouse=10)
+        assert await leads_of(client, event) == []
+
+
+async def test_import_reports_new_changed_unchanged_and_bad_rows_and_publishes_changes(service, infrastructure):
+    client, _, settings = service
+    ids = [f"IMP-{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    rows = [listing_row(i) for i in ids] + [{"id": "BROKEN", "title": "x"}]
+    first = (await client.post("/listings/import", json=rows)).json()
+    assert (first["received"], first["new"], first["changed"], first["unchanged"]) == (4, 3, 0, 0)
+    assert [(e["line"], e["listing_id"]) for e in first["errors"]] == [(4, "BROKEN")]
+
+    rows[0]["title"] = "Svejser (nat)"
+    second = (await client.post("/listings/import", json=rows[:3])).json()
+    assert (second["new"], second["changed"], second["unchanged"]) == (0, 1, 2)
+
+    async def published():
+        records = await read_topic(infrastructure.kafka_bootstrap_servers,
+                                   settings.topic(JOB_LISTING_PUBLISHED.topic), expect=10_000, timeout=2)
+        mine = [json.loads(r.value)["payload"] for r in records if r.key.decode() in ids]
+        return mine if len(mine) >= 4 else None
+
+    events = await eventually(published, timeout=20)
+    assert sorted(p["listing_id"] for p in events) == sorted([*ids, ids[0]])
+    assert any(p["title"] == "Svejser (nat)" for p in events)
+
+
+async def test_import_as_csv_and_refuses_other_content(service):
+    client, _, _ = service
+    listing_id = f"CSV-{uuid.uuid4().hex[:8]}"
+    csv = ("id,title,employer,municipality,required_skills,required_languages,published,expires\n"
+           f"{listing_id},Welder,Stål,herning,welding,en:B1,{TODAY},{TODAY + timedelta(days=9)}\n")
+    report = (await client.post("/listings/import", content=csv, headers={"Content-Type": "text/csv"})).json()
+    assert report["new"] == 1 and report["errors"] == []
+    assert (await client.post("/listings/import", content="x", headers={"Content-Type": "text/plain"})).status_code == 415
+
+
+async def test_a_new_better_listing_is_added_to_open_spouses_once_and_an_expired_one_never(service):
+    client, store, settings = service
+    body = registration(children=[])
+    body["household"]["spouse"] = spouse(occupation="hydraulic systems", skills=["hydraulik", "vindmølletekniker"],
+                                         languages=[{"language": "en", "level": "C1"}])
+    event = arrival_event(body)
+    await handle_newcomer_arrived(event, store=store, index=client.index, leads_per_spouse=10)
+    before = {lead["listing_id"] for lead in await leads_of(client, event)}
+
+    better_id, expired_id = f"NEW-{uuid.uuid4().hex[:8]}", f"OLD-{uuid.uuid4().hex[:8]}"
+    rows = [listing_row(better_id, title="Hydraulic wind technician", occupation="service technician",
+                        required_skills=["hydraulics", "wind turbine service"], wanted_skills=[]),
+            listing_row(expired_id, title="Old wind job", required_skills=["wind turbine service"],
+                        published=(TODAY - timedelta(days=60)).isoformat(),
+                        expires=(TODAY - timedelta(days=1)).isoformat())]
+    await client.post("/listings/import", json=rows)
+    for listing_id in (better_id, expired_id):
+        listing_event_envelope = await republish(store, settings, listing_id)
+        await handle_job_listing_published(listing_event_envelope, store=store, index=client.index, leads_per_spouse=10)
+        await handle_job_listing_published(listing_event_envelope, store=store, index=client.index, leads_per_spouse=10)
+
+    after = await leads_of(client, event)
+    ids = [lead["listing_id"] for lead in after]
+    assert ids.count(better_id) == 1 and expired_id not in ids
+    assert set(ids) - before == {better_id}
+    [added] = [lead for lead in after if lead["listing_id"] == better_id]
+    assert added["explanation"]["matched_required_skills"] == ["hydraulics", "wind turbine service"]
+
+
+async def test_lead_workflow_with_notes_board_and_events(service, infrastructure):
+    client, store, settings = service
+    event = arrival_event()
+    await handle_newcomer_arrived(event, store=store, index=client.index, leads_per_spouse=10)
+    lead = (await leads_of(client, event))[0]
+    url = f"/leads/{lead['lead_id']}"
+    assert (await client.post(f"{url}/transitions", json={"to": "hired", "by": "Ann"})).status_code == 409
+    assert (await client.post(f"{url}/transitions", json={"to": "not_relevant", "by": "Ann"})).status_code == 422
+    for to in ("contacted", "applied"):
+        response = await client.post(f"{url}/transitions", json={"to": to, "by": "Ann Adviser"})
+        assert response.status_code == 200, response.text
+    noted = (await client.post(f"{url}/notes", json={"by": "Ann Adviser", "text": "Interview on Monday"})).json()
+    assert noted["notes"][0]["text"] == "Interview on Monday" and noted["status"] == "applied"
+    assert noted["adviser"] == "Ann Adviser"
+    board = (await client.get("/leads", params={"status": "applied", "adviser": "Ann Adviser"})).json()
+    assert lead["lead_id"] in {b["lead_id"] for b in board}
+    assert all(b["status"] == "applied" for b in board)
+    refused = await client.post(f"{url}/transitions", json={"to": "contacted", "by": "Ann"})
+    assert refused.json()["detail"]["allowed"] == ["hired", "not_relevant"]
+    assert (await client.post(f"/leads/{uuid.uuid4()}/transitions", json={"to": "contacted", "by": "A"})).status_code == 404
+
+    async def published():
+        records = await read_topic(infrastructure.kafka_bootstrap_servers,
+                                   settings.topic(JOB_LEAD_STATUS_CHANGED.topic), expect=10_000, timeout=2)
+        mine = [json.loads(r.value)["payload"] for r in records if json.loads(r.value)["payload"]["lead_id"] == lead["lead_id"]]
+        return mine if len(mine) == 2 else None
+
+    changes = await eventually(published, timeout=20)
+    assert [(c["previous_status"], c["status"], c["changed_by"]) for c in changes] == [
+        ("new", "contacted", "Ann Adviser"), ("contacted", "applied", "Ann Adviser")]
+
+
+async def test_concurrent_changes_of_one_lead_one_wins(service):
+    client, store, _ = service
+    event = arrival_event()
+    await handle_newcomer_arrived(event, store=store, index=client.index, leads_per_spouse=10)
+    lead = (await leads_of(client, event))[0]
+    responses = await asyncio.gather(*(client.post(f"/leads/{lead['lead_id']}/transitions",
+                                                   json={"to": "contacted", "by": f"A{i}"}) for i in range(4)))
+    assert sorted(r.status_code for r in responses) == [200, 409, 409, 409]
+
+
+async def test_listing_event_is_keyed_by_listing_id(service):
+    _, _, settings = service
+    from services.job_match.domain import Listing
+
+    entry = listing_event(Listing.model_validate(listing_row("KEY-1")), settings, uuid.uuid4())
+    assert entry["key"] == "KEY-1"
+    assert json.loads(entry["value"])["payload"]["listing_id"] == "KEY-1"

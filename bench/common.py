@@ -1,0 +1,41 @@
+"""Helpers for the benchmark scripts: the real servers, machine facts, and percentile maths."""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def servers() -> tuple[str, str]:
+    """KAFKA_BOOTSTRAP_SERVERS / MONGODB_URI when set, else start the local ones with the project's scripts."""
+    kafka, mongo = os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), os.environ.get("MONGODB_URI")
+    if kafka and mongo:
+        return kafka, mongo
+    for name in ("ferretdb", "kafka"):
+        subprocess.run([ROOT / "deploy" / f"{name}.sh", "start"], check=True)
+    return "127.0.0.1:9092", "mongodb://127.0.0.1:27017/"
+
+
+def machine() -> str:
+    memory = ""
+    try:
+        with open("/proc/meminfo") as f:
+            kib = int(f.readline().split()[1])
+        memory = f", {kib / 1024 / 1024:.0f} GiB"
+    except OSError:
+        pass
+    return f"{os.cpu_count()} cores{memory}, {platform.processor() or platform.machine()}, Python {platform.python_version()}"
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)

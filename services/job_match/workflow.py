@@ -1,0 +1,63 @@
+"""The adviser's lead workflow: status changes and notes, each stored with who/when and published."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from services.job_match.domain import LEAD_WORKFLOW, LeadStatus
+from services.job_match.settings import JobMatchSettings
+from services.job_match.store import JobStore
+from shared.events import JOB_LEAD_STATUS_CHANGED, JobLeadStatusChanged
+from shared.outbox import outbox_entry, outbox_update
+
+
+class LeadNotFound(Exception):
+    pass
+
+
+class ChangedMeanwhile(Exception):
+    def __init__(self) -> None:
+        super().__init__("the lead was changed by someone else a moment ago; reload it and try again")
+
+
+def _status_event(settings: JobMatchSettings, lead: dict[str, Any], to: LeadStatus, by: str, reason: str | None,
+                  at: datetime) -> dict[str, Any]:
+    case_id = uuid.UUID(lead["case_id"])
+    envelope = JOB_LEAD_STATUS_CHANGED.envelope(
+        JobLeadStatusChanged(case_id=case_id, lead_id=uuid.UUID(lead["_id"]), listing_id=lead["listing_id"],
+                             status=to.value, previous_status=lead["status"], reason=reason, changed_by=by,
+                             changed_at=at),
+        producer=settings.service_name, correlation_id=case_id,
+    )
+    return outbox_entry(settings.topic(JOB_LEAD_STATUS_CHANGED.topic), lead["case_id"], envelope)
+
+
+async def transition(store: JobStore, settings: JobMatchSettings, lead_id: str, to: LeadStatus, by: str,
+                     reason: str | None) -> dict[str, Any]:
+    lead = await store.get_lead(lead_id)
+    if lead is None:
+        raise LeadNotFound(lead_id)
+    LEAD_WORKFLOW.check(LeadStatus(lead["status"]), to)
+    if to is LeadStatus.NOT_RELEVANT and not reason:
+        raise ValueError("a reason is required for not_relevant")
+    now = datetime.now(UTC)
+    update = outbox_update([_status_event(settings, lead, to, by, reason, now)])
+    update["$set"].update({"status": to.value, "updated_at": now})
+    if not lead.get("adviser"):
+        update["$set"]["adviser"] = by  # the first adviser to act on a lead owns it on the board
+    update["$push"] = {"history": {"status": to.value, "at": now, "by": by, "reason": reason}}
+    if not await store.change_lead(lead, by, update):
+        raise ChangedMeanwhile()
+    return await store.get_lead(lead_id)
+
+
+async def add_note(store: JobStore, lead_id: str, by: str, text: str) -> dict[str, Any]:
+    lead = await store.get_lead(lead_id)
+    if lead is None:
+        raise LeadNotFound(lead_id)
+    note = {"by": by, "at": datetime.now(UTC), "text": text}
+    if not await store.change_lead(lead, by, {"$push": {"notes": note}}):
+        raise ChangedMeanwhile()
+    return await store.get_lead(lead_id)
