@@ -5,12 +5,20 @@ VENV  := .venv
 PIP   := $(VENV)/bin/pip
 PYTHON := $(VENV)/bin/python
 
-.PHONY: install run stop status test test-unit infra infra-stop clean-data
+.PHONY: install run stop status test test-unit infra infra-stop clean-data bench
 
-## install: Python virtualenv with pinned dependencies, Apache Kafka jars (Maven Central), FerretDB (Go module proxy)
-install: $(VENV)/.installed
+CATALOGS := $(patsubst %.po,%.mo,$(wildcard services/welcome_pack/locales/*/LC_MESSAGES/messages.po))
+
+## install: Python virtualenv with pinned dependencies, Apache Kafka jars (Maven Central), FerretDB (Go module
+## proxy), fonts and Pango for PDF letters (Debian), compiled message catalogs
+install: $(VENV)/.installed $(CATALOGS)
+	@deploy/system-packages.sh
 	@deploy/kafka.sh install
 	@deploy/ferretdb.sh install
+
+# Letter translations: .po files are the source (committed); .mo files are built here.
+services/welcome_pack/locales/%/LC_MESSAGES/messages.mo: services/welcome_pack/locales/%/LC_MESSAGES/messages.po $(VENV)/.installed
+	@$(VENV)/bin/pybabel --quiet compile -d services/welcome_pack/locales -D messages -l $*
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -48,9 +56,14 @@ test: install
 	$(PYTHON) -m pytest -q $(PYTEST_ARGS)
 
 ## test-unit: only the pure-logic tests (no servers)
-test-unit: $(VENV)/.installed
+test-unit: $(VENV)/.installed $(CATALOGS)
 	$(PYTHON) -m pytest -q -m "not infra" $(PYTEST_ARGS)
 
 ## clean-data: stop everything and delete local Kafka and database data (not the cached jars/binaries)
 clean-data: stop
 	rm -rf .data
+
+## bench: benchmark scripts that print figures (not tests): letter rendering, job matching
+bench: install
+	$(PYTHON) -m bench.letters
+	$(PYTHON) -m bench.job_match

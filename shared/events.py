@@ -192,6 +192,15 @@ class SchoolIntakeStatusChanged(EventModel):
     changed_at: datetime
 
 
+class WelcomeLetterGenerated(EventModel):
+    """A welcome letter was stored for a case (no content, no names: the case id is the link)."""
+
+    case_id: uuid.UUID
+    letter_id: uuid.UUID
+    language: LanguageCode
+    sections: list[str] = Field(default_factory=list)
+
+
 class ListedLanguage(EventModel):
     language: LanguageCode
     level: LanguageLevel
@@ -315,6 +324,11 @@ SCHOOL_INTAKE_STATUS_CHANGED = EventSpec[SchoolIntakeStatusChanged](
     payload=SchoolIntakeStatusChanged,
 )
 
+WELCOME_LETTER_GENERATED = EventSpec[WelcomeLetterGenerated](
+    type="WelcomeLetterGenerated", version=1, topic="onboarding.welcome-letter-generated.v1",
+    payload=WelcomeLetterGenerated,
+)
+
 JOB_LISTING_PUBLISHED = EventSpec[JobListingPublished](
     type="JobListingPublished", version=1, topic="onboarding.job-listing-published.v1", payload=JobListingPublished
 )
@@ -325,6 +339,7 @@ JOB_LEAD_STATUS_CHANGED = EventSpec[JobLeadStatusChanged](
 
 ALL_EVENTS: tuple[EventSpec, ...] = (
     NEWCOMER_ARRIVED,
+    WELCOME_LETTER_GENERATED,
     SCHOOL_INTAKE_STATUS_CHANGED,
     JOB_LISTING_PUBLISHED,
     JOB_LEAD_STATUS_CHANGED,

@@ -1,15 +1,20 @@
-"""HTTP endpoints of the welcome pack: a case's letters, and one letter as HTML."""
+"""HTTP endpoints of the welcome pack: a case's letters, one letter as HTML or PDF, in any supported language."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from typing import Annotated
+from datetime import date
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, status
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi.responses import HTMLResponse, Response
 
+from services.welcome_pack.domain import SUPPORTED_LANGUAGES, LetterSection
+from services.welcome_pack.render import LetterRenderer
 from services.welcome_pack.schemas import LetterSummary
 from services.welcome_pack.store import LetterStore
+from shared.events import NewcomerArrived
 
 router = APIRouter(tags=["letters"])
 
@@ -18,7 +23,37 @@ def get_store(request: Request) -> LetterStore:
     return request.app.state.store
 
 
+def get_renderer(request: Request) -> LetterRenderer:
+    return request.app.state.renderer
+
+
 StoreDep = Annotated[LetterStore, Depends(get_store)]
+RendererDep = Annotated[LetterRenderer, Depends(get_renderer)]
+Lang = Annotated[str | None, Query(description=f"one of {', '.join(SUPPORTED_LANGUAGES)}; default: the letter's own")]
+
+
+def _language(lang: str | None, letter: dict[str, Any]) -> str:
+    if lang is None:
+        return letter["language"]
+    if lang not in SUPPORTED_LANGUAGES:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"unsupported language {lang!r}; supported: {', '.join(SUPPORTED_LANGUAGES)}")
+    return lang
+
+
+async def _letter(store: LetterStore, letter_id: uuid.UUID) -> dict[str, Any]:
+    letter = await store.get_letter(str(letter_id))
+    if letter is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No letter with this id.")
+    return letter
+
+
+def _html(renderer: LetterRenderer, letter: dict[str, Any], language: str) -> str:
+    if language == letter["language"]:
+        return letter["html"]
+    issued = date.fromisoformat(letter.get("issued_on") or letter["created_at"].date().isoformat())
+    return renderer.render_html(NewcomerArrived.model_validate(letter["arrival"]), language,
+                                [LetterSection(s) for s in letter["sections"]], issued)
 
 
 @router.get("/letters", response_model=list[LetterSummary])
@@ -32,9 +67,18 @@ async def letters_of_case(case_id: uuid.UUID, store: StoreDep) -> list[LetterSum
     ]
 
 
+@router.get("/letters/{letter_id}.pdf", response_class=Response,
+            responses={200: {"content": {"application/pdf": {}}}})
+async def letter_pdf(letter_id: uuid.UUID, store: StoreDep, renderer: RendererDep, lang: Lang = None) -> Response:
+    letter = await _letter(store, letter_id)
+    language = _language(lang, letter)
+    # WeasyPrint is CPU-bound and synchronous: render off the event loop.
+    pdf = await asyncio.to_thread(renderer.render_pdf, _html(renderer, letter, language))
+    return Response(pdf, media_type="application/pdf",
+                    headers={"Content-Disposition": f'inline; filename="welcome-{language}.pdf"'})
+
+
 @router.get("/letters/{letter_id}", response_class=HTMLResponse)
-async def letter_html(letter_id: uuid.UUID, store: StoreDep) -> HTMLResponse:
-    letter = await store.get_letter(str(letter_id))
-    if letter is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "No letter with this id.")
-    return HTMLResponse(letter["html"])
+async def letter_html(letter_id: uuid.UUID, store: StoreDep, renderer: RendererDep, lang: Lang = None) -> HTMLResponse:
+    letter = await _letter(store, letter_id)
+    return HTMLResponse(_html(renderer, letter, _language(lang, letter)))

@@ -30,10 +30,12 @@ def create_app(settings: WelcomePackSettings | None = None) -> FastAPI:
         async with ServiceRuntime(settings) as runtime:
             store = LetterStore(runtime.db)
             await store.ensure_indexes()
-            runtime.start_consumer(
-                [Subscription(NEWCOMER_ARRIVED, partial(handle_newcomer_arrived, store=store, renderer=renderer))]
-            )
-            app.state.runtime, app.state.store = runtime, store
+            runtime.start_relay([store.letters])
+            runtime.start_consumer([
+                Subscription(NEWCOMER_ARRIVED,
+                             partial(handle_newcomer_arrived, store=store, renderer=renderer, settings=settings)),
+            ])
+            app.state.runtime, app.state.store, app.state.renderer = runtime, store, renderer
             yield
 
     return service_app("Velkommen welcome pack", settings, lifespan, api_router)

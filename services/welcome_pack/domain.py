@@ -9,7 +9,9 @@ from enum import StrEnum
 from shared.events import NewcomerArrived, PurposeOfStay
 
 _LETTER_NAMESPACE = uuid.UUID("0b6a4f52-4a7e-4f8e-9b0c-5a1c2d3e4f50")
-SUPPORTED_LANGUAGES = ("en",)
+# Herning's international strategy: Danish, English and German letters; Chinese, Arabic, Russian, Spanish, French.
+SUPPORTED_LANGUAGES = ("da", "en", "de", "zh", "ar", "ru", "es", "fr")
+RIGHT_TO_LEFT = frozenset({"ar"})
 FALLBACK_LANGUAGE = "en"
 
 

@@ -6,12 +6,15 @@ from datetime import UTC, datetime
 
 from services.welcome_pack import domain
 from services.welcome_pack.render import LetterRenderer
+from services.welcome_pack.settings import WelcomePackSettings
 from services.welcome_pack.store import LetterStore
-from shared.events import EventEnvelope, NewcomerArrived
+from shared.events import WELCOME_LETTER_GENERATED, EventEnvelope, NewcomerArrived, WelcomeLetterGenerated
+from shared.outbox import outbox_entry, outbox_fields
 
 
 async def handle_newcomer_arrived(
-    event: EventEnvelope[NewcomerArrived], *, store: LetterStore, renderer: LetterRenderer
+    event: EventEnvelope[NewcomerArrived], *, store: LetterStore, renderer: LetterRenderer,
+    settings: WelcomePackSettings,
 ) -> None:
     arrival = event.payload
     language = domain.letter_language(arrival.newcomer.preferred_language)
@@ -20,6 +23,11 @@ async def handle_newcomer_arrived(
         return  # delivered before: the letter exists
     sections = domain.letter_sections(arrival)
     html = renderer.render_html(arrival, language, sections, issued_on=event.occurred_at.date())
+    generated = WELCOME_LETTER_GENERATED.envelope(
+        WelcomeLetterGenerated(case_id=arrival.case_id, letter_id=letter_id, language=language,
+                               sections=[s.value for s in sections]),
+        producer=settings.service_name, correlation_id=event.correlation_id, causation_id=event.event_id,
+    )
     await store.insert_letter(
         {
             "_id": letter_id,
@@ -29,7 +37,10 @@ async def handle_newcomer_arrived(
             "html": html,
             # Kept to render the letter again in another language; erased with the case.
             "arrival": arrival.model_dump(mode="json"),
+            "issued_on": event.occurred_at.date().isoformat(),
             "source_event_id": str(event.event_id),
             "created_at": datetime.now(UTC),
+            **outbox_fields([outbox_entry(settings.topic(WELCOME_LETTER_GENERATED.topic), str(arrival.case_id),
+                                          generated)]),
         }
     )

@@ -7,6 +7,8 @@ from typing import Any
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
+from shared.outbox import ensure_outbox_indexes
+
 
 class LetterStore:
     def __init__(self, db: AsyncDatabase):
@@ -14,6 +16,7 @@ class LetterStore:
 
     async def ensure_indexes(self) -> None:
         await self.letters.create_index([("case_id", 1), ("language", 1)])
+        await ensure_outbox_indexes(self.letters)
 
     async def has_letter(self, letter_id: str) -> bool:
         return await self.letters.count_documents({"_id": letter_id}, limit=1) > 0
@@ -27,8 +30,8 @@ class LetterStore:
             return False
 
     async def letters_of_case(self, case_id: str) -> list[dict[str, Any]]:
-        cursor = self.letters.find({"case_id": case_id}, {"html": 0, "arrival": 0}).sort("created_at", 1)
+        cursor = self.letters.find({"case_id": case_id}, {"html": 0, "arrival": 0, "outbox": 0}).sort("created_at", 1)
         return await cursor.to_list(length=100)
 
     async def get_letter(self, letter_id: str) -> dict[str, Any] | None:
-        return await self.letters.find_one({"_id": letter_id})
+        return await self.letters.find_one({"_id": letter_id}, {"outbox": 0})

@@ -1,29 +1,37 @@
 """The welcome pack's handler and API against the real database and broker."""
 
+import json
+
 import pytest
 
 from services.welcome_pack.app import create_app
 from services.welcome_pack.handlers import handle_newcomer_arrived
-from services.welcome_pack.render import LetterRenderer
 from services.welcome_pack.settings import WelcomePackSettings
 from services.welcome_pack.store import LetterStore
 from tests.apps import running
+from shared.events import WELCOME_LETTER_GENERATED
 from tests.builders import arrival_event, registration
+from tests.kafka_helpers import eventually, read_topic
 
 
 @pytest.fixture(scope="module")
 async def service(infrastructure):
     app = create_app(infrastructure.settings(WelcomePackSettings))
     async with running(app) as client:
+        client.app = app
         yield client, app.state.store
+
+
+async def handle(client, event):
+    await handle_newcomer_arrived(event, store=client.app.state.store, renderer=client.app.state.renderer,
+                                  settings=client.app.state.settings)
 
 
 async def test_the_same_event_twice_gives_one_letter(service):
     client, store = service
     event = arrival_event()
-    renderer = LetterRenderer("herning")
-    await handle_newcomer_arrived(event, store=store, renderer=renderer)
-    await handle_newcomer_arrived(event, store=store, renderer=renderer)
+    await handle(client, event)
+    await handle(client, event)
     letters = (await client.get("/letters", params={"case_id": str(event.payload.case_id)})).json()
     assert len(letters) == 1
     assert letters[0]["language"] == "en"
@@ -36,7 +44,7 @@ async def test_names_are_escaped_in_the_letter(service):
     client, store = service
     body = registration(full_name="<script>alert(1)</script>")
     event = arrival_event(body)
-    await handle_newcomer_arrived(event, store=store, renderer=LetterRenderer("herning"))
+    await handle(client, event)
     letter = (await client.get("/letters", params={"case_id": str(event.payload.case_id)})).json()[0]
     html = (await client.get(f"/letters/{letter['letter_id']}")).text
     assert "<script>alert(1)</script>" not in html
@@ -54,3 +62,47 @@ async def test_store_reports_a_duplicate_insert(service):
     letter = {"_id": "dup-test", "case_id": "x", "language": "en", "sections": [], "html": ""}
     assert await store.insert_letter(dict(letter)) is True
     assert await store.insert_letter(dict(letter)) is False
+
+
+async def test_the_letter_goes_out_in_the_preferred_language_and_any_other_on_request(service):
+    client, _ = service
+    event = arrival_event(registration(preferred_language="ar"))
+    await handle(client, event)
+    [letter] = (await client.get("/letters", params={"case_id": str(event.payload.case_id)})).json()
+    assert letter["language"] == "ar"
+    html = (await client.get(f"/letters/{letter['letter_id']}")).text
+    assert '<html lang="ar" dir="rtl">' in html
+    german = (await client.get(f"/letters/{letter['letter_id']}", params={"lang": "de"})).text
+    assert '<html lang="de" dir="ltr">' in german and "Willkommen in Herning Kommune, Amira Haddad" in german
+    pdf = await client.get(f"/letters/{letter['letter_id']}.pdf", params={"lang": "zh"})
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content.startswith(b"%PDF")
+    refused = await client.get(f"/letters/{letter['letter_id']}", params={"lang": "xx"})
+    assert refused.status_code == 422
+    assert "da, en, de, zh, ar, ru, es, fr" in refused.json()["detail"]
+
+
+async def test_an_unsupported_preferred_language_falls_back_to_english(service):
+    client, _ = service
+    event = arrival_event(registration(preferred_language="pl"))
+    await handle(client, event)
+    [letter] = (await client.get("/letters", params={"case_id": str(event.payload.case_id)})).json()
+    assert letter["language"] == "en"
+
+
+async def test_a_stored_letter_is_published_as_welcome_letter_generated(service, infrastructure):
+    client, _ = service
+    event = arrival_event(registration(preferred_language="fr"))
+    await handle(client, event)
+    topic = client.app.state.settings.topic(WELCOME_LETTER_GENERATED.topic)
+
+    async def published():
+        records = await read_topic(infrastructure.kafka_bootstrap_servers, topic, expect=10_000, timeout=1.5)
+        mine = [json.loads(r.value) for r in records if r.key == str(event.payload.case_id).encode()]
+        return mine or None
+
+    [generated] = await eventually(published, timeout=20)
+    assert generated["type"] == "WelcomeLetterGenerated"
+    assert generated["payload"]["language"] == "fr"
+    assert generated["causation_id"] == str(event.event_id)
+    assert "Amira" not in json.dumps(generated)
