@@ -16,6 +16,13 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 
+class ChangedMeanwhile(Exception):
+    """Someone else changed the document between our read and our write: reload and try again (HTTP 409)."""
+
+    def __init__(self, what: str = "it") -> None:
+        super().__init__(f"{what} was changed by someone else a moment ago; reload it and try again")
+
+
 class ChangeTurns:
     def __init__(self, collection: AsyncCollection, abandoned_after: timedelta = timedelta(seconds=30)):
         self.collection = collection

@@ -14,28 +14,14 @@ from services.job_match.importing import ImportReport, import_listings
 from services.job_match.schemas import LeadNoteRequest, LeadPublic, LeadTransitionRequest
 from services.job_match.settings import JobMatchSettings
 from services.job_match.store import JobStore
-from shared.outbox import OutboxRelay
-from shared.workflow import IllegalTransition
+from shared.web import RelayDep, from_state
 
 router = APIRouter()
 MAX_IMPORT_BYTES = 50 * 1024 * 1024
 
 
-def get_store(request: Request) -> JobStore:
-    return request.app.state.store
-
-
-def get_settings(request: Request) -> JobMatchSettings:
-    return request.app.state.settings
-
-
-def get_relay(request: Request) -> OutboxRelay | None:
-    return request.app.state.runtime.relay
-
-
-StoreDep = Annotated[JobStore, Depends(get_store)]
-SettingsDep = Annotated[JobMatchSettings, Depends(get_settings)]
-RelayDep = Annotated[OutboxRelay | None, Depends(get_relay)]
+StoreDep = Annotated[JobStore, Depends(from_state("store"))]
+SettingsDep = Annotated[JobMatchSettings, Depends(from_state("settings"))]
 
 
 @router.post("/listings/import", response_model=ImportReport, tags=["listings"],
@@ -88,11 +74,6 @@ async def transition_lead(lead_id: uuid.UUID, body: LeadTransitionRequest, store
         lead = await workflow.transition(store, settings, str(lead_id), body.to, body.by, body.reason)
     except workflow.LeadNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No lead with this id.") from None
-    except IllegalTransition as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            {"message": str(exc), "current": exc.current, "allowed": exc.allowed}) from None
-    except workflow.ChangedMeanwhile as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, {"message": str(exc)}) from None
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     if relay is not None:
@@ -106,6 +87,4 @@ async def add_note(lead_id: uuid.UUID, body: LeadNoteRequest, store: StoreDep) -
         lead = await workflow.add_note(store, str(lead_id), body.by, body.text)
     except workflow.LeadNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No lead with this id.") from None
-    except workflow.ChangedMeanwhile as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, {"message": str(exc)}) from None
     return LeadPublic.from_document(lead)

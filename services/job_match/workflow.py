@@ -9,17 +9,13 @@ from typing import Any
 from services.job_match.domain import LEAD_WORKFLOW, LeadStatus
 from services.job_match.settings import JobMatchSettings
 from services.job_match.store import JobStore
+from shared.concurrency import ChangedMeanwhile
 from shared.events import JOB_LEAD_STATUS_CHANGED, JobLeadStatusChanged
 from shared.outbox import outbox_entry, outbox_update
 
 
 class LeadNotFound(Exception):
     pass
-
-
-class ChangedMeanwhile(Exception):
-    def __init__(self) -> None:
-        super().__init__("the lead was changed by someone else a moment ago; reload it and try again")
 
 
 def _status_event(settings: JobMatchSettings, lead: dict[str, Any], to: LeadStatus, by: str, reason: str | None,
@@ -49,7 +45,7 @@ async def transition(store: JobStore, settings: JobMatchSettings, lead_id: str, 
         update["$set"]["adviser"] = by  # the first adviser to act on a lead owns it on the board
     update["$push"] = {"history": {"status": to.value, "at": now, "by": by, "reason": reason}}
     if not await store.change_lead(lead, by, update):
-        raise ChangedMeanwhile()
+        raise ChangedMeanwhile("the lead")
     return await store.get_lead(lead_id)
 
 
@@ -59,5 +55,5 @@ async def add_note(store: JobStore, lead_id: str, by: str, text: str) -> dict[st
         raise LeadNotFound(lead_id)
     note = {"by": by, "at": datetime.now(UTC), "text": text}
     if not await store.change_lead(lead, by, {"$push": {"notes": note}}):
-        raise ChangedMeanwhile()
+        raise ChangedMeanwhile("the lead")
     return await store.get_lead(lead_id)

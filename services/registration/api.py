@@ -6,33 +6,21 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response, status
+from fastapi import APIRouter, Depends, Header, HTTPException, Response, status
 
 from services.registration import domain
 from services.registration.schemas import RegistrationCreate, RegistrationPublic
 from services.registration.settings import RegistrationSettings
 from services.registration.store import CaseStore
 from shared.events import NEWCOMER_ARRIVED, NewcomerArrived
-from shared.outbox import OutboxRelay, outbox_entry, outbox_fields
+from shared.outbox import outbox_entry, outbox_fields
+from shared.web import RelayDep, from_state
 
 router = APIRouter(tags=["registrations"])
 
 
-def get_store(request: Request) -> CaseStore:
-    return request.app.state.store
-
-
-def get_settings(request: Request) -> RegistrationSettings:
-    return request.app.state.settings
-
-
-def get_relay(request: Request) -> OutboxRelay | None:
-    return request.app.state.runtime.relay
-
-
-StoreDep = Annotated[CaseStore, Depends(get_store)]
-SettingsDep = Annotated[RegistrationSettings, Depends(get_settings)]
-RelayDep = Annotated[OutboxRelay | None, Depends(get_relay)]
+StoreDep = Annotated[CaseStore, Depends(from_state("store"))]
+SettingsDep = Annotated[RegistrationSettings, Depends(from_state("settings"))]
 IdempotencyKey = Annotated[
     str | None,
     Header(alias="Idempotency-Key", min_length=8, max_length=200,

@@ -5,32 +5,20 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 
 from services.school_intake import domain, workflow
 from services.school_intake.schemas import IntakeTaskPublic, ReceptionClassPlaces, SchoolPublic, TransitionRequest
 from services.school_intake.settings import SchoolIntakeSettings
 from services.school_intake.store import IntakeTaskStore
-from shared.workflow import IllegalTransition
+from shared.web import from_state
 
 router = APIRouter(tags=["intake tasks"])
 
 
-def get_store(request: Request) -> IntakeTaskStore:
-    return request.app.state.store
-
-
-def get_config(request: Request) -> domain.MunicipalityConfig:
-    return request.app.state.intake_config
-
-
-def get_settings(request: Request) -> SchoolIntakeSettings:
-    return request.app.state.settings
-
-
-StoreDep = Annotated[IntakeTaskStore, Depends(get_store)]
-ConfigDep = Annotated[domain.MunicipalityConfig, Depends(get_config)]
-SettingsDep = Annotated[SchoolIntakeSettings, Depends(get_settings)]
+StoreDep = Annotated[IntakeTaskStore, Depends(from_state("store"))]
+ConfigDep = Annotated[domain.MunicipalityConfig, Depends(from_state("intake_config"))]
+SettingsDep = Annotated[SchoolIntakeSettings, Depends(from_state("settings"))]
 
 
 @router.get("/intake-tasks", response_model=list[IntakeTaskPublic])
@@ -66,9 +54,6 @@ async def transition_task(task_id: uuid.UUID, body: TransitionRequest, store: St
                                          body.target_school_id)
     except workflow.TaskNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No intake task with this id.") from None
-    except IllegalTransition as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT,
-                            {"message": str(exc), "current": exc.current, "allowed": exc.allowed}) from None
     except workflow.WorkflowRefused as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, {"message": str(exc)}) from None
     except ValueError as exc:

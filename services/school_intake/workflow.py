@@ -20,6 +20,7 @@ from shared.events import (
     NewcomerArrived,
     SchoolIntakeStatusChanged,
 )
+from shared.concurrency import ChangedMeanwhile
 from shared.outbox import outbox_entry, outbox_fields, outbox_update
 
 SYSTEM = "system"
@@ -31,11 +32,6 @@ class TaskNotFound(Exception):
 
 class WorkflowRefused(Exception):
     """A transition that is allowed in principle but cannot happen now (e.g. no free place at the target)."""
-
-
-class ChangedMeanwhile(WorkflowRefused):
-    def __init__(self) -> None:
-        super().__init__("the task was changed by someone else a moment ago; reload it and try again")
 
 
 def _status_entry(settings: SchoolIntakeSettings, task: dict[str, Any], previous: str | None, by: str,
@@ -150,7 +146,7 @@ async def _apply(store: IntakeTaskStore, settings: SchoolIntakeSettings, config:
     update["$set"].update({"status": to.value, "updated_at": now, **(extra or {})})
     update["$push"] = {"history": _history(to.value, by, now, reason, **(extra or {}))}
     if not await store.change_task(task, by, update):
-        raise ChangedMeanwhile()
+        raise ChangedMeanwhile("the task")
     if domain.frees_place(to):
         await release_and_offer(store, settings, config, task["_id"])
     return await store.get_task(task["_id"])

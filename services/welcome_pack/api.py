@@ -7,7 +7,7 @@ import uuid
 from datetime import date
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
+from fastapi import APIRouter, Depends, HTTPException, Query, status
 from fastapi.responses import HTMLResponse, Response
 
 from services.welcome_pack.domain import SUPPORTED_LANGUAGES, LetterSection
@@ -15,20 +15,13 @@ from services.welcome_pack.render import LetterRenderer
 from services.welcome_pack.schemas import LetterSummary
 from services.welcome_pack.store import LetterStore
 from shared.events import NewcomerArrived
+from shared.web import from_state
 
 router = APIRouter(tags=["letters"])
 
 
-def get_store(request: Request) -> LetterStore:
-    return request.app.state.store
-
-
-def get_renderer(request: Request) -> LetterRenderer:
-    return request.app.state.renderer
-
-
-StoreDep = Annotated[LetterStore, Depends(get_store)]
-RendererDep = Annotated[LetterRenderer, Depends(get_renderer)]
+StoreDep = Annotated[LetterStore, Depends(from_state("store"))]
+RendererDep = Annotated[LetterRenderer, Depends(from_state("renderer"))]
 Lang = Annotated[str | None, Query(description=f"one of {', '.join(SUPPORTED_LANGUAGES)}; default: the letter's own")]
 
 
