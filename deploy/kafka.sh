@@ -45,7 +45,7 @@ start() {
   fi
   log "starting broker on 127.0.0.1:$KAFKA_PORT"
   : >"$STATE/logs/server.log"
-  nohup java "${java_opts[@]}" -cp "$LIB/*" kafka.Kafka "$CONF" >"$STATE/logs/stdout.log" 2>&1 &
+  nohup java "${java_opts[@]}" -cp "$LIB/*" kafka.Kafka "$CONF" >"$STATE/logs/stdout.log" 2>&1 </dev/null &
   echo $! >"$PIDFILE"
   for _ in $(seq 1 120); do
     if grep -q "Kafka Server started" "$STATE/logs/server.log" 2>/dev/null && port_open "$KAFKA_PORT"; then

@@ -21,13 +21,16 @@ port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 start() {
   mkdir -p "$STATE"
+  cd "$ROOT"
   for s in "${SERVICES[@]}"; do
     if running "$s"; then log "$s already running"; continue; fi
     local port; port=$(port_of "$s")
     # Another process on the port would answer our readiness check and hide that this one failed to bind.
     if port_open "$port"; then log "port $port ($s) is already in use by another process; stop it first"; exit 1; fi
-    (cd "$ROOT" && nohup "$PY" -m uvicorn "services.$s.app:create_app" --factory \
-        --host 127.0.0.1 --port "$port" --no-access-log >"$STATE/$s.log" 2>&1 & echo $! >"$STATE/$s.pid")
+    # No subshell: a parent shell left holding our stdout would keep a caller's pipe open.
+    nohup "$PY" -m uvicorn "services.$s.app:create_app" --factory \
+        --host 127.0.0.1 --port "$port" --no-access-log </dev/null >"$STATE/$s.log" 2>&1 &
+    echo $! >"$STATE/$s.pid"
     log "$s starting on http://127.0.0.1:$port (log: $STATE/$s.log)"
   done
   for s in "${SERVICES[@]}"; do

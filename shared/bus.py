@@ -83,8 +83,10 @@ class ConsumerStats:
 class ConsumerRunner:
     """Consumes the subscribed topics in one consumer group; see the module docstring for the guarantees."""
 
-    def __init__(self, settings: ServiceSettings, subscriptions: Iterable[Subscription], producer: AIOKafkaProducer):
+    def __init__(self, settings: ServiceSettings, subscriptions: Iterable[Subscription], producer: AIOKafkaProducer,
+                 after_batch: Callable[[], None] | None = None):
         self.settings = settings
+        self.after_batch = after_batch  # e.g. wake the outbox relay: handlers may have stored events
         self.producer = producer
         self.by_topic = {settings.topic(s.spec.topic): s for s in subscriptions}
         self.stats = ConsumerStats()
@@ -116,6 +118,8 @@ class ConsumerRunner:
                     for record in records:
                         await self._process(record)
                     await self._commit(tp, records[-1].offset + 1)
+                if batches and self.after_batch is not None:
+                    self.after_batch()
         finally:
             await self.consumer.stop()
 

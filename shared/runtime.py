@@ -57,8 +57,12 @@ class ServiceRuntime:
         return self
 
     def start_consumer(self, subscriptions: Iterable[bus.Subscription]) -> None:
-        self.consumer = bus.ConsumerRunner(self.settings, subscriptions, self.producer)
+        self.consumer = bus.ConsumerRunner(self.settings, subscriptions, self.producer, after_batch=self._wake_relay)
         self._tasks.append(asyncio.create_task(self._run_consumer(), name="consumer"))
+
+    def _wake_relay(self) -> None:
+        if self.relay is not None:
+            self.relay.notify()
 
     async def _run_consumer(self) -> None:
         assert self.consumer is not None

@@ -19,8 +19,10 @@ class ServiceSettings(BaseSettings):
     consumer_max_records: int = Field(default=200, ge=1)
     consumer_max_attempts: int = Field(default=5, ge=1)
     consumer_retry_backoff_seconds: float = Field(default=0.5, gt=0)
-    # Outbox relay: how often it looks for pending events when nothing woke it, and its lease on a document.
-    outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    # Outbox relay: how often it looks for pending events when nothing woke it (every write in the process wakes
+    # it; the poll is the safety net, and on FerretDB each poll reads the recently changed documents), and the
+    # lease on an event it is publishing.
+    outbox_poll_seconds: float = Field(default=5.0, gt=0)
     outbox_lease_seconds: float = Field(default=30.0, gt=0)
     # Municipality whose configuration the services use (data files are looked up by this name).
     municipality: str = "herning"

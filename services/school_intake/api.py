@@ -11,7 +11,7 @@ from services.school_intake import domain, workflow
 from services.school_intake.schemas import IntakeTaskPublic, ReceptionClassPlaces, SchoolPublic, TransitionRequest
 from services.school_intake.settings import SchoolIntakeSettings
 from services.school_intake.store import IntakeTaskStore
-from shared.web import from_state
+from shared.web import RelayDep, from_state
 
 router = APIRouter(tags=["intake tasks"])
 
@@ -48,7 +48,7 @@ async def intake_task(task_id: uuid.UUID, store: StoreDep) -> IntakeTaskPublic:
 
 @router.post("/intake-tasks/{task_id}/transitions", response_model=IntakeTaskPublic)
 async def transition_task(task_id: uuid.UUID, body: TransitionRequest, store: StoreDep, settings: SettingsDep,
-                          config: ConfigDep) -> IntakeTaskPublic:
+                          config: ConfigDep, relay: RelayDep) -> IntakeTaskPublic:
     try:
         task = await workflow.transition(store, settings, config, str(task_id), body.to, body.by, body.reason,
                                          body.target_school_id)
@@ -58,6 +58,8 @@ async def transition_task(task_id: uuid.UUID, body: TransitionRequest, store: St
         raise HTTPException(status.HTTP_409_CONFLICT, {"message": str(exc)}) from None
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    if relay is not None:
+        relay.notify()
     return IntakeTaskPublic.from_document(task)
 
 
