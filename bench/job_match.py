@@ -4,7 +4,8 @@
 
 1. Median and p99 time to match one spouse against N stored listings, for each N: the production path, i.e.
    the matcher's in-memory ListingIndex (loaded from the database) lookup + scoring + ranking.
-2. Time to re-match 1,000 open spouses after importing 1,000 new listings (the JobListingPublished handler).
+2. Time to re-match 1,000 open spouses after importing 1,000 new listings (the JobListingPublished batch
+   handler, in batches of the consumer's max records).
 Runs against the real database (FerretDB locally), each size in a fresh database that is dropped afterwards.
 """
 
@@ -22,7 +23,7 @@ from pymongo import AsyncMongoClient
 from bench.common import machine, median, percentile, servers
 from services.job_match import domain
 from services.job_match.data.make_sample_listings import make
-from services.job_match.handlers import handle_job_listing_published
+from services.job_match.handlers import handle_job_listings_published
 from services.job_match.importing import import_listings, listing_event
 from services.job_match.index import ListingIndex
 from services.job_match.settings import JobMatchSettings
@@ -97,8 +98,10 @@ async def bench_rematch(client: AsyncMongoClient, settings: JobMatchSettings, sp
             listing_event(listing, settings, uuid.uuid4())["value"]) for listing in fresh]
         before = await store.leads.count_documents({})
         started = time.perf_counter()
-        for envelope in envelopes:
-            await handle_job_listing_published(envelope, store=store, index=index, leads_per_spouse=10, today=TODAY)
+        batch = JobMatchSettings().consumer_max_records  # what the consumer hands the batch handler at most
+        for start in range(0, len(envelopes), batch):
+            await handle_job_listings_published(envelopes[start:start + batch], store=store, index=index,
+                                                leads_per_spouse=10, today=TODAY)
         elapsed = time.perf_counter() - started
         return {"spouses": spouses, "new_listings": new, "seconds": elapsed,
                 "leads_added": await store.leads.count_documents({}) - before}

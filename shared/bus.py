@@ -63,14 +63,21 @@ def dead_letter_topic(topic: str) -> str:
 
 
 Handler = Callable[[EventEnvelope], Awaitable[None]]
+BatchHandler = Callable[[list[EventEnvelope]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
 class Subscription:
-    """One consumed event and the function that handles it."""
+    """One consumed event and the function that handles it.
+
+    `handle_batch`, when given, receives all readable events of one partition's poll at once (one database
+    round trip per batch instead of per event). If it fails with anything but a transient error, the events
+    are handled one by one with `handle`, so that a bad event is isolated and dead-lettered alone.
+    """
 
     spec: EventSpec
     handle: Handler
+    handle_batch: BatchHandler | None = None
 
 
 @dataclass
@@ -115,8 +122,12 @@ class ConsumerRunner:
             while not self._stopping.is_set():
                 batches = await self.consumer.getmany(timeout_ms=500, max_records=self.settings.consumer_max_records)
                 for tp, records in batches.items():
-                    for record in records:
-                        await self._process(record)
+                    subscription = self.by_topic[tp.topic]
+                    if subscription.handle_batch is not None and len(records) > 1:
+                        await self._process_batch(subscription, records)
+                    else:
+                        for record in records:
+                            await self._process(record)
                     await self._commit(tp, records[-1].offset + 1)
                 if batches and self.after_batch is not None:
                     self.after_batch()
@@ -130,6 +141,33 @@ class ConsumerRunner:
         except KafkaError as exc:
             # A rebalance took the partition away: its records come again to whoever owns it (handlers are idempotent).
             log.warning("commit of %s at %d failed (%s); records will be redelivered", tp, offset, exc)
+
+    async def _process_batch(self, subscription: Subscription, records: list[ConsumerRecord]) -> None:
+        assert subscription.handle_batch is not None
+        readable: list[tuple[ConsumerRecord, EventEnvelope]] = []
+        for record in records:
+            try:
+                readable.append((record, subscription.spec.parse(record.value)))
+            except UnreadableEvent as exc:
+                await self._dead_letter(record, str(exc), attempts=1)
+        attempt = 0
+        while readable:
+            attempt += 1
+            try:
+                await subscription.handle_batch([event for _, event in readable])
+                self.stats.handled += len(readable)
+                return
+            except TRANSIENT_ERRORS as exc:
+                self.stats.retried += 1
+                delay = min(self.settings.consumer_retry_backoff_seconds * 2 ** min(attempt, 6), 30)
+                log.warning("transient error handling a batch of %d (attempt %d): %r; retrying in %.1fs",
+                            len(readable), attempt, exc, delay)
+                await asyncio.sleep(delay)
+            except Exception:  # noqa: BLE001 - isolate the bad event: one by one, each with its own retries
+                log.exception("batch of %d failed; handling its events one by one", len(readable))
+                for record, _ in readable:
+                    await self._process(record)
+                return
 
     async def _process(self, record: ConsumerRecord) -> None:
         subscription = self.by_topic[record.topic]

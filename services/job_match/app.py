@@ -11,7 +11,11 @@ from functools import partial
 from fastapi import FastAPI
 
 from services.job_match.api import router as api_router
-from services.job_match.handlers import handle_job_listing_published, handle_newcomer_arrived
+from services.job_match.handlers import (
+    handle_job_listing_published,
+    handle_job_listings_published,
+    handle_newcomer_arrived,
+)
 from services.job_match.importing import import_listings
 from services.job_match.index import ListingIndex
 from services.job_match.listings import sample_listings
@@ -45,7 +49,8 @@ def create_app(settings: JobMatchSettings | None = None) -> FastAPI:
             deps = {"store": store, "index": index, "leads_per_spouse": settings.leads_per_spouse}
             runtime.start_consumer([
                 Subscription(NEWCOMER_ARRIVED, partial(handle_newcomer_arrived, **deps)),
-                Subscription(JOB_LISTING_PUBLISHED, partial(handle_job_listing_published, **deps)),
+                Subscription(JOB_LISTING_PUBLISHED, partial(handle_job_listing_published, **deps),
+                             handle_batch=partial(handle_job_listings_published, **deps)),
             ])
             app.state.runtime, app.state.store, app.state.listing_index = runtime, store, index
             yield

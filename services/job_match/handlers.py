@@ -33,16 +33,38 @@ async def handle_job_listing_published(
     event: EventEnvelope[JobListingPublished], *, store: JobStore, index: ListingIndex, leads_per_spouse: int,
     today: date | None = None,
 ) -> None:
-    listing = domain.Listing(id=event.payload.listing_id, **event.payload.model_dump(exclude={"listing_id"}))
-    index.put(listing)
+    await handle_job_listings_published([event], store=store, index=index, leads_per_spouse=leads_per_spouse,
+                                        today=today)
+
+
+async def handle_job_listings_published(
+    events: list[EventEnvelope[JobListingPublished]], *, store: JobStore, index: ListingIndex,
+    leads_per_spouse: int, today: date | None = None,
+) -> None:
+    """Re-match open spouses against new or changed listings: one spouse query and one lead query per batch."""
     today = today or date.today()
-    if not domain.is_open(listing, today):
+    arrived: list[tuple[domain.Listing, str]] = []
+    for event in events:
+        listing = domain.Listing(id=event.payload.listing_id, **event.payload.model_dump(exclude={"listing_id"}))
+        index.put(listing)
+        if domain.is_open(listing, today):
+            arrived.append((listing, str(event.event_id)))
+    if not arrived:
         return
-    spouses = await store.spouses_with_terms(listing.index_terms)
+    terms = frozenset().union(*(listing.index_terms for listing, _ in arrived))
+    spouses = await store.spouses_with_terms(terms)
     if not spouses:
         return
     scores = await store.lead_scores([str(s.case_id) for s in spouses])
-    for spouse in spouses:
-        lead = domain.evaluate(spouse, listing, today)
-        if lead is not None and domain.worth_adding(lead, scores[str(spouse.case_id)], leads_per_spouse):
-            await store.add_leads(str(spouse.case_id), [lead], str(event.event_id))
+    new_leads = []
+    for listing, event_id in arrived:
+        facts = domain.ListingFacts.of(listing)
+        for spouse in spouses:
+            if not (spouse.search_terms & listing.index_terms):
+                continue
+            case_id = str(spouse.case_id)
+            lead = domain.evaluate(spouse, facts, today)
+            if lead is not None and domain.worth_adding(lead, scores[case_id], leads_per_spouse):
+                new_leads.append((case_id, lead, event_id))
+                scores[case_id].append(lead.score)
+    await store.add_leads_of_many(new_leads)

@@ -95,6 +95,10 @@ class JobStore:
 
     async def add_leads(self, case_id: str, leads: list[JobLead], source_event_id: str) -> int:
         """Store leads that are new for this spouse; an existing lead keeps its status and notes."""
+        return await self.add_leads_of_many([(case_id, lead, source_event_id) for lead in leads])
+
+    async def add_leads_of_many(self, leads: list[tuple[str, JobLead, str]]) -> int:
+        """(case id, lead, source event id) triples in one bulk write; existing leads are left as they are."""
         if not leads:
             return 0
         now = datetime.now(UTC)
@@ -109,7 +113,7 @@ class JobStore:
                 }},
                 upsert=True,
             )
-            for lead in leads
+            for case_id, lead, source_event_id in leads
         ]
         try:
             result = await self.leads.bulk_write(ops, ordered=False)

@@ -209,3 +209,25 @@ async def test_listing_event_is_keyed_by_listing_id(service):
     entry = listing_event(Listing.model_validate(listing_row("KEY-1")), settings, uuid.uuid4())
     assert entry["key"] == "KEY-1"
     assert json.loads(entry["value"])["payload"]["listing_id"] == "KEY-1"
+
+
+async def test_a_batch_of_listing_events_adds_each_new_lead_once(service):
+    client, store, settings = service
+    from services.job_match.handlers import handle_job_listings_published
+
+    body = registration(children=[])
+    body["household"]["spouse"] = spouse(occupation="butcher", skills=["slagter"],
+                                         languages=[{"language": "en", "level": "C1"}])
+    event = arrival_event(body)
+    await handle_newcomer_arrived(event, store=store, index=client.index, leads_per_spouse=10)
+    before = {lead["listing_id"] for lead in await leads_of(client, event)}
+    ids = [f"BATCH-{uuid.uuid4().hex[:8]}" for _ in range(3)]
+    await client.post("/listings/import", json=[listing_row(i, title="Slagter", occupation="butcher",
+                                                               required_skills=["butchery"], wanted_skills=[])
+                                                   for i in ids])
+    events = [await republish(store, settings, i) for i in ids]
+    await handle_job_listings_published(events + events, store=store, index=client.index, leads_per_spouse=10)
+    after = [lead["listing_id"] for lead in await leads_of(client, event)]
+    assert len(after) == len(set(after)) <= 10
+    added = set(after) - before
+    assert added and added <= set(ids)

@@ -108,3 +108,37 @@ async def test_a_transient_failure_is_retried_until_it_succeeds_and_never_dead_l
     assert await eventually(lambda: runner.stats.handled == 1, timeout=30)
     await _stop(runner, task, producer)
     assert len(calls) == 5 and runner.stats.dead_lettered == 0
+
+
+async def test_a_batch_handler_gets_the_batch_and_a_failing_batch_falls_back_to_one_by_one(infrastructure):
+    settings = infrastructure.settings(ServiceSettings, service_name=f"bus-{uuid.uuid4().hex[:6]}",
+                                       kafka_topic_prefix=f"test-{uuid.uuid4().hex[:8]}.", consumer_max_attempts=1)
+    topic = settings.topic(NEWCOMER_ARRIVED.topic)
+    batches, singles = [], []
+
+    async def batch(events):
+        batches.append([e.event_id for e in events])
+        if any(e.payload.newcomer.full_name == "Bad Apple" for e in events):
+            raise ValueError("one bad event spoils the batch")
+
+    async def single(event):
+        if event.payload.newcomer.full_name == "Bad Apple":
+            raise ValueError("still bad alone")
+        singles.append(event.event_id)
+
+    producer = bus.create_producer(settings)
+    await producer.start()
+    await bus.ensure_topics(settings, [NEWCOMER_ARRIVED])
+    key = str(uuid.uuid4()).encode()  # one key: one partition, so the records come in one poll
+    good = [arrival_event() for _ in range(3)]
+    bad = json.loads(to_json(arrival_event()))
+    bad["payload"]["newcomer"]["full_name"] = "Bad Apple"
+    await write(infrastructure.kafka_bootstrap_servers, topic,
+                [to_json(good[0]), to_json(good[1]), json.dumps(bad).encode(), to_json(good[2])], key=key)
+    runner = bus.ConsumerRunner(settings, [bus.Subscription(NEWCOMER_ARRIVED, single, handle_batch=batch)], producer)
+    await runner.start()
+    task = asyncio.create_task(runner.run())
+    assert await eventually(lambda: len(singles) == 3 and runner.stats.dead_lettered == 1, timeout=30)
+    await _stop(runner, task, producer)
+    assert len(batches[0]) == 4  # the whole poll went to the batch handler first
+    assert singles == [e.event_id for e in good]
