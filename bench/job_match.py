@@ -16,6 +16,7 @@ import asyncio
 import random
 import time
 import uuid
+import zlib
 from datetime import date
 
 from pymongo import AsyncMongoClient
@@ -36,7 +37,7 @@ TODAY = date(2026, 11, 27)  # the generator's reference day: listings are open o
 
 def listings(count: int, prefix: str) -> list[domain.Listing]:
     return [domain.Listing.model_validate({**row, "id": f"{prefix}-{row['id']}"})
-            for row in make(count, seed=hash(prefix) % 1000, today=TODAY)]
+            for row in make(count, seed=zlib.crc32(prefix.encode()), today=TODAY)]
 
 
 def welder() -> domain.SpouseProfile:

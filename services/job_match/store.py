@@ -5,7 +5,6 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from pymongo import UpdateOne
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -98,31 +97,32 @@ class JobStore:
         return await self.add_leads_of_many([(case_id, lead, source_event_id) for lead in leads])
 
     async def add_leads_of_many(self, leads: list[tuple[str, JobLead, str]]) -> int:
-        """(case id, lead, source event id) triples in one bulk write; existing leads are left as they are."""
+        """(case id, lead, source event id) triples; a lead that exists already is left as it is.
+
+        An unordered insert_many with deterministic ids: duplicates are refused by the unique _id, the rest
+        stored. (Upserts do the same on MongoDB, but FerretDB runs each as a slow query-and-rewrite.)
+        """
         if not leads:
             return 0
         now = datetime.now(UTC)
-        ops = [
-            UpdateOne(
-                {"_id": str(lead_id_for(case_id, lead.listing_id))},
-                {"$setOnInsert": {
-                    "case_id": case_id, **lead.model_dump(mode="json"), "status": LeadStatus.NEW.value,
-                    "adviser": None, "notes": [],
-                    "history": [{"status": LeadStatus.NEW.value, "at": now, "by": "system", "reason": None}],
-                    "source_event_id": source_event_id, "created_at": now,
-                }},
-                upsert=True,
-            )
+        docs = [
+            {
+                "_id": str(lead_id_for(case_id, lead.listing_id)),
+                "case_id": case_id, **lead.model_dump(mode="json"), "status": LeadStatus.NEW.value,
+                "adviser": None, "notes": [],
+                "history": [{"status": LeadStatus.NEW.value, "at": now, "by": "system", "reason": None}],
+                "source_event_id": source_event_id, "created_at": now,
+            }
             for case_id, lead, source_event_id in leads
         ]
+        unique = list({doc["_id"]: doc for doc in docs}.values())
         try:
-            result = await self.leads.bulk_write(ops, ordered=False)
+            result = await self.leads.insert_many(unique, ordered=False)
+            return len(result.inserted_ids)
         except BulkWriteError as exc:
-            # Two upserts of the same new lead at once (FerretDB has no atomic upsert): the other one stored it.
             if any(e.get("code") != _DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
                 raise
-            return exc.details.get("nUpserted", 0)
-        return result.upserted_count
+            return exc.details.get("nInserted", 0)
 
     async def get_lead(self, lead_id: str) -> dict[str, Any] | None:
         return await self.leads.find_one({"_id": lead_id}, {"outbox": 0})
