@@ -13,7 +13,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+
+from shared.db import insert_new
 
 
 class ChangedMeanwhile(Exception):
@@ -32,14 +33,12 @@ class ChangeTurns:
         """True if this writer may make change number `step` of the document."""
         turn_id = f"{document_id}:{step}"
         for _ in range(2):
-            try:
-                await self.collection.insert_one({"_id": turn_id, "by": by, "at": datetime.now(UTC)})
+            if await insert_new(self.collection, {"_id": turn_id, "by": by, "at": datetime.now(UTC)}):
                 return True
-            except DuplicateKeyError:
-                existing = await self.collection.find_one({"_id": turn_id})
-                # A writer that took the turn and died before writing leaves it behind: reclaim it once it is old.
-                # The caller re-reads the document, so a change that did land is never applied twice.
-                if existing is None or existing["at"] > datetime.now(UTC) - self.abandoned_after:
-                    return False
-                await self.collection.delete_one({"_id": turn_id, "at": existing["at"]})
+            existing = await self.collection.find_one({"_id": turn_id})
+            # A writer that took the turn and died before writing leaves it behind: reclaim it once it is old.
+            # The caller re-reads the document, so a change that did land is never applied twice.
+            if existing is None or existing["at"] > datetime.now(UTC) - self.abandoned_after:
+                return False
+            await self.collection.delete_one({"_id": turn_id, "at": existing["at"]})
         return False

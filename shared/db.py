@@ -1,8 +1,19 @@
 """The database client. Each service owns one database (settings.mongodb_database) and reads no other."""
 
+from collections.abc import Sequence
+from typing import Any
+
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout, ServerSelectionTimeoutError
+from pymongo.errors import (
+    AutoReconnect,
+    BulkWriteError,
+    ConnectionFailure,
+    DuplicateKeyError,
+    NetworkTimeout,
+    ServerSelectionTimeoutError,
+)
 
 from shared.settings import ServiceSettings
 
@@ -27,3 +38,36 @@ def database(client: AsyncMongoClient, settings: ServiceSettings) -> AsyncDataba
 
 async def ping(db: AsyncDatabase) -> None:
     await db.command("ping")
+
+
+DUPLICATE_KEY = 11000
+
+
+async def insert_new(collection: AsyncCollection, document: dict[str, Any]) -> bool:
+    """Insert a document whose _id is deterministic; False if it exists (a redelivered event, a retried request).
+
+    A unique-key insert is atomic on FerretDB and MongoDB alike, unlike a conditional update on FerretDB.
+    """
+    try:
+        await collection.insert_one(document)
+        return True
+    except DuplicateKeyError:
+        return False
+
+
+def duplicate_ids(error: BulkWriteError) -> list[Any]:
+    """The _ids an unordered insert_many refused as existing; re-raises when anything else went wrong."""
+    errors = error.details.get("writeErrors", [])
+    if any(e.get("code") != DUPLICATE_KEY for e in errors):
+        raise error
+    return [e["op"]["_id"] for e in errors]
+
+
+async def insert_new_many(collection: AsyncCollection, documents: Sequence[dict[str, Any]]) -> int:
+    """Insert those documents that do not exist yet (one unordered insert); returns how many were new."""
+    if not documents:
+        return 0
+    try:
+        return len((await collection.insert_many(documents, ordered=False)).inserted_ids)
+    except BulkWriteError as exc:
+        return len(documents) - len(duplicate_ids(exc))

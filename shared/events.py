@@ -177,7 +177,17 @@ class NewcomerArrived(EventModel):
     household: Household
 
 
-class SchoolIntakeStatusChanged(EventModel):
+class StatusChanged(EventModel):
+    """What every workflow-change event says: the new status, the one before, why, who and when."""
+
+    status: str
+    previous_status: str | None = None
+    reason: str | None = None
+    changed_by: str
+    changed_at: datetime
+
+
+class SchoolIntakeStatusChanged(StatusChanged):
     """An intake task was created or moved in its workflow. No child's name: the case id is the link."""
 
     case_id: uuid.UUID
@@ -185,11 +195,6 @@ class SchoolIntakeStatusChanged(EventModel):
     kind: str
     unit_id: str
     unit_name: str
-    status: str
-    previous_status: str | None = None
-    reason: str | None = None
-    changed_by: str
-    changed_at: datetime
 
 
 class WelcomeLetterGenerated(EventModel):
@@ -199,11 +204,6 @@ class WelcomeLetterGenerated(EventModel):
     letter_id: uuid.UUID
     language: LanguageCode
     sections: list[str] = Field(default_factory=list)
-
-
-class ListedLanguage(EventModel):
-    language: LanguageCode
-    level: LanguageLevel
 
 
 class JobListingPublished(EventModel):
@@ -217,24 +217,19 @@ class JobListingPublished(EventModel):
     occupation: str | None = None
     required_skills: list[str] = Field(default_factory=list)
     wanted_skills: list[str] = Field(default_factory=list)
-    required_languages: list[ListedLanguage] = Field(default_factory=list)
+    required_languages: list[LanguageSkill] = Field(default_factory=list)
     education_level: EducationLevel = EducationLevel.NONE
     hours_per_week: float | None = None
     published: date
     expires: date
 
 
-class JobLeadStatusChanged(EventModel):
+class JobLeadStatusChanged(StatusChanged):
     """An adviser moved a spouse's job lead in its workflow. No names: the case id is the link."""
 
     case_id: uuid.UUID
     lead_id: uuid.UUID
     listing_id: str
-    status: str
-    previous_status: str | None = None
-    reason: str | None = None
-    changed_by: str
-    changed_at: datetime
 
 
 # ---------------------------------------------------------------------------------------------- envelope

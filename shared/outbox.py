@@ -30,7 +30,7 @@ from aiokafka.errors import KafkaError
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
-from shared.db import TRANSIENT_DB_ERRORS
+from shared.db import TRANSIENT_DB_ERRORS, insert_new
 from shared.events import EventEnvelope, to_json
 
 log = logging.getLogger(__name__)
@@ -187,12 +187,9 @@ class OutboxRelay:
     async def _claim(self, event_id: str, claim: dict[str, Any] | None) -> bool:
         now = datetime.now(UTC)
         if claim is None:
-            try:
-                await self.log.insert_one({"_id": event_id, "owner": self.owner, "until": now + self.lease,
-                                           "published_at": None})
-                return True
-            except DuplicateKeyError:
-                return False  # another replica claimed it a moment ago
+            # False: another replica claimed it a moment ago.
+            return await insert_new(self.log, {"_id": event_id, "owner": self.owner, "until": now + self.lease,
+                                               "published_at": None})
         if claim["owner"] != self.owner and claim["until"] > now:
             return False
         # Our own unfinished claim, or an expired one (its relay died): take it over. Two replicas doing this at

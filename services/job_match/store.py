@@ -10,9 +10,8 @@ from pymongo.errors import BulkWriteError
 
 from services.job_match.domain import JobLead, LeadStatus, Listing, SpouseProfile, lead_id_for
 from shared.concurrency import ChangeTurns
+from shared.db import duplicate_ids, insert_new_many
 from shared.outbox import ensure_outbox_indexes, outbox_fields, outbox_update
-
-_DUPLICATE_KEY = 11000
 
 
 class JobStore:
@@ -55,10 +54,8 @@ class JobStore:
             try:
                 await self.listings.insert_many(new, ordered=False)
             except BulkWriteError as exc:
-                if any(e.get("code") != _DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
-                    raise
                 # Imported by someone else meanwhile: fall through to updating those.
-                known = known | {e["op"]["_id"] for e in exc.details["writeErrors"]}
+                known = known | set(duplicate_ids(exc))
         for listing, fp, entry in changes:
             if listing.id in known:
                 update = outbox_update([entry])
@@ -115,14 +112,7 @@ class JobStore:
             }
             for case_id, lead, source_event_id in leads
         ]
-        unique = list({doc["_id"]: doc for doc in docs}.values())
-        try:
-            result = await self.leads.insert_many(unique, ordered=False)
-            return len(result.inserted_ids)
-        except BulkWriteError as exc:
-            if any(e.get("code") != _DUPLICATE_KEY for e in exc.details.get("writeErrors", [])):
-                raise
-            return exc.details.get("nInserted", 0)
+        return await insert_new_many(self.leads, list({doc["_id"]: doc for doc in docs}.values()))
 
     async def get_lead(self, lead_id: str) -> dict[str, Any] | None:
         return await self.leads.find_one({"_id": lead_id}, {"outbox": 0})

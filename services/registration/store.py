@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
+from shared.db import insert_new
 from shared.outbox import LOG_COLLECTION, ensure_outbox_indexes, published_event_ids
 
 
@@ -21,11 +21,7 @@ class CaseStore:
 
     async def insert_case(self, case: dict[str, Any]) -> bool:
         """Insert a new case with its pending events in one write; False if a case with that id exists."""
-        try:
-            await self.cases.insert_one(case)
-            return True
-        except DuplicateKeyError:
-            return False
+        return await insert_new(self.cases, case)
 
     async def get_case(self, case_id: str) -> dict[str, Any] | None:
         return await self.cases.find_one({"_id": case_id}, {"outbox": 0})

@@ -80,6 +80,13 @@ def place_pool_id(school_id: str, grades: tuple[int, int]) -> str:
     return f"{school_id}:{grades[0]}-{grades[1]}"
 
 
+def parse_pool_id(pool_id: str) -> tuple[str, tuple[int, int]]:
+    """The school id and grade band a pool id names (the inverse of place_pool_id)."""
+    school_id, band = pool_id.rsplit(":", 1)
+    low, high = band.split("-")
+    return school_id, (int(low), int(high))
+
+
 class DaycareType(StrEnum):
     NURSERY = "nursery"  # vuggestue / dagpleje
     KINDERGARTEN = "kindergarten"  # børnehave

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
 from services.school_intake.domain import TaskStatus
 from shared.concurrency import ChangeTurns
+from shared.db import insert_new
 from shared.outbox import ensure_outbox_indexes
 
 
@@ -39,14 +39,12 @@ class IntakeTaskStore:
             seat_id = f"{pool_id}#{number}"
             if seat_id in taken:
                 continue
-            try:
-                await self.seats.insert_one({"_id": seat_id, "pool_id": pool_id, "task_id": task_id,
-                                             "taken_at": datetime.now(UTC)})
+            if await insert_new(self.seats, {"_id": seat_id, "pool_id": pool_id, "task_id": task_id,
+                                             "taken_at": datetime.now(UTC)}):
                 return True
-            except DuplicateKeyError:
-                held = await self.seat_of(task_id)
-                if held is not None:  # the task already holds a seat (a redelivered event)
-                    return held["pool_id"] == pool_id
+            held = await self.seat_of(task_id)
+            if held is not None:  # the task already holds a seat (a redelivered event)
+                return held["pool_id"] == pool_id
         return False
 
     async def release_seat(self, task_id: str) -> dict[str, Any] | None:
@@ -70,11 +68,7 @@ class IntakeTaskStore:
         return await self.tasks.count_documents({"_id": task_id}, limit=1) > 0
 
     async def insert_task(self, task: dict[str, Any]) -> bool:
-        try:
-            await self.tasks.insert_one(task)
-            return True
-        except DuplicateKeyError:
-            return False
+        return await insert_new(self.tasks, task)
 
     async def get_task(self, task_id: str) -> dict[str, Any] | None:
         return await self.tasks.find_one({"_id": task_id}, {"outbox": 0})

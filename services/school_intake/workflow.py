@@ -86,7 +86,7 @@ async def _reserve_first_free(store: IntakeTaskStore, config: domain.Municipalit
                               grade: int, school_ids: tuple[str, ...]) -> domain.School | None:
     held = await store.seat_of(task_id)  # a redelivered event finds the seat it took the first time
     if held is not None:
-        return config.school(held["pool_id"].split(":")[0])
+        return config.school(domain.parse_pool_id(held["pool_id"])[0])
     for school_id in school_ids:
         school = config.school(school_id)
         if await _reserve_seat(store, school, grade, task_id):
@@ -195,9 +195,8 @@ async def release_and_offer(store: IntakeTaskStore, settings: SchoolIntakeSettin
     seat = await store.release_seat(task_id)
     if seat is None:
         return None
-    school_id, band = seat["pool_id"].split(":")
+    school_id, (low, high) = domain.parse_pool_id(seat["pool_id"])
     school = config.school(school_id)
-    low, high = (int(g) for g in band.split("-"))
     skip: set[str] = set()
     while (waiting := await store.oldest_waitlisted((low, high), skip)) is not None:
         if not await _reserve_seat(store, school, waiting["grade"], waiting["_id"]):

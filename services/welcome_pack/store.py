@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
-
+from shared.db import insert_new
 from shared.outbox import ensure_outbox_indexes
 
 
@@ -23,11 +22,7 @@ class LetterStore:
 
     async def insert_letter(self, letter: dict[str, Any]) -> bool:
         """Store a new letter; False if it already exists (the event was delivered before)."""
-        try:
-            await self.letters.insert_one(letter)
-            return True
-        except DuplicateKeyError:
-            return False
+        return await insert_new(self.letters, letter)
 
     async def letters_of_case(self, case_id: str) -> list[dict[str, Any]]:
         cursor = self.letters.find({"case_id": case_id}, {"html": 0, "arrival": 0, "outbox": 0}).sort("created_at", 1)

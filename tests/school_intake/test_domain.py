@@ -212,3 +212,7 @@ def test_reception_class_decision_lists_candidate_schools_nearest_first():
     decision = one("2012-03-05")
     assert decision.candidate_school_ids[0] == decision.unit_id
     assert set(decision.candidate_school_ids) == {"braendgaard", "hammerum"}
+
+
+def test_pool_ids_name_school_and_grade_band_both_ways():
+    assert domain.parse_pool_id(domain.place_pool_id("braendgaard", (6, 8))) == ("braendgaard", (6, 8))

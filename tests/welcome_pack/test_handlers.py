@@ -22,6 +22,11 @@ async def service(infrastructure):
         yield client, app.state.store
 
 
+async def only_letter(client, event):
+    [letter] = (await client.get("/letters", params={"case_id": str(event.payload.case_id)})).json()
+    return letter
+
+
 async def handle(client, event):
     await handle_newcomer_arrived(event, store=client.app.state.store, renderer=client.app.state.renderer,
                                   settings=client.app.state.settings)
@@ -68,7 +73,7 @@ async def test_the_letter_goes_out_in_the_preferred_language_and_any_other_on_re
     client, _ = service
     event = arrival_event(registration(preferred_language="ar"))
     await handle(client, event)
-    [letter] = (await client.get("/letters", params={"case_id": str(event.payload.case_id)})).json()
+    letter = await only_letter(client, event)
     assert letter["language"] == "ar"
     html = (await client.get(f"/letters/{letter['letter_id']}")).text
     assert '<html lang="ar" dir="rtl">' in html
@@ -86,8 +91,7 @@ async def test_an_unsupported_preferred_language_falls_back_to_english(service):
     client, _ = service
     event = arrival_event(registration(preferred_language="pl"))
     await handle(client, event)
-    [letter] = (await client.get("/letters", params={"case_id": str(event.payload.case_id)})).json()
-    assert letter["language"] == "en"
+    assert (await only_letter(client, event))["language"] == "en"
 
 
 async def test_a_stored_letter_is_published_as_welcome_letter_generated(service, infrastructure):
