@@ -16,6 +16,7 @@ from aiokafka.errors import KafkaConnectionError
 from pymongo.asynchronous.collection import AsyncCollection
 
 from shared import bus, db
+from shared.audit import AuditLog
 from shared.events import ALL_EVENTS
 from shared.outbox import LOG_COLLECTION, OutboxRelay
 from shared.settings import ServiceSettings
@@ -48,12 +49,14 @@ class ServiceRuntime:
         self.producer = bus.create_producer(settings)
         self.consumer: bus.ConsumerRunner | None = None
         self.relay: OutboxRelay | None = None
+        self.audit = AuditLog(self.db, settings.service_name)
         self._tasks: list[asyncio.Task] = []
 
     async def __aenter__(self) -> ServiceRuntime:
         await _retry_until_up("database", lambda: db.ping(self.db), self.startup_timeout)
         await _retry_until_up("Kafka", self.producer.start, self.startup_timeout)
         await bus.ensure_topics(self.settings, ALL_EVENTS)
+        await self.audit.ensure_indexes()
         return self
 
     def start_consumer(self, subscriptions: Iterable[bus.Subscription]) -> None:

@@ -27,6 +27,22 @@ class ServiceSettings(BaseSettings):
     # Municipality whose configuration the services use (data files are looked up by this name).
     municipality: str = "herning"
 
+    # Authentication: tokens from the municipality's identity broker (OIDC-style RS256 JWTs) ...
+    auth_issuer: str = ""
+    auth_audience: str = "velkommen"
+    auth_jwks_url: str = ""
+    auth_role_claim: str = "role"
+    # ... or, for development and tests only, from the built-in dev issuer (refused unless this is true).
+    auth_dev_issuer: bool = False
+    auth_dev_key_file: str = ".data/dev-auth/signing-key.pem"
+    # Sessions from the login page are cookies; set true behind HTTPS (everywhere but a developer's machine).
+    session_cookie_secure: bool = False
+    # Where staff's browsers reach each service's pages (links in the shared navigation; never called server-side).
+    registration_url: str = "http://127.0.0.1:8001"
+    welcome_pack_url: str = "http://127.0.0.1:8002"
+    school_intake_url: str = "http://127.0.0.1:8003"
+    job_match_url: str = "http://127.0.0.1:8004"
+
     def topic(self, name: str) -> str:
         return f"{self.kafka_topic_prefix}{name}"
 

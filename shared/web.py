@@ -7,14 +7,23 @@ from contextlib import AbstractAsyncContextManager
 
 from typing import Annotated, Any
 
+from pathlib import Path
+
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from shared.audit import router as audit_router
+from shared.auth import TokenVerifier
 
 from shared.concurrency import ChangedMeanwhile
 from shared.db import TRANSIENT_DB_ERRORS
 from shared.health import router as health_router
 from shared.outbox import OutboxRelay
+from shared.pages import StaffPages, login_router, static_files, wants_html
 from shared.settings import ServiceSettings
 from shared.workflow import IllegalTransition
 
@@ -35,6 +44,7 @@ def _relay(request: Request) -> OutboxRelay | None:
 
 
 RelayDep = Annotated[OutboxRelay | None, Depends(_relay)]
+PagesDep = Annotated[StaffPages, Depends(from_state("pages"))]
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -60,20 +70,73 @@ async def _changed_meanwhile(request: Request, exc: ChangedMeanwhile) -> JSONRes
     return JSONResponse({"detail": {"message": str(exc)}}, status_code=409)
 
 
+async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+    # A browser gets a page (the login form for 401); an API client gets the usual JSON.
+    if wants_html(request) and exc.status_code in (401, 403, 404, 409, 422):
+        return request.app.state.pages.error(request, exc)
+    return await http_exception_handler(request, exc)
+
+
+# Sent with every response. The pages use no inline script or style, so the policy can be strict; personal data
+# must not linger in shared browser caches, hence no-store (static files excepted).
+_SECURITY_HEADERS = [
+    (b"content-security-policy", b"default-src 'self'; img-src 'self' data:; object-src 'none'; "
+                                 b"frame-ancestors 'self'; base-uri 'none'; form-action 'self'"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"SAMEORIGIN"),
+    (b"referrer-policy", b"same-origin"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+]
+
+
+class SecurityHeaders:
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        cacheable = scope["path"].startswith("/static/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.extend(_SECURITY_HEADERS)
+                if not cacheable:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
 def service_app(
     title: str,
     settings: ServiceSettings,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[None]],
     *routers: APIRouter,
+    templates: Path | None = None,
 ) -> FastAPI:
+    """A service's app: its routers, health, audit, login, shared static files and error handling.
+
+    Fails at once when no token issuer is configured: a service that cannot check who asks must not start.
+    """
     app = FastAPI(title=title, version="1", lifespan=lifespan)
     app.state.settings = settings
+    app.state.token_verifier = TokenVerifier(settings)
+    app.state.pages = StaffPages(settings, templates)
+    app.add_middleware(SecurityHeaders)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(IllegalTransition, _illegal_transition)
     app.add_exception_handler(ChangedMeanwhile, _changed_meanwhile)
     for error in TRANSIENT_DB_ERRORS:
         app.add_exception_handler(error, _database_unavailable)
     app.include_router(health_router)
+    app.include_router(audit_router)
+    app.include_router(login_router(app.state.pages))
+    app.mount("/static", static_files(), name="static")
     for router in routers:
         app.include_router(router)
     return app

@@ -21,6 +21,7 @@ from pymongo import AsyncMongoClient
 from shared.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[1]
+DEV_KEY_FILE = ROOT / ".data" / "test-auth" / "signing-key.pem"
 S = TypeVar("S", bound=ServiceSettings)
 
 
@@ -41,6 +42,9 @@ class Infrastructure:
             "mongodb_database": f"test_{self.run_id}_{base.service_name}",
             "consumer_retry_backoff_seconds": 0.05,
             "outbox_poll_seconds": 0.2,
+            # Tokens from the development issuer; its key lives beside the test data, never in the repository.
+            "auth_dev_issuer": True,
+            "auth_dev_key_file": str(DEV_KEY_FILE),
         }
         values.update(overrides)
         return cls(**values)

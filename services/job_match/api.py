@@ -14,6 +14,8 @@ from services.job_match.importing import ImportReport, import_listings
 from services.job_match.schemas import LeadNoteRequest, LeadPublic, LeadTransitionRequest
 from services.job_match.settings import JobMatchSettings
 from services.job_match.store import JobStore
+from shared.audit import AuditAction, AuditDep
+from shared.auth import Principal, Role, require
 from shared.web import RelayDep, from_state
 
 router = APIRouter()
@@ -22,11 +24,13 @@ MAX_IMPORT_BYTES = 50 * 1024 * 1024
 
 StoreDep = Annotated[JobStore, Depends(from_state("store"))]
 SettingsDep = Annotated[JobMatchSettings, Depends(from_state("settings"))]
+Adviser = Annotated[Principal, Depends(require(Role.JOBCENTER_ADVISER))]
+ListingManager = Annotated[Principal, Depends(require(Role.JOBCENTER_ADVISER, Role.ADMIN))]
 
 
 @router.post("/listings/import", response_model=ImportReport, tags=["listings"],
              openapi_extra={"requestBody": {"content": {"application/json": {}, "text/csv": {}}, "required": True}})
-async def import_listing_file(request: Request, store: StoreDep, settings: SettingsDep,
+async def import_listing_file(request: Request, user: ListingManager, store: StoreDep, settings: SettingsDep,
                               relay: RelayDep) -> ImportReport:
     """Import a Jobnet-style export as JSON (a list, or {"listings": [...]}) or CSV (header row, ';' lists).
 
@@ -54,7 +58,9 @@ async def import_listing_file(request: Request, store: StoreDep, settings: Setti
 
 @router.get("/leads", response_model=list[LeadPublic], tags=["leads"])
 async def leads(
+    user: Adviser,
     store: StoreDep,
+    audit: AuditDep,
     case_id: uuid.UUID | None = None,
     status_filter: Annotated[LeadStatus | None, Query(alias="status")] = None,
     adviser: Annotated[str | None, Query(max_length=100)] = None,
@@ -64,27 +70,40 @@ async def leads(
         docs = await store.leads_of_case(str(case_id))
     else:
         docs = await store.lead_board(status_filter.value if status_filter else None, adviser)
+    await audit.record(user, AuditAction.READ, "job leads", case_ids=[d["case_id"] for d in docs])
     return [LeadPublic.from_document(d) for d in docs]
 
 
 @router.post("/leads/{lead_id}/transitions", response_model=LeadPublic, tags=["leads"])
-async def transition_lead(lead_id: uuid.UUID, body: LeadTransitionRequest, store: StoreDep,
-                          settings: SettingsDep, relay: RelayDep) -> LeadPublic:
+async def transition_lead(lead_id: uuid.UUID, body: LeadTransitionRequest, user: Adviser, store: StoreDep,
+                          settings: SettingsDep, audit: AuditDep, relay: RelayDep) -> LeadPublic:
+    lead = await move_lead(user, lead_id, body, store=store, settings=settings, audit=audit, relay=relay,
+                           channel="api")
+    return LeadPublic.from_document(lead)
+
+
+async def move_lead(user: Principal, lead_id: uuid.UUID, body: LeadTransitionRequest, *, store: JobStore,
+                    settings: JobMatchSettings, audit: AuditDep, relay: RelayDep, channel: str) -> dict:
+    """One lead transition by an adviser (API and pages), audited."""
     try:
-        lead = await workflow.transition(store, settings, str(lead_id), body.to, body.by, body.reason)
+        lead = await workflow.transition(store, settings, str(lead_id), body.to, user.name, body.reason)
     except workflow.LeadNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No lead with this id.") from None
     except ValueError as exc:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    await audit.record(user, AuditAction.CHANGE, f"job lead -> {body.to.value}", case_ids=[lead["case_id"]],
+                       record_ids=[lead["_id"]], channel=channel)
     if relay is not None:
         relay.notify()
-    return LeadPublic.from_document(lead)
+    return lead
 
 
 @router.post("/leads/{lead_id}/notes", response_model=LeadPublic, tags=["leads"])
-async def add_note(lead_id: uuid.UUID, body: LeadNoteRequest, store: StoreDep) -> LeadPublic:
+async def add_note(lead_id: uuid.UUID, body: LeadNoteRequest, user: Adviser, store: StoreDep,
+                   audit: AuditDep) -> LeadPublic:
     try:
-        lead = await workflow.add_note(store, str(lead_id), body.by, body.text)
+        lead = await workflow.add_note(store, str(lead_id), user.name, body.text)
     except workflow.LeadNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No lead with this id.") from None
+    await audit.record(user, AuditAction.CHANGE, "job lead note", case_ids=[lead["case_id"]], record_ids=[lead["_id"]])
     return LeadPublic.from_document(lead)

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import date
 from functools import partial
+from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -21,6 +22,8 @@ from services.job_match.index import ListingIndex
 from services.job_match.listings import sample_listings
 from services.job_match.settings import JobMatchSettings
 from services.job_match.store import JobStore
+from services.job_match.workflow import lead_created_event
+from services.job_match.pages import router as pages_router
 from shared.bus import Subscription
 from shared.events import JOB_LISTING_PUBLISHED, NEWCOMER_ARRIVED
 from shared.logs import configure_logging
@@ -46,7 +49,8 @@ def create_app(settings: JobMatchSettings | None = None) -> FastAPI:
                 log.info("loaded %d sample listings", report.new)
             log.info("listing index: %d listings", len(index))
             runtime.start_relay([store.listings, store.leads])
-            deps = {"store": store, "index": index, "leads_per_spouse": settings.leads_per_spouse}
+            deps = {"store": store, "index": index, "leads_per_spouse": settings.leads_per_spouse,
+                    "announce": partial(lead_created_event, settings)}
             runtime.start_consumer([
                 Subscription(NEWCOMER_ARRIVED, partial(handle_newcomer_arrived, **deps)),
                 Subscription(JOB_LISTING_PUBLISHED, partial(handle_job_listing_published, **deps),
@@ -55,4 +59,5 @@ def create_app(settings: JobMatchSettings | None = None) -> FastAPI:
             app.state.runtime, app.state.store, app.state.listing_index = runtime, store, index
             yield
 
-    return service_app("Velkommen job match", settings, lifespan, api_router)
+    return service_app("Velkommen job match", settings, lifespan, api_router, pages_router,
+                       templates=Path(__file__).parent / "templates")

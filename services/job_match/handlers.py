@@ -1,6 +1,7 @@
 """Events the job match consumes, and what it does with each.
 
 Consumes: NewcomerArrived v1 (profile the spouse, first leads) and JobListingPublished v1 (re-match open spouses).
+Every new lead is announced with a JobLeadStatusChanged (status new), stored with it in the same write.
 """
 
 from __future__ import annotations
@@ -9,13 +10,13 @@ from datetime import date
 
 from services.job_match import domain
 from services.job_match.index import ListingIndex
-from services.job_match.store import JobStore
+from services.job_match.store import Announce, JobStore
 from shared.events import EventEnvelope, JobListingPublished, NewcomerArrived
 
 
 async def handle_newcomer_arrived(
     event: EventEnvelope[NewcomerArrived], *, store: JobStore, index: ListingIndex, leads_per_spouse: int,
-    today: date | None = None,
+    announce: Announce | None = None, today: date | None = None,
 ) -> None:
     profile = domain.spouse_profile(event.payload)
     if profile is None:
@@ -26,20 +27,20 @@ async def handle_newcomer_arrived(
     today = today or date.today()
     candidates = index.candidates(profile.search_terms, today)
     leads = domain.rank_leads(profile, candidates, today, leads_per_spouse)
-    await store.add_leads(str(profile.case_id), leads, str(event.event_id))
+    await store.add_leads(str(profile.case_id), leads, str(event.event_id), announce)
 
 
 async def handle_job_listing_published(
     event: EventEnvelope[JobListingPublished], *, store: JobStore, index: ListingIndex, leads_per_spouse: int,
-    today: date | None = None,
+    announce: Announce | None = None, today: date | None = None,
 ) -> None:
     await handle_job_listings_published([event], store=store, index=index, leads_per_spouse=leads_per_spouse,
-                                        today=today)
+                                        announce=announce, today=today)
 
 
 async def handle_job_listings_published(
     events: list[EventEnvelope[JobListingPublished]], *, store: JobStore, index: ListingIndex,
-    leads_per_spouse: int, today: date | None = None,
+    leads_per_spouse: int, announce: Announce | None = None, today: date | None = None,
 ) -> None:
     """Re-match open spouses against new or changed listings: one spouse query and one lead query per batch."""
     today = today or date.today()
@@ -67,4 +68,4 @@ async def handle_job_listings_published(
             if lead is not None and domain.worth_adding(lead, scores[case_id], leads_per_spouse):
                 new_leads.append((case_id, lead, event_id))
                 scores[case_id].append(lead.score)
-    await store.add_leads_of_many(new_leads)
+    await store.add_leads_of_many(new_leads, announce)

@@ -8,8 +8,6 @@ from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from services.job_match.domain import LeadExplanation, LeadStatus
 
-Who = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
-
 
 class LeadHistoryEntry(BaseModel):
     status: str
@@ -48,12 +46,10 @@ class LeadTransitionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     to: LeadStatus
-    by: Who
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)] | None = None
 
 
 class LeadNoteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    by: Who
     text: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=4000)]

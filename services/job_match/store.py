@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -12,6 +13,9 @@ from services.job_match.domain import JobLead, LeadStatus, Listing, SpouseProfil
 from shared.concurrency import ChangeTurns
 from shared.db import duplicate_ids, insert_new_many
 from shared.outbox import ensure_outbox_indexes, outbox_fields, outbox_update
+
+# Makes the outbox entry that announces a new lead (see workflow.lead_created_event).
+Announce = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class JobStore:
@@ -76,6 +80,10 @@ class JobStore:
             upsert=True,
         )
 
+    async def spouses_of(self, case_ids: list[str]) -> dict[str, SpouseProfile]:
+        cursor = self.spouses.find({"_id": {"$in": case_ids}}, {"terms": 0})
+        return {doc["_id"]: SpouseProfile.model_validate(doc) async for doc in cursor}
+
     async def spouses_with_terms(self, terms: frozenset[str]) -> list[SpouseProfile]:
         cursor = self.spouses.find({"terms": {"$in": sorted(terms)}, "wants_job_help": True, "may_work": True},
                                    {"terms": 0})
@@ -89,12 +97,14 @@ class JobStore:
             scores[doc["case_id"]].append(doc["score"])
         return scores
 
-    async def add_leads(self, case_id: str, leads: list[JobLead], source_event_id: str) -> int:
+    async def add_leads(self, case_id: str, leads: list[JobLead], source_event_id: str,
+                        announce: Announce | None = None) -> int:
         """Store leads that are new for this spouse; an existing lead keeps its status and notes."""
-        return await self.add_leads_of_many([(case_id, lead, source_event_id) for lead in leads])
+        return await self.add_leads_of_many([(case_id, lead, source_event_id) for lead in leads], announce)
 
-    async def add_leads_of_many(self, leads: list[tuple[str, JobLead, str]]) -> int:
+    async def add_leads_of_many(self, leads: list[tuple[str, JobLead, str]], announce: Announce | None = None) -> int:
         """(case id, lead, source event id) triples; a lead that exists already is left as it is.
+        `announce(lead document)` gives the outbox entry published when the lead is new.
 
         An unordered insert_many with deterministic ids: duplicates are refused by the unique _id, the rest
         stored. (Upserts do the same on MongoDB, but FerretDB runs each as a slow query-and-rewrite.)
@@ -112,6 +122,9 @@ class JobStore:
             }
             for case_id, lead, source_event_id in leads
         ]
+        if announce is not None:
+            for doc in docs:
+                doc.update(outbox_fields([announce(doc)]))
         return await insert_new_many(self.leads, list({doc["_id"]: doc for doc in docs}.values()))
 
     async def get_lead(self, lead_id: str) -> dict[str, Any] | None:

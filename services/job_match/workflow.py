@@ -19,15 +19,20 @@ class LeadNotFound(Exception):
 
 
 def _status_event(settings: JobMatchSettings, lead: dict[str, Any], to: LeadStatus, by: str, reason: str | None,
-                  at: datetime) -> dict[str, Any]:
+                  at: datetime, previous: str | None) -> dict[str, Any]:
     case_id = uuid.UUID(lead["case_id"])
     envelope = JOB_LEAD_STATUS_CHANGED.envelope(
         JobLeadStatusChanged(case_id=case_id, lead_id=uuid.UUID(lead["_id"]), listing_id=lead["listing_id"],
-                             status=to.value, previous_status=lead["status"], reason=reason, changed_by=by,
+                             status=to.value, previous_status=previous, reason=reason, changed_by=by,
                              changed_at=at),
         producer=settings.service_name, correlation_id=case_id,
     )
     return outbox_entry(settings.topic(JOB_LEAD_STATUS_CHANGED.topic), lead["case_id"], envelope)
+
+
+def lead_created_event(settings: JobMatchSettings, lead: dict[str, Any]) -> dict[str, Any]:
+    """The event announcing a new lead (status new, no previous status): it puts the lead on the case timeline."""
+    return _status_event(settings, lead, LeadStatus.NEW, "system", None, lead["created_at"], previous=None)
 
 
 async def transition(store: JobStore, settings: JobMatchSettings, lead_id: str, to: LeadStatus, by: str,
@@ -39,7 +44,7 @@ async def transition(store: JobStore, settings: JobMatchSettings, lead_id: str, 
     if to is LeadStatus.NOT_RELEVANT and not reason:
         raise ValueError("a reason is required for not_relevant")
     now = datetime.now(UTC)
-    update = outbox_update([_status_event(settings, lead, to, by, reason, now)])
+    update = outbox_update([_status_event(settings, lead, to, by, reason, now, previous=lead["status"])])
     update["$set"].update({"status": to.value, "updated_at": now})
     if not lead.get("adviser"):
         update["$set"]["adviser"] = by  # the first adviser to act on a lead owns it on the board

@@ -1,15 +1,22 @@
-"""Registration service: FastAPI app; its lifespan opens the database and Kafka and runs the outbox relay."""
+"""Registration service: FastAPI app; its lifespan opens the database and Kafka, runs the outbox relay, and
+consumes the other services' events for the case timeline."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
+from pathlib import Path
 
 from fastapi import FastAPI
 
 from services.registration.api import router as api_router
+from services.registration.handlers import handle_downstream_event, handle_downstream_events
+from services.registration.pages import router as pages_router
 from services.registration.settings import RegistrationSettings
 from services.registration.store import CaseStore
+from shared.bus import Subscription
+from shared.events import JOB_LEAD_STATUS_CHANGED, SCHOOL_INTAKE_STATUS_CHANGED, WELCOME_LETTER_GENERATED
 from shared.logs import configure_logging
 from shared.runtime import ServiceRuntime
 from shared.web import service_app
@@ -25,7 +32,13 @@ def create_app(settings: RegistrationSettings | None = None) -> FastAPI:
             store = CaseStore(runtime.db)
             await store.ensure_indexes()
             runtime.start_relay([store.cases])
+            runtime.start_consumer([
+                Subscription(spec, partial(handle_downstream_event, store=store),
+                             handle_batch=partial(handle_downstream_events, store=store))
+                for spec in (WELCOME_LETTER_GENERATED, SCHOOL_INTAKE_STATUS_CHANGED, JOB_LEAD_STATUS_CHANGED)
+            ])
             app.state.runtime, app.state.store = runtime, store
             yield
 
-    return service_app("Velkommen registration", settings, lifespan, api_router)
+    return service_app("Velkommen registration", settings, lifespan, api_router, pages_router,
+                       templates=Path(__file__).parent / "templates")

@@ -1,12 +1,15 @@
-"""The registration service's collections: cases (each with its pending events, see shared.outbox)."""
+"""The registration service's collections: cases (each with its pending events, see shared.outbox) and the
+timeline of what other services reported about each case."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.db import insert_new
+from services.registration.domain import TimelineEntry
+from shared.db import insert_new, insert_new_many
 from shared.outbox import LOG_COLLECTION, ensure_outbox_indexes, published_event_ids
 
 
@@ -14,10 +17,12 @@ class CaseStore:
     def __init__(self, db: AsyncDatabase):
         self.cases = db["cases"]
         self.outbox_log = db[LOG_COLLECTION]
+        self.timeline = db["timeline"]
 
     async def ensure_indexes(self) -> None:
         await ensure_outbox_indexes(self.cases)
         await self.cases.create_index([("registered_at", -1)])
+        await self.timeline.create_index([("case_id", 1), ("at", 1)])
 
     async def insert_case(self, case: dict[str, Any]) -> bool:
         """Insert a new case with its pending events in one write; False if a case with that id exists."""
@@ -28,3 +33,31 @@ class CaseStore:
 
     async def is_published(self, event_id: str) -> bool:
         return event_id in await published_event_ids(self.outbox_log, [event_id])
+
+    async def recent_cases(self, limit: int = 50) -> list[dict[str, Any]]:
+        cursor = self.cases.find({}, _CASE_SUMMARY).sort([("registered_at", -1)]).limit(limit)
+        return await cursor.to_list(length=limit)
+
+    async def search_cases(self, text: str, limit: int = 50) -> list[dict[str, Any]]:
+        """By CPR number (exact), case id, or part of the newcomer's name (any case)."""
+        text = text.strip()
+        conditions: list[dict[str, Any]] = [{"newcomer.full_name": {"$regex": re.escape(text), "$options": "i"}}]
+        if re.fullmatch(r"\d{6}-?\d{4}", text):
+            conditions.append({"cpr_number": f"{text[:6]}-{text[-4:]}"})
+        if re.fullmatch(r"[0-9a-fA-F-]{36}", text):
+            conditions.append({"_id": text.lower()})
+        cursor = self.cases.find({"$or": conditions}, _CASE_SUMMARY).sort([("registered_at", -1)]).limit(limit)
+        return await cursor.to_list(length=limit)
+
+    async def add_to_timeline(self, entries: list[TimelineEntry]) -> int:
+        """Keyed by event id: a redelivered event adds nothing."""
+        docs = [{"_id": str(e.event_id), **e.model_dump(mode="json", exclude={"event_id"}), "at": e.at} for e in entries]
+        return await insert_new_many(self.timeline, docs)
+
+    async def timeline_of(self, case_id: str) -> list[TimelineEntry]:
+        cursor = self.timeline.find({"case_id": case_id}).sort([("at", 1)])
+        return [TimelineEntry(event_id=d.pop("_id"), **d) async for d in cursor]
+
+
+# Lists show who and when; the CPR number and pending events stay out.
+_CASE_SUMMARY = {"newcomer": 1, "household": 1, "registered_at": 1}

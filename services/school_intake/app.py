@@ -14,6 +14,7 @@ from services.school_intake.domain import MunicipalityConfig
 from services.school_intake.handlers import handle_newcomer_arrived
 from services.school_intake.settings import SchoolIntakeSettings
 from services.school_intake.store import IntakeTaskStore
+from services.school_intake.pages import router as pages_router
 from shared.bus import Subscription
 from shared.events import NEWCOMER_ARRIVED
 from shared.logs import configure_logging
@@ -42,6 +43,7 @@ def create_app(settings: SchoolIntakeSettings | None = None, config: Municipalit
             app.state.runtime, app.state.store = runtime, store
             yield
 
-    app = service_app("Velkommen school intake", settings, lifespan, api_router)
+    app = service_app("Velkommen school intake", settings, lifespan, api_router, pages_router,
+                       templates=Path(__file__).parent / "templates")
     app.state.intake_config = config
     return app

@@ -55,7 +55,6 @@ class TransitionRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     to: TaskStatus
-    by: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
     reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)] | None = None
     target_school_id: Annotated[str, StringConstraints(max_length=100)] | None = None
 

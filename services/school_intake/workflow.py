@@ -124,9 +124,10 @@ async def open_intake_tasks(store: IntakeTaskStore, settings: SchoolIntakeSettin
 
 async def transition(store: IntakeTaskStore, settings: SchoolIntakeSettings, config: domain.MunicipalityConfig,
                      task_id: str, to: TaskStatus, by: str, reason: str | None,
-                     target_school_id: str | None = None) -> dict[str, Any]:
+                     target_school_id: str | None = None, *, unit_id: str | None = None) -> dict[str, Any]:
+    """Move a task on. With `unit_id`, only a task of that school (unit) is found: staff act on their own."""
     task = await store.get_task(task_id)
-    if task is None:
+    if task is None or (unit_id is not None and task["unit_id"] != unit_id):
         raise TaskNotFound(task_id)
     current = TaskStatus(task["status"])
     domain.TASK_WORKFLOW.check(current, to)

@@ -15,6 +15,8 @@ from services.welcome_pack.render import LetterRenderer
 from services.welcome_pack.schemas import LetterSummary
 from services.welcome_pack.store import LetterStore
 from shared.events import NewcomerArrived
+from shared.audit import AuditAction, AuditDep
+from shared.auth import Principal, Role, require
 from shared.web import from_state
 
 router = APIRouter(tags=["letters"])
@@ -22,6 +24,8 @@ router = APIRouter(tags=["letters"])
 
 StoreDep = Annotated[LetterStore, Depends(from_state("store"))]
 RendererDep = Annotated[LetterRenderer, Depends(from_state("renderer"))]
+# The letter is handed to the newcomer by Borgerservice; schools and the Jobcenter have no need to read it.
+Borgerservice = Annotated[Principal, Depends(require(Role.BORGERSERVICE))]
 Lang = Annotated[str | None, Query(description=f"one of {', '.join(SUPPORTED_LANGUAGES)}; default: the letter's own")]
 
 
@@ -34,10 +38,13 @@ def _language(lang: str | None, letter: dict[str, Any]) -> str:
     return lang
 
 
-async def _letter(store: LetterStore, letter_id: uuid.UUID) -> dict[str, Any]:
+async def read_letter(store: LetterStore, letter_id: uuid.UUID, user: Principal, audit: AuditDep,
+                      what: str, channel: str = "api") -> dict[str, Any]:
     letter = await store.get_letter(str(letter_id))
     if letter is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No letter with this id.")
+    await audit.record(user, AuditAction.READ, what, case_ids=[letter["case_id"]], record_ids=[letter["_id"]],
+                       channel=channel)
     return letter
 
 
@@ -50,7 +57,9 @@ def _html(renderer: LetterRenderer, letter: dict[str, Any], language: str) -> st
 
 
 @router.get("/letters", response_model=list[LetterSummary])
-async def letters_of_case(case_id: uuid.UUID, store: StoreDep) -> list[LetterSummary]:
+async def letters_of_case(case_id: uuid.UUID, user: Borgerservice, store: StoreDep,
+                          audit: AuditDep) -> list[LetterSummary]:
+    await audit.record(user, AuditAction.READ, "letter list", case_ids=[str(case_id)])
     return [
         LetterSummary(
             letter_id=doc["_id"], case_id=doc["case_id"], language=doc["language"],
@@ -62,8 +71,9 @@ async def letters_of_case(case_id: uuid.UUID, store: StoreDep) -> list[LetterSum
 
 @router.get("/letters/{letter_id}.pdf", response_class=Response,
             responses={200: {"content": {"application/pdf": {}}}})
-async def letter_pdf(letter_id: uuid.UUID, store: StoreDep, renderer: RendererDep, lang: Lang = None) -> Response:
-    letter = await _letter(store, letter_id)
+async def letter_pdf(letter_id: uuid.UUID, user: Borgerservice, store: StoreDep, renderer: RendererDep,
+                     audit: AuditDep, lang: Lang = None) -> Response:
+    letter = await read_letter(store, letter_id, user, audit, "letter pdf")
     language = _language(lang, letter)
     # WeasyPrint is CPU-bound and synchronous: render off the event loop.
     pdf = await asyncio.to_thread(renderer.render_pdf, _html(renderer, letter, language))
@@ -72,6 +82,7 @@ async def letter_pdf(letter_id: uuid.UUID, store: StoreDep, renderer: RendererDe
 
 
 @router.get("/letters/{letter_id}", response_class=HTMLResponse)
-async def letter_html(letter_id: uuid.UUID, store: StoreDep, renderer: RendererDep, lang: Lang = None) -> HTMLResponse:
-    letter = await _letter(store, letter_id)
+async def letter_html(letter_id: uuid.UUID, user: Borgerservice, store: StoreDep, renderer: RendererDep,
+                      audit: AuditDep, lang: Lang = None) -> HTMLResponse:
+    letter = await read_letter(store, letter_id, user, audit, "letter")
     return HTMLResponse(_html(renderer, letter, _language(lang, letter)))

@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
+from pathlib import Path
 
 from fastapi import FastAPI
 
 from services.welcome_pack.api import router as api_router
 from services.welcome_pack.handlers import handle_newcomer_arrived
+from services.welcome_pack.pages import router as pages_router
 from services.welcome_pack.render import LetterRenderer
 from services.welcome_pack.settings import WelcomePackSettings
 from services.welcome_pack.store import LetterStore
@@ -38,4 +40,5 @@ def create_app(settings: WelcomePackSettings | None = None) -> FastAPI:
             app.state.runtime, app.state.store, app.state.renderer = runtime, store, renderer
             yield
 
-    return service_app("Velkommen welcome pack", settings, lifespan, api_router)
+    return service_app("Velkommen welcome pack", settings, lifespan, api_router, pages_router,
+                       templates=Path(__file__).parent / "templates")

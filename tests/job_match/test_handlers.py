@@ -24,7 +24,7 @@ TODAY = date.today()
 async def service(infrastructure):
     settings = infrastructure.settings(JobMatchSettings)
     app = create_app(settings)
-    async with running(app) as client:
+    async with running(app, role="jobcenter_adviser", name="Ann Adviser") as client:
         client.index = app.state.listing_index
         yield client, app.state.store, settings
 
@@ -166,20 +166,20 @@ async def test_lead_workflow_with_notes_board_and_events(service, infrastructure
     await handle_newcomer_arrived(event, store=store, index=client.index, leads_per_spouse=10)
     lead = (await leads_of(client, event))[0]
     url = f"/leads/{lead['lead_id']}"
-    assert (await client.post(f"{url}/transitions", json={"to": "hired", "by": "Ann"})).status_code == 409
-    assert (await client.post(f"{url}/transitions", json={"to": "not_relevant", "by": "Ann"})).status_code == 422
+    assert (await client.post(f"{url}/transitions", json={"to": "hired"})).status_code == 409
+    assert (await client.post(f"{url}/transitions", json={"to": "not_relevant"})).status_code == 422
     for to in ("contacted", "applied"):
-        response = await client.post(f"{url}/transitions", json={"to": to, "by": "Ann Adviser"})
+        response = await client.post(f"{url}/transitions", json={"to": to})
         assert response.status_code == 200, response.text
-    noted = (await client.post(f"{url}/notes", json={"by": "Ann Adviser", "text": "Interview on Monday"})).json()
+    noted = (await client.post(f"{url}/notes", json={"text": "Interview on Monday"})).json()
     assert noted["notes"][0]["text"] == "Interview on Monday" and noted["status"] == "applied"
     assert noted["adviser"] == "Ann Adviser"
     board = (await client.get("/leads", params={"status": "applied", "adviser": "Ann Adviser"})).json()
     assert lead["lead_id"] in {b["lead_id"] for b in board}
     assert all(b["status"] == "applied" for b in board)
-    refused = await client.post(f"{url}/transitions", json={"to": "contacted", "by": "Ann"})
+    refused = await client.post(f"{url}/transitions", json={"to": "contacted"})
     assert refused.json()["detail"]["allowed"] == ["hired", "not_relevant"]
-    assert (await client.post(f"/leads/{uuid.uuid4()}/transitions", json={"to": "contacted", "by": "A"})).status_code == 404
+    assert (await client.post(f"/leads/{uuid.uuid4()}/transitions", json={"to": "contacted"})).status_code == 404
 
     async def published():
         records = await read_topic(infrastructure.kafka_bootstrap_servers,
@@ -198,7 +198,7 @@ async def test_concurrent_changes_of_one_lead_one_wins(service):
     await handle_newcomer_arrived(event, store=store, index=client.index, leads_per_spouse=10)
     lead = (await leads_of(client, event))[0]
     responses = await asyncio.gather(*(client.post(f"/leads/{lead['lead_id']}/transitions",
-                                                   json={"to": "contacted", "by": f"A{i}"}) for i in range(4)))
+                                                   json={"to": "contacted"}) for i in range(4)))
     assert sorted(r.status_code for r in responses) == [200, 409, 409, 409]
 
 

@@ -17,7 +17,7 @@ from tests.kafka_helpers import eventually, read_topic
 async def api(infrastructure):
     settings = infrastructure.settings(RegistrationSettings)
     app = create_app(settings)
-    async with running(app) as client:
+    async with running(app, role="borgerservice") as client:
         client.settings = settings
         yield client
 

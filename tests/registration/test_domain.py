@@ -43,3 +43,57 @@ def test_masking_keeps_only_the_birth_date():
 def test_fingerprint_depends_on_the_request():
     assert domain.request_fingerprint(b"a") == domain.request_fingerprint(b"a")
     assert domain.request_fingerprint(b"a") != domain.request_fingerprint(b"b")
+
+
+# ------------------------------------------------------------------------------------------- timeline
+
+def _events(case_id):
+    from datetime import UTC, datetime, timedelta
+
+    from shared.events import (
+        JOB_LEAD_STATUS_CHANGED,
+        SCHOOL_INTAKE_STATUS_CHANGED,
+        WELCOME_LETTER_GENERATED,
+        JobLeadStatusChanged,
+        SchoolIntakeStatusChanged,
+        WelcomeLetterGenerated,
+    )
+
+    t0 = datetime(2026, 11, 2, 9, tzinfo=UTC)
+    task, lead_a, lead_b = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+
+    def intake(status, previous, minutes):
+        return SCHOOL_INTAKE_STATUS_CHANGED.envelope(SchoolIntakeStatusChanged(
+            case_id=case_id, task_id=task, kind="reception_class", unit_id="brejning", unit_name="Brejning Skole",
+            status=status, previous_status=previous, changed_by="Lise", changed_at=t0 + timedelta(minutes=minutes)),
+            producer="school_intake", correlation_id=case_id)
+
+    def lead(lead_id, status, previous, minutes):
+        return JOB_LEAD_STATUS_CHANGED.envelope(JobLeadStatusChanged(
+            case_id=case_id, lead_id=lead_id, listing_id="L1", status=status, previous_status=previous,
+            changed_by="system", changed_at=t0 + timedelta(minutes=minutes)), producer="job_match", correlation_id=case_id)
+
+    letter = WELCOME_LETTER_GENERATED.envelope(WelcomeLetterGenerated(case_id=case_id, letter_id=uuid.uuid4(),
+                                                                      language="ar"),
+                                               producer="welcome_pack", correlation_id=case_id)
+    # Delivered out of order on purpose: the latest change decides the state, not the arrival order.
+    return [intake("acknowledged", "new", 30), letter, intake("new", None, 1), lead(lead_a, "new", None, 1),
+            lead(lead_b, "new", None, 1), lead(lead_a, "contacted", "new", 50)]
+
+
+def test_the_case_progress_is_the_latest_state_of_each_letter_task_and_lead():
+    case_id = uuid.uuid4()
+    entries = [domain.timeline_entry(e) for e in _events(case_id)]
+    progress = domain.case_progress(entries)
+    assert [(t.status, t.detail["unit_name"]) for t in progress.intake_tasks] == [("acknowledged", "Brejning Skole")]
+    assert [letter.detail["language"] for letter in progress.letters] == ["ar"]
+    assert progress.job_leads_by_status == {"contacted": 1, "new": 1} and progress.job_leads == 2
+    assert {e.case_id for e in entries} == {case_id} and {e.source for e in entries} == {
+        "school_intake", "welcome_pack", "job_match"}
+
+
+def test_an_event_without_a_timeline_meaning_is_refused():
+    from tests.builders import arrival_event
+
+    with pytest.raises(TypeError):
+        domain.timeline_entry(arrival_event())

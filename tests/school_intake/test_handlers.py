@@ -10,10 +10,11 @@ import pytest
 from services.school_intake import domain
 from services.school_intake.app import create_app
 from services.school_intake.handlers import handle_newcomer_arrived
+from services.school_intake.schemas import IntakeTaskPublic
 from services.school_intake.settings import SchoolIntakeSettings
 from shared.events import SCHOOL_INTAKE_STATUS_CHANGED
 from shared.municipality import load_municipality_file
-from tests.apps import running
+from tests.apps import as_role, running
 from tests.builders import arrival_event, child, registration
 from tests.kafka_helpers import eventually, read_topic
 
@@ -51,12 +52,22 @@ async def handle(app, event):
                                   config=app.state.intake_config)
 
 
-async def tasks_of(client, event):
-    return (await client.get("/intake-tasks", params={"case_id": str(event.payload.case_id)})).json()
+async def tasks_of(app, event):
+    """All of a case's tasks, at every school (read from the store: the API shows staff their own school's)."""
+    docs = await app.state.store.tasks_of_case(str(event.payload.case_id))
+    return [IntakeTaskPublic.from_document(d).model_dump(mode="json") for d in docs]
 
 
-async def move(client, task_id, to, **extra):
-    return await client.post(f"/intake-tasks/{task_id}/transitions", json={"to": to, "by": "Test Teacher", **extra})
+def staff_of(app, school_id):
+    return as_role(app.state.settings, "school_staff", school_id, name="Test Teacher")
+
+
+async def move(client, app, task_id, to, **extra):
+    """A transition by staff of the task's own school."""
+    task = await app.state.store.get_task(str(task_id))
+    school = task["unit_id"] if task else "herningsholm"
+    return await client.post(f"/intake-tasks/{task_id}/transitions", json={"to": to, **extra},
+                             headers=staff_of(app, school))
 
 
 async def test_the_same_event_twice_creates_the_tasks_once_and_takes_one_place(herning):
@@ -64,7 +75,7 @@ async def test_the_same_event_twice_creates_the_tasks_once_and_takes_one_place(h
     event = arrival_event()
     await handle(app, event)
     await handle(app, event)
-    tasks = await tasks_of(client, event)
+    tasks = await tasks_of(app, event)
     assert [t["kind"] for t in tasks] == ["reception_class", "daycare"]
     seats = await app.state.store.seats.find({"task_id": {"$in": [t["task_id"] for t in tasks]}}).to_list(None)
     assert len(seats) == 1
@@ -75,7 +86,7 @@ async def test_tasks_carry_only_the_childs_needed_facts(herning):
     client, app = herning
     event = arrival_event(registration(children=[child("Lina Haddad", "2019-03-05")]))
     await handle(app, event)
-    [task] = await tasks_of(client, event)
+    [task] = await tasks_of(app, event)
     assert set(task["child"]) == {"full_name", "date_of_birth", "languages", "danish_level", "years_of_schooling"}
     raw = str(await app.state.store.tasks.find_one({"case_id": str(event.payload.case_id)}, {"outbox": 0}))
     assert "cpr" not in raw.lower() and "Jonas Weber" not in raw and "Amira" not in raw
@@ -87,26 +98,42 @@ async def test_a_schools_queue_is_oldest_due_first(herning):
     sooner = arrival_event(registration(children=[child("Sooner", "2015-04-01", "good")], arrival_date="2026-11-03"))
     for event in (later, sooner):
         await handle(app, event)
-    queue = (await client.get("/intake-tasks", params={"school_id": "herningsholm", "status": "new"})).json()
+    queue = (await client.get("/intake-tasks", params={"status": "new"}, headers=staff_of(app, "herningsholm"))).json()
     names = [t["child"]["full_name"] for t in queue]
     assert names.index("Sooner") < names.index("Later")
     assert all(t["unit_id"] == "herningsholm" and t["status"] == "new" for t in queue)
 
 
-async def test_a_query_without_filters_is_refused(herning):
-    client, _ = herning
-    response = await client.get("/intake-tasks")
-    assert response.status_code == 422
-    assert "case_id" in response.json()["detail"]
+async def test_staff_see_their_own_schools_queue_and_no_other(herning):
+    client, app = herning
+    event = arrival_event(registration(children=[child("Own", "2015-04-01", "good")]))
+    await handle(app, event)
+    [task] = await tasks_of(app, event)
+    own = await client.get("/intake-tasks", headers=staff_of(app, task["unit_id"]))
+    assert own.status_code == 200 and task["task_id"] in [t["task_id"] for t in own.json()]
+    assert {t["unit_id"] for t in own.json()} == {task["unit_id"]}
+    other = "lindbjerg" if task["unit_id"] != "lindbjerg" else "herningsholm"
+    elsewhere = await client.get("/intake-tasks", headers=staff_of(app, other))
+    assert task["task_id"] not in [t["task_id"] for t in elsewhere.json()]
+    asked_for_other = await client.get("/intake-tasks", params={"school_id": task["unit_id"]},
+                                       headers=staff_of(app, other))
+    assert asked_for_other.status_code == 404
+    by_case = await client.get("/intake-tasks", params={"case_id": task["case_id"]}, headers=staff_of(app, other))
+    assert by_case.json() == []
+    assert (await client.get(f"/intake-tasks/{task['task_id']}", headers=staff_of(app, other))).status_code == 404
+    assert (await move(client, app, task["task_id"], "acknowledged")).status_code == 200
+    refused = await client.post(f"/intake-tasks/{task['task_id']}/transitions", json={"to": "declined", "reason": "x"},
+                                headers=staff_of(app, other))
+    assert refused.status_code == 404
 
 
 async def test_the_workflow_to_placed_is_stored_with_who_and_published(herning, infrastructure):
     client, app = herning
     event = arrival_event(registration(children=[child("Pupil", "2015-04-01", "good")]))
     await handle(app, event)
-    [task] = await tasks_of(client, event)
+    [task] = await tasks_of(app, event)
     for to in ("acknowledged", "meeting_scheduled", "placed"):
-        response = await move(client, task["task_id"], to)
+        response = await move(client, app, task["task_id"], to)
         assert response.status_code == 200, response.text
     done = response.json()
     assert done["status"] == "placed"
@@ -131,27 +158,27 @@ async def test_illegal_transitions_are_409_with_the_allowed_ones(herning):
     client, app = herning
     event = arrival_event(registration(children=[child("Pupil", "2015-04-01", "good")]))
     await handle(app, event)
-    [task] = await tasks_of(client, event)
-    response = await move(client, task["task_id"], "placed")
+    [task] = await tasks_of(app, event)
+    response = await move(client, app, task["task_id"], "placed")
     assert response.status_code == 409
     assert response.json()["detail"]["allowed"] == ["acknowledged", "declined", "redirected"]
-    assert (await move(client, task["task_id"], "declined")).status_code == 422  # a reason is required
-    assert (await move(client, str(uuid.uuid4()), "acknowledged")).status_code == 404
-    assert (await move(client, task["task_id"], "flying")).status_code == 422
+    assert (await move(client, app, task["task_id"], "declined")).status_code == 422  # a reason is required
+    assert (await move(client, app, str(uuid.uuid4()), "acknowledged")).status_code == 404
+    assert (await move(client, app, task["task_id"], "flying")).status_code == 422
 
 
 async def test_redirect_closes_the_task_and_opens_one_at_the_target_school(herning):
     client, app = herning
     event = arrival_event(registration(children=[child("Pupil", "2015-04-01", "good")]))
     await handle(app, event)
-    [task] = await tasks_of(client, event)
-    response = await move(client, task["task_id"], "redirected", reason="parents chose Tjørring",
+    [task] = await tasks_of(app, event)
+    response = await move(client, app, task["task_id"], "redirected", reason="parents chose Tjørring",
                           target_school_id="tjoerring")
     assert response.status_code == 200, response.text
-    old, new = sorted(await tasks_of(client, event), key=lambda t: t["status"] != "redirected")
+    old, new = sorted(await tasks_of(app, event), key=lambda t: t["status"] != "redirected")
     assert (old["status"], old["redirected_to"]) == ("redirected", "tjoerring")
     assert (new["status"], new["unit_id"], new["redirected_from"]) == ("new", "tjoerring", task["task_id"])
-    bad = await move(client, new["task_id"], "redirected", reason="x", target_school_id="nowhere")
+    bad = await move(client, app, new["task_id"], "redirected", reason="x", target_school_id="nowhere")
     assert bad.status_code == 422 and "tjoerring" in bad.json()["detail"]
 
 
@@ -175,10 +202,10 @@ async def test_two_staff_changing_the_same_task_at_once_one_wins_the_other_is_to
     client, app = one_seat
     event = arrival_event(registration(children=[child("Pupil", "2015-04-01", "good")]))
     await handle(app, event)
-    [task] = await tasks_of(client, event)
-    responses = await asyncio.gather(*(move(client, task["task_id"], "acknowledged") for _ in range(5)))
+    [task] = await tasks_of(app, event)
+    responses = await asyncio.gather(*(move(client, app, task["task_id"], "acknowledged") for _ in range(5)))
     assert sorted(r.status_code for r in responses) == [200, 409, 409, 409, 409]
-    [after] = await tasks_of(client, event)
+    [after] = await tasks_of(app, event)
     assert [h["status"] for h in after["history"]] == ["new", "acknowledged"]
 
 
@@ -186,9 +213,9 @@ async def test_concurrent_arrivals_for_the_last_place_one_placed_the_other_waitl
     client, app = one_seat
     events = [arrival_event(registration(children=[child(f"Child {i}", "2019-03-05")])) for i in range(2)]
     await asyncio.gather(*(handle(app, e) for e in events))
-    statuses = sorted([(await tasks_of(client, e))[0]["status"] for e in events])
+    statuses = sorted([(await tasks_of(app, e))[0]["status"] for e in events])
     assert statuses == ["new", "waitlisted"]
-    [school] = [s for s in (await client.get("/schools")).json() if s["reception_classes"]]
+    [school] = [s for s in (await client.get("/schools", headers=staff_of(app, "herningsholm"))).json() if s["reception_classes"]]
     assert school["reception_classes"][0]["free"] == 0
     assert school["reception_classes"][0]["waitlisted"] == 1
 
@@ -200,19 +227,19 @@ async def test_a_freed_place_goes_to_the_child_who_arrived_first(one_seat):
     first = arrival_event(registration(children=[child("First", "2019-03-05")], arrival_date="2026-11-01"))
     for event in (holder, second, first):  # Second is handled before First but arrived later
         await handle(app, event)
-    [holding] = await tasks_of(client, holder)
+    [holding] = await tasks_of(app, holder)
     assert holding["status"] == "new" and holding["unit_id"] == "braendgaard"
-    assert [(await tasks_of(client, e))[0]["status"] for e in (first, second)] == ["waitlisted", "waitlisted"]
+    assert [(await tasks_of(app, e))[0]["status"] for e in (first, second)] == ["waitlisted", "waitlisted"]
 
-    response = await move(client, holding["task_id"], "declined", reason="family moved to Aarhus")
+    response = await move(client, app, holding["task_id"], "declined", reason="family moved to Aarhus")
     assert response.status_code == 200, response.text
 
-    [got_place] = await tasks_of(client, first)
-    [still_waiting] = await tasks_of(client, second)
+    [got_place] = await tasks_of(app, first)
+    [still_waiting] = await tasks_of(app, second)
     assert (got_place["status"], got_place["unit_id"]) == ("new", "braendgaard")
     assert got_place["history"][-1]["reason"] == "reception-class place offered at Brændgårdskolen"
     assert still_waiting["status"] == "waitlisted"
-    [school] = [s for s in (await client.get("/schools")).json() if s["reception_classes"]]
+    [school] = [s for s in (await client.get("/schools", headers=staff_of(app, "herningsholm"))).json() if s["reception_classes"]]
     assert school["reception_classes"][0] == {"grades": [0, 2], "capacity": 1, "free": 0, "waitlisted": 1}
 
 
@@ -220,8 +247,8 @@ async def test_redirecting_to_a_full_reception_class_is_refused(one_seat):
     client, app = one_seat
     event = arrival_event(registration(children=[child("Pupil", "2019-03-05")]))
     await handle(app, event)
-    [task] = await tasks_of(client, event)
-    response = await move(client, task["task_id"], "redirected", reason="closer", target_school_id="lindbjerg")
+    [task] = await tasks_of(app, event)
+    response = await move(client, app, task["task_id"], "redirected", reason="closer", target_school_id="lindbjerg")
     assert response.status_code == 409
     assert "no reception class" in response.json()["detail"]["message"]
-    assert (await tasks_of(client, event))[0]["status"] == task["status"]
+    assert (await tasks_of(app, event))[0]["status"] == task["status"]

@@ -17,7 +17,7 @@ from tests.kafka_helpers import eventually, read_topic
 @pytest.fixture(scope="module")
 async def service(infrastructure):
     app = create_app(infrastructure.settings(WelcomePackSettings))
-    async with running(app) as client:
+    async with running(app, role="borgerservice") as client:
         client.app = app
         yield client, app.state.store
 

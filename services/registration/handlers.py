@@ -1,0 +1,19 @@
+"""Events registration consumes, to show a case's timeline without calling the other services.
+
+Consumes: WelcomeLetterGenerated v1, SchoolIntakeStatusChanged v1, JobLeadStatusChanged v1.
+"""
+
+from __future__ import annotations
+
+from services.registration.domain import timeline_entry
+from services.registration.store import CaseStore
+from shared.events import EventEnvelope
+
+
+async def handle_downstream_events(events: list[EventEnvelope], *, store: CaseStore) -> None:
+    """One insert per batch; each entry keyed by its event id, so redelivery changes nothing."""
+    await store.add_to_timeline([timeline_entry(event) for event in events])
+
+
+async def handle_downstream_event(event: EventEnvelope, *, store: CaseStore) -> None:
+    await handle_downstream_events([event], store=store)

@@ -1,0 +1,113 @@
+"""Borgerservice's pages: the household form (errors beside fields, one case per form), search, the timeline."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from urllib.parse import urlencode
+
+import pytest
+
+from services.registration.app import create_app
+from services.registration.handlers import handle_downstream_events
+from services.registration.pages import registration_from_form
+from services.registration.settings import RegistrationSettings
+from shared.auth import SESSION_COOKIE, DevIssuer, csrf_token_for
+from tests.apps import running
+from tests.registration.test_domain import _events
+
+FAMILY = [
+    ("newcomer.full_name", "Priya Raman"), ("newcomer.date_of_birth", "1990-04-02"), ("cpr_number", "020490-1234"),
+    ("newcomer.nationality", "IN"), ("newcomer.preferred_language", "en"), ("newcomer.languages", "ta native, en C1"),
+    ("newcomer.arrival_date", "2026-11-01"), ("newcomer.purpose_of_stay", "work"),
+    ("newcomer.expected_stay_months", "36"),
+    ("newcomer.address.street", "Østergade"), ("newcomer.address.house_number", "5"),
+    ("newcomer.address.postcode", "7400"), ("newcomer.address.city", "Herning"),
+    ("household.has_spouse", "on"), ("household.spouse.full_name", "Arun Raman"),
+    ("household.spouse.date_of_birth", "1988-01-20"), ("household.spouse.highest_education", "bachelor"),
+    ("household.spouse.occupation", "software developer"), ("household.spouse.skills", "Python, SQL"),
+    ("household.spouse.languages", "en C1"), ("household.spouse.wants_job_help", "on"),
+    ("household.children.0.full_name", "Meera Raman"), ("household.children.0.date_of_birth", "2016-08-01"),
+    ("household.children.0.languages", "ta, en"), ("household.children.0.danish_level", "none"),
+    ("household.children.2.full_name", "Kavin Raman"), ("household.children.2.date_of_birth", "2023-02-11"),
+    ("household.children.2.danish_level", "none"),
+]
+
+
+def test_the_form_becomes_a_registration_body():
+    body = registration_from_form(FAMILY)
+    assert body["newcomer"]["languages"] == [{"language": "ta", "level": "native"}, {"language": "en", "level": "C1"}]
+    assert body["household"]["spouse"]["skills"] == ["Python", "SQL"] and body["household"]["spouse"]["wants_job_help"]
+    assert [c["full_name"] for c in body["household"]["children"]] == ["Meera Raman", "Kavin Raman"]
+    assert body["household"]["children"][0]["languages"] == ["ta", "en"]
+    without_spouse = registration_from_form([f for f in FAMILY if f[0] != "household.has_spouse"])
+    assert "spouse" not in without_spouse["household"]
+
+
+async def post_form(client, url, fields):
+    """A form post as a browser sends it (repeated and ordered fields, urlencoded)."""
+    return await client.post(url, content=urlencode(fields),
+                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+
+
+@pytest.fixture(scope="module")
+async def browser(infrastructure):
+    """A client that behaves like a logged-in browser: session cookie, CSRF token in forms, HTML accepted."""
+    settings = infrastructure.settings(RegistrationSettings)
+    app = create_app(settings)
+    session = DevIssuer(settings.auth_dev_key_file).token("borgerservice", audience=settings.auth_audience,
+                                                          name="Bo Borgerservice")
+    async with running(app) as client:
+        client.headers.update({"Cookie": f"{SESSION_COOKIE}={session}", "Accept": "text/html"})
+        client.csrf = csrf_token_for(session)
+        client.app = app
+        yield client
+
+
+async def test_a_household_registered_through_the_form_is_one_case_even_if_sent_twice(browser):
+    key = str(uuid.uuid4())
+    form = [*FAMILY, ("csrf_token", browser.csrf), ("idempotency_key", key)]
+    first = await post_form(browser, "/cases/new", form)
+    assert first.status_code == 303, first.text
+    again = await post_form(browser, "/cases/new", form)
+    assert again.headers["location"] == first.headers["location"]
+    page = await browser.get(first.headers["location"])
+    assert page.status_code == 200
+    for shown in ("Priya Raman", "Arun Raman", "Meera Raman", "Kavin Raman", "020490-1234"):
+        assert shown in page.text
+
+
+async def test_form_errors_are_shown_beside_their_fields_and_nothing_is_stored(browser):
+    before = await browser.app.state.store.cases.count_documents({})
+    bad = [(k, {"newcomer.address.postcode": "74", "newcomer.full_name": ""}.get(k, v)) for k, v in FAMILY]
+    response = await post_form(browser, "/cases/new", [*bad, ("csrf_token", browser.csrf),
+                                                      ("idempotency_key", str(uuid.uuid4()))])
+    assert response.status_code == 422
+    html = response.text
+    assert re.search(r'id="newcomer-address-postcode"[^>]*aria-invalid="true"', html, re.S)
+    assert 'id="newcomer-address-postcode-error"' in html and 'id="newcomer-full_name-error"' in html
+    assert 'value="Arun Raman"' in html  # what was typed is kept
+    assert await browser.app.state.store.cases.count_documents({}) == before
+
+
+async def test_search_is_a_post_and_finds_by_name_and_cpr(browser):
+    await post_form(browser, "/cases/new", [*FAMILY, ("csrf_token", browser.csrf), ("idempotency_key", "search-1")])
+    for query in ("priya", "020490-1234", "0204901234"):
+        found = await post_form(browser, "/cases/search", [("q", query), ("csrf_token", browser.csrf)])
+        assert found.status_code == 200 and "Priya Raman" in found.text, query
+    nothing = await post_form(browser, "/cases/search", [("q", "nobody-by-this-name"), ("csrf_token", browser.csrf)])
+    assert "Priya Raman" not in nothing.text
+
+
+async def test_the_case_page_shows_what_the_other_services_reported_once(browser):
+    created = await post_form(browser, "/cases/new", [*FAMILY, ("csrf_token", browser.csrf),
+                                                     ("idempotency_key", str(uuid.uuid4()))])
+    case_id = uuid.UUID(created.headers["location"].rsplit("/", 1)[1])
+    events = _events(case_id)
+    store = browser.app.state.store
+    await handle_downstream_events(events, store=store)
+    await handle_downstream_events(events, store=store)  # redelivered: nothing doubles
+    assert len(await store.timeline_of(str(case_id))) == len(events)
+    page = (await browser.get(f"/cases/{case_id}")).text
+    assert "Brejning Skole" in page and "acknowledged" in page
+    assert re.search(r'id="job-leads">\s*2 ', page)
