@@ -8,6 +8,10 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 STATE=${VELKOMMEN_DATA_DIR:-$ROOT/.data}/services
 PY=${PYTHON:-$ROOT/.venv/bin/python}
 SERVICES=(registration welcome_pack school_intake job_match)
+# This script runs the services for development: the built-in dev issuer signs logins (see shared/auth.py).
+# Production sets AUTH_ISSUER / AUTH_JWKS_URL instead and leaves AUTH_DEV_ISSUER unset (false).
+export AUTH_DEV_ISSUER=${AUTH_DEV_ISSUER:-true}
+export AUTH_DEV_KEY_FILE=${AUTH_DEV_KEY_FILE:-$ROOT/.data/dev-auth/signing-key.pem}
 
 port_of() {
   case $1 in

@@ -28,9 +28,9 @@ from typing import Any
 from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from shared.db import TRANSIENT_DB_ERRORS, insert_new
+from shared.db import TRANSIENT_DB_ERRORS, duplicate_ids
 from shared.events import EventEnvelope, to_json
 
 log = logging.getLogger(__name__)
@@ -138,12 +138,9 @@ class OutboxRelay:
         started = datetime.now(UTC)
         cursor = collection.find({"outbox_added_at": {"$gte": since}}, {"outbox": 1, "outbox_added_at": 1})
         docs = await cursor.sort("outbox_added_at", 1).to_list(length=None)
-        sent, oldest_pending = 0, None
-        for doc in docs:
-            count, done = await self._publish_document(doc)
-            sent += count
-            if not done and oldest_pending is None:
-                oldest_pending = doc["outbox_added_at"]
+        sent = await self._publish_documents(docs)
+        oldest_pending = next((d["outbox_added_at"] for d in docs
+                               if any(e not in self._published_recently for e in (d.get("outbox") or {}))), None)
         advance_to = min(oldest_pending or started, started - self.overlap)
         if advance_to > since:
             # Replicas may race here; the later write wins, and a checkpoint set too early only means a rescan.
@@ -153,49 +150,74 @@ class OutboxRelay:
                 await self.log.update_one({"_id": checkpoint_id}, {"$set": {"at": advance_to}})
         return sent
 
-    async def _publish_document(self, doc: dict[str, Any]) -> tuple[int, bool]:
-        """Publish the document's unpublished events in order; (count, whether all are published now)."""
-        entries = sorted((doc.get("outbox") or {}).values(), key=lambda e: e["order"])
-        todo = [e for e in entries if e["event_id"] not in self._published_recently]
-        if not todo:
-            return 0, True
-        claims = {c["_id"]: c async for c in self.log.find({"_id": {"$in": [e["event_id"] for e in todo]}})}
-        mine = []
-        for entry in todo:
-            claim = claims.get(entry["event_id"])
-            if claim and claim.get("published_at"):
-                self._remember(entry["event_id"])
-                continue
-            if not await self._claim(entry["event_id"], claim):
-                break  # another replica is publishing it; keep the order: stop at this event
-            mine.append(entry)
-        if mine:
-            try:
-                futures = [await self.producer.send(e["topic"], value=e["value"].encode(), key=e["key"].encode())
-                           for e in mine]
-                await asyncio.gather(*futures)
-            except BaseException:
-                await self.log.delete_many({"_id": {"$in": [e["event_id"] for e in mine]}, "owner": self.owner,
-                                            "published_at": None})  # let the next pass retry promptly
-                raise
-            ids = [e["event_id"] for e in mine]
-            await self.log.update_many({"_id": {"$in": ids}}, {"$set": {"published_at": datetime.now(UTC)}})
-            for event_id in ids:
-                self._remember(event_id)
-        return len(mine), all(e["event_id"] in self._published_recently for e in entries)
+    async def _publish_documents(self, docs: list[dict[str, Any]]) -> int:
+        """Publish the unpublished events of these documents, each document's in order.
 
-    async def _claim(self, event_id: str, claim: dict[str, Any] | None) -> bool:
+        A fixed number of database round trips per pass, whatever the number of events (on FerretDB every
+        query but one by a single _id scans the log): one read of the claims, one insert of new claims, one
+        takeover of expired ones, then the sends, then one write marking them published.
+        """
+        pending = []
+        for doc in docs:
+            entries = sorted((doc.get("outbox") or {}).values(), key=lambda e: e["order"])
+            todo = [e for e in entries if e["event_id"] not in self._published_recently]
+            if todo:
+                pending.append(todo)
+        if not pending:
+            return 0
+        ids = [e["event_id"] for todo in pending for e in todo]
+        claims = {c["_id"]: c async for c in self.log.find({"_id": {"$in": ids}})}
         now = datetime.now(UTC)
-        if claim is None:
-            # False: another replica claimed it a moment ago.
-            return await insert_new(self.log, {"_id": event_id, "owner": self.owner, "until": now + self.lease,
-                                               "published_at": None})
-        if claim["owner"] != self.owner and claim["until"] > now:
-            return False
-        # Our own unfinished claim, or an expired one (its relay died): take it over. Two replicas doing this at
-        # once may both publish; consumers are idempotent.
-        await self.log.update_one({"_id": event_id}, {"$set": {"owner": self.owner, "until": now + self.lease}})
-        return True
+        new_claims, takeovers, wanted = [], [], []
+        for todo in pending:
+            mine = []
+            for entry in todo:
+                claim = claims.get(entry["event_id"])
+                if claim and claim.get("published_at"):
+                    self._remember(entry["event_id"])
+                    continue
+                if claim is None:
+                    new_claims.append({"_id": entry["event_id"], "owner": self.owner, "until": now + self.lease,
+                                       "published_at": None})
+                elif claim["owner"] != self.owner and claim["until"] > now:
+                    break  # another replica is publishing it; keep the order: stop at this event
+                else:
+                    # Our own unfinished claim, or an expired one (its relay died): take it over. Two replicas
+                    # doing this at once may both publish; consumers are idempotent.
+                    takeovers.append(entry["event_id"])
+                mine.append(entry)
+            wanted.append(mine)
+        lost: set[str] = set()
+        if new_claims:
+            try:
+                await self.log.insert_many(new_claims, ordered=False)
+            except BulkWriteError as exc:
+                lost = set(duplicate_ids(exc))  # another replica claimed these a moment ago
+        if takeovers:
+            await self.log.update_many({"_id": {"$in": takeovers}},
+                                       {"$set": {"owner": self.owner, "until": now + self.lease}})
+        # Publish each document's events up to the first one another replica won.
+        batch = []
+        for mine in wanted:
+            for entry in mine:
+                if entry["event_id"] in lost:
+                    break
+                batch.append(entry)
+        if not batch:
+            return 0
+        batch_ids = [e["event_id"] for e in batch]
+        try:
+            futures = [await self.producer.send(e["topic"], value=e["value"].encode(), key=e["key"].encode())
+                       for e in batch]
+            await asyncio.gather(*futures)
+        except BaseException:
+            await self.log.delete_many({"_id": {"$in": batch_ids}, "owner": self.owner,
+                                        "published_at": None})  # let the next pass retry promptly
+            raise
+        await self.log.update_many({"_id": {"$in": batch_ids}}, {"$set": {"published_at": datetime.now(UTC)}})
+        for event_id in batch_ids:
+            self._remember(event_id)
+        return len(batch)
 
     def _remember(self, event_id: str) -> None:
         self._published_recently[event_id] = None

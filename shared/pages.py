@@ -30,6 +30,26 @@ NAVIGATION: dict[str, tuple[str, str, str, frozenset[Role]]] = {
 }
 
 
+# Codes shown to staff (statuses, task kinds, purposes), in Danish and English; unknown codes are shown as they are.
+LABELS: dict[str, tuple[str, str]] = {
+    "new": ("ny", "new"), "waitlisted": ("venteliste", "waitlisted"), "acknowledged": ("kvitteret", "acknowledged"),
+    "meeting_scheduled": ("møde aftalt", "meeting scheduled"), "placed": ("indskrevet", "placed"),
+    "declined": ("afvist", "declined"), "redirected": ("henvist", "redirected"), "generated": ("dannet", "generated"),
+    "contacted": ("kontaktet", "contacted"), "applied": ("har søgt", "applied"), "hired": ("ansat", "hired"),
+    "not_relevant": ("ikke relevant", "not relevant"),
+    "reception_class": ("modtageklasse", "reception class"), "district_school": ("distriktsskole", "district school"),
+    "daycare": ("dagtilbud", "daycare"), "language_assessment": ("sprogvurdering", "language assessment"),
+    "youth_guidance": ("ungevejledning", "youth guidance"),
+    "work": ("arbejde", "work"), "study": ("studie", "study"),
+    "family_reunification": ("familiesammenføring", "family reunification"), "refugee": ("flygtning", "refugee"),
+    "eu_eea_citizen": ("EU/EØS-borger", "EU/EEA citizen"), "other": ("andet", "other"),
+    "none": ("ingen", "none"), "basic": ("lidt", "basic"), "good": ("godt", "good"), "native": ("modersmål", "native"),
+    "primary": ("grundskole", "primary school"), "upper_secondary": ("gymnasial", "upper secondary"),
+    "vocational": ("erhvervsuddannelse", "vocational"), "short_cycle": ("kort videregående", "short-cycle higher"),
+    "bachelor": ("bachelor", "bachelor"), "master": ("kandidat", "master"), "doctorate": ("ph.d.", "doctorate"),
+}
+
+
 def language(request: Request) -> str:
     lang = request.cookies.get(LANG_COOKIE, "da")
     return lang if lang in LANGUAGES else "da"
@@ -43,7 +63,6 @@ class StaffPages:
         loaders = [FileSystemLoader(templates_dir)] if templates_dir else []
         self.env = Environment(loader=ChoiceLoader([*loaders, FileSystemLoader(SHARED_DIR / "templates")]),
                                autoescape=select_autoescape(default=True), trim_blocks=True, lstrip_blocks=True)
-        self.env.filters["zip_self"] = lambda values: [(v, v) for v in values]  # options whose value is the text
 
     def home_of(self, roles: frozenset[Role]) -> str:
         """The page a role starts on (admins: the audit trail of this service)."""
@@ -62,8 +81,13 @@ class StaffPages:
             for service, (url_setting, da, en, roles) in NAVIGATION.items()
             if principal is not None and principal.roles & roles
         ]
+
+        def label(code: object) -> str:
+            return LABELS.get(str(code), (str(code), str(code)))[0 if lang == "da" else 1]
+
         html = self.env.get_template(template).render(
             request=request, lang=lang, t=lambda da, en: da if lang == "da" else en, principal=principal,
+            label=label, labelled=lambda codes: [(str(c), label(c)) for c in codes],
             csrf_field=CSRF_FIELD, csrf_token=csrf_token_for(session) if session else "", nav=nav,
             service=self.settings.service_name, dev_login=self.settings.auth_dev_issuer, **context,
         )

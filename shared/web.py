@@ -102,7 +102,8 @@ class SecurityHeaders:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers.extend(_SECURITY_HEADERS)
+                own = {name.lower() for name, _ in headers}  # a response may set a stricter or looser policy itself
+                headers.extend(h for h in _SECURITY_HEADERS if h[0] not in own)
                 if not cacheable:
                     headers.append((b"cache-control", b"no-store"))
                 message["headers"] = headers

@@ -8,7 +8,8 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, HTTPException, Response, status
 
 from services.registration.cases import IdempotencyKeyReused, public, register_household
-from services.registration.schemas import RegistrationCreate, RegistrationPublic
+from services.registration import domain
+from services.registration.schemas import CaseTimeline, RegistrationCreate, RegistrationPublic
 from services.registration.settings import RegistrationSettings
 from services.registration.store import CaseStore
 from shared.audit import AuditAction, AuditDep
@@ -59,3 +60,16 @@ async def get_registration(case_id: uuid.UUID, user: Borgerservice, store: Store
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No registration with this case id.")
     await audit.record(user, AuditAction.READ, "registration", case_ids=[str(case_id)])
     return public(case, await store.is_published(case["arrival_event_id"]))
+
+
+@router.get("/registrations/{case_id}/timeline", response_model=CaseTimeline)
+async def case_timeline(case_id: uuid.UUID, user: Borgerservice, store: StoreDep, audit: AuditDep) -> CaseTimeline:
+    """The letter, intake tasks and job leads of a case, as the other services reported them."""
+    if await store.get_case(str(case_id)) is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No registration with this case id.")
+    entries = await store.timeline_of(str(case_id))
+    await audit.record(user, AuditAction.READ, "case timeline", case_ids=[str(case_id)])
+    progress = domain.case_progress(entries)
+    return CaseTimeline(case_id=case_id, entries=entries, letters=len(progress.letters),
+                        intake_tasks={t.record_id: t.status for t in progress.intake_tasks},
+                        job_leads_by_status=progress.job_leads_by_status)

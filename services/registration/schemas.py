@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, BaseModel, ConfigDict
 
-from services.registration.domain import normalise_cpr
+from services.registration.domain import TimelineEntry, normalise_cpr
 from shared.events import Household, Newcomer
 
 CprNumber = Annotated[str, AfterValidator(normalise_cpr)]
@@ -33,3 +33,13 @@ class RegistrationPublic(BaseModel):
     cpr_number_masked: str | None
     household: Household
     arrival_event_published: bool
+
+
+class CaseTimeline(BaseModel):
+    """What happened downstream of a case, as reported by the other services' events."""
+
+    case_id: uuid.UUID
+    entries: list[TimelineEntry]
+    letters: int
+    intake_tasks: dict[str, str]     # task id -> latest status
+    job_leads_by_status: dict[str, int]

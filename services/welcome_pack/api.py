@@ -26,6 +26,7 @@ StoreDep = Annotated[LetterStore, Depends(from_state("store"))]
 RendererDep = Annotated[LetterRenderer, Depends(from_state("renderer"))]
 # The letter is handed to the newcomer by Borgerservice; schools and the Jobcenter have no need to read it.
 Borgerservice = Annotated[Principal, Depends(require(Role.BORGERSERVICE))]
+LETTER_CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'"
 Lang = Annotated[str | None, Query(description=f"one of {', '.join(SUPPORTED_LANGUAGES)}; default: the letter's own")]
 
 
@@ -85,4 +86,5 @@ async def letter_pdf(letter_id: uuid.UUID, user: Borgerservice, store: StoreDep,
 async def letter_html(letter_id: uuid.UUID, user: Borgerservice, store: StoreDep, renderer: RendererDep,
                       audit: AuditDep, lang: Lang = None) -> HTMLResponse:
     letter = await read_letter(store, letter_id, user, audit, "letter")
-    return HTMLResponse(_html(renderer, letter, _language(lang, letter)))
+    # The letter is a standalone document with its own <style>; it runs no script and loads nothing.
+    return HTMLResponse(_html(renderer, letter, _language(lang, letter)), headers={"Content-Security-Policy": LETTER_CSP})

@@ -109,5 +109,5 @@ async def test_the_case_page_shows_what_the_other_services_reported_once(browser
     await handle_downstream_events(events, store=store)  # redelivered: nothing doubles
     assert len(await store.timeline_of(str(case_id))) == len(events)
     page = (await browser.get(f"/cases/{case_id}")).text
-    assert "Brejning Skole" in page and "acknowledged" in page
+    assert "Brejning Skole" in page and 'data-status="acknowledged">kvitteret' in page
     assert re.search(r'id="job-leads">\s*2 ', page)
