@@ -15,4 +15,5 @@ ENV SERVICE=registration PORT=8001
 EXPOSE 8001 8002 8003 8004
 HEALTHCHECK --interval=10s --timeout=3s --retries=6 \
   CMD python -c "import os,urllib.request; urllib.request.urlopen(f'http://127.0.0.1:{os.environ[\"PORT\"]}/readyz', timeout=2)"
-CMD ["sh", "-c", "exec uvicorn services.${SERVICE}.app:create_app --factory --host 0.0.0.0 --port ${PORT}"]
+# shared.serve: SIGTERM finishes the batch in hand, commits, closes clients and exits 0.
+CMD ["sh", "-c", "exec python -m shared.serve ${SERVICE} --host 0.0.0.0 --port ${PORT}"]

@@ -32,8 +32,7 @@ start() {
     # Another process on the port would answer our readiness check and hide that this one failed to bind.
     if port_open "$port"; then log "port $port ($s) is already in use by another process; stop it first"; exit 1; fi
     # No subshell: a parent shell left holding our stdout would keep a caller's pipe open.
-    nohup "$PY" -m uvicorn "services.$s.app:create_app" --factory \
-        --host 127.0.0.1 --port "$port" --no-access-log </dev/null >"$STATE/$s.log" 2>&1 &
+    nohup "$PY" -m shared.serve "$s" --host 127.0.0.1 --port "$port" </dev/null >"$STATE/$s.log" 2>&1 &
     echo $! >"$STATE/$s.pid"
     log "$s starting on http://127.0.0.1:$port (log: $STATE/$s.log)"
   done

@@ -243,6 +243,9 @@ class EventEnvelope(BaseModel, Generic[P]):
     event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
     type: str
     version: int = Field(ge=1)
+    # The oldest reader version that can read this event: a version that only adds optional fields says so
+    # (e.g. v2 with min_reader_version 1), and readers of v1 take it; otherwise a reader refuses newer versions.
+    min_reader_version: int | None = Field(default=None, ge=1)
     occurred_at: datetime = Field(default_factory=lambda: datetime.now(UTC))
     correlation_id: uuid.UUID
     causation_id: uuid.UUID | None = None
@@ -259,6 +262,8 @@ class EventSpec(BaseModel, Generic[P]):
     version: int
     topic: str
     payload: type[P]
+    # For a version that only adds optional fields to the one before: readers of that older version may read it.
+    min_reader_version: int | None = None
 
     def envelope(
         self,
@@ -273,6 +278,7 @@ class EventSpec(BaseModel, Generic[P]):
             event_id=event_id or uuid.uuid4(),
             type=self.type,
             version=self.version,
+            min_reader_version=self.min_reader_version,
             correlation_id=correlation_id,
             causation_id=causation_id,
             producer=producer,
@@ -289,9 +295,18 @@ class EventSpec(BaseModel, Generic[P]):
             raise UnreadableEvent(f"not a valid {self.type} v{self.version}: {_summarise(exc)}") from exc
         if envelope.type != self.type:
             raise UnreadableEvent(f"expected event type {self.type}, got {envelope.type}")
-        if envelope.version != self.version:
-            raise UnreadableEvent(f"{self.type} version {envelope.version} is not readable here (reads v{self.version})")
+        if not self.can_read(envelope):
+            raise UnreadableEvent(f"{self.type} version {envelope.version} is not readable here (reads v{self.version}"
+                                  f"; the event's oldest reader is v{envelope.min_reader_version or envelope.version})")
         return envelope
+
+    def can_read(self, envelope: EventEnvelope) -> bool:
+        """The same version; an older one this version only added optional fields to (they are then absent);
+        or a newer one that says readers of this version can read it (its added fields are ignored). Nothing
+        else: an event this reader cannot be sure to understand goes to the dead letters, not to a guess."""
+        if envelope.version <= self.version:
+            return envelope.version >= (self.min_reader_version or self.version)
+        return (envelope.min_reader_version or envelope.version) <= self.version
 
 
 class UnreadableEvent(Exception):

@@ -58,8 +58,7 @@ def system(infrastructure, tmp_path_factory, request):
             **{f"{s.upper()}_URL": url for s, url in urls.items()},
         }
         processes[service] = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", f"services.{service}.app:create_app", "--factory",
-             "--host", "127.0.0.1", "--port", str(ports[service])],
+            [sys.executable, "-m", "shared.serve", service, "--port", str(ports[service])],
             cwd=ROOT, env=env, stdout=open(logs / f"{service}.log", "w"), stderr=subprocess.STDOUT,
         )
     try:
@@ -80,9 +79,10 @@ def system(infrastructure, tmp_path_factory, request):
             process.terminate()
         for service, process in processes.items():
             try:
-                process.wait(timeout=20)
+                code = process.wait(timeout=25)
             except subprocess.TimeoutExpired:
                 process.kill()
-                pytest.fail(f"{service} did not stop within 20 s of SIGTERM")
-            # uvicorn re-raises SIGTERM after a graceful shutdown, so the exit status is -15: read the log.
-            assert "Application shutdown complete" in (logs / f"{service}.log").read_text(), service
+                pytest.fail(f"{service} did not stop within 25 s of SIGTERM")
+            log_text = (logs / f"{service}.log").read_text()
+            assert code == 0, f"{service} exited {code} after SIGTERM:\n{log_text[-2000:]}"
+            assert "Application shutdown complete" in log_text, service

@@ -4,7 +4,7 @@ import uuid
 import pytest
 from pydantic import ValidationError
 
-from shared.events import NEWCOMER_ARRIVED, Newcomer, UnreadableEvent, to_json
+from shared.events import NEWCOMER_ARRIVED, EventSpec, Newcomer, NewcomerArrived, UnreadableEvent, to_json
 from tests.builders import arrival_event, newcomer, registration
 
 
@@ -25,17 +25,52 @@ def test_event_has_no_cpr_number_even_when_registration_had_one():
 
 def test_envelope_fields():
     event = json.loads(to_json(arrival_event()))
-    assert set(event) == {"event_id", "type", "version", "occurred_at", "correlation_id", "causation_id",
-                          "producer", "payload"}
+    assert set(event) == {"event_id", "type", "version", "min_reader_version", "occurred_at", "correlation_id",
+                          "causation_id", "producer", "payload"}
     assert event["type"] == "NewcomerArrived" and event["version"] == 1
     assert event["occurred_at"].endswith("Z")
 
 
-def test_a_newer_version_with_an_added_optional_field_is_read_by_this_consumer():
-    event = json.loads(to_json(arrival_event()))
-    event["payload"]["newcomer"]["email"] = "added@in.v2"
-    parsed = NEWCOMER_ARRIVED.parse(json.dumps(event).encode())
-    assert parsed.payload.newcomer.full_name == "Amira Haddad"
+class NewcomerV2(Newcomer):
+    email: str | None = None
+
+
+class NewcomerArrivedV2(NewcomerArrived):
+    newcomer: NewcomerV2
+
+
+# A v2 that only adds an optional field, published on the same topic; it says v1 readers can read it.
+NEWCOMER_ARRIVED_V2 = EventSpec[NewcomerArrivedV2](type="NewcomerArrived", version=2, topic=NEWCOMER_ARRIVED.topic,
+                                                   payload=NewcomerArrivedV2, min_reader_version=1)
+
+
+def arrival_v2(min_reader_version=1):
+    v1 = arrival_event()
+    payload = NewcomerArrivedV2.model_validate({**v1.payload.model_dump(mode="json"),
+                                                "newcomer": {**v1.payload.newcomer.model_dump(mode="json"),
+                                                             "email": "added@in.v2"}})
+    spec = NEWCOMER_ARRIVED_V2.model_copy(update={"min_reader_version": min_reader_version})
+    return spec.envelope(payload, producer="registration", correlation_id=payload.case_id)
+
+
+def test_a_v2_that_adds_an_optional_field_is_read_by_a_v1_consumer():
+    parsed = NEWCOMER_ARRIVED.parse(to_json(arrival_v2()))
+    assert parsed.version == 2 and parsed.payload.newcomer.full_name == "Amira Haddad"
+    assert not hasattr(parsed.payload.newcomer, "email")  # the v1 reader ignores what it does not know
+
+
+def test_a_v2_that_v1_readers_cannot_read_is_refused_not_guessed():
+    with pytest.raises(UnreadableEvent, match="version 2 is not readable here .*oldest reader is v2"):
+        NEWCOMER_ARRIVED.parse(to_json(arrival_v2(min_reader_version=2)))
+
+
+
+def test_a_v2_reader_reads_the_v1_events_still_on_the_topic_only_when_v2_only_added_fields():
+    old = to_json(arrival_event())
+    assert NEWCOMER_ARRIVED_V2.parse(old).payload.newcomer.email is None
+    breaking_v2 = NEWCOMER_ARRIVED_V2.model_copy(update={"min_reader_version": 2})
+    with pytest.raises(UnreadableEvent, match="version 1 is not readable"):
+        breaking_v2.parse(old)
 
 
 @pytest.mark.parametrize(
