@@ -206,6 +206,8 @@ class ConsumerRunner:
             ("dlq.original.offset", str(record.offset).encode()),
             ("dlq.consumer.group", self.settings.consumer_group.encode()),
         ]
+        # Keep what the message carried (trace context, "replayed from"), except an older dead letter's details.
+        headers += [(k, v) for k, v in (record.headers or ()) if not k.startswith("dlq.") or k == "dlq.replayed-from"]
         while True:
             try:
                 await self.producer.send_and_wait(
