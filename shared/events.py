@@ -232,6 +232,28 @@ class JobLeadStatusChanged(StatusChanged):
     listing_id: str
 
 
+class ErasureBasis(StrEnum):
+    REQUEST = "request"        # the person asked (GDPR art. 17), recorded by Borgerservice with a reason
+    RETENTION = "retention"    # the case was closed longer ago than the retention period
+
+
+class NewcomerErased(EventModel):
+    """A case's personal data must be erased everywhere. No reason text: it may itself be personal."""
+
+    case_id: uuid.UUID
+    basis: ErasureBasis
+    requested_at: datetime
+
+
+class ErasureConfirmed(EventModel):
+    """A service has erased (deleted or anonymised) what it held of a case."""
+
+    case_id: uuid.UUID
+    service: str
+    erased_at: datetime
+    records_erased: int
+
+
 # ---------------------------------------------------------------------------------------------- envelope
 
 P = TypeVar("P", bound=BaseModel)
@@ -347,10 +369,20 @@ JOB_LEAD_STATUS_CHANGED = EventSpec[JobLeadStatusChanged](
     type="JobLeadStatusChanged", version=1, topic="onboarding.job-lead-status-changed.v1", payload=JobLeadStatusChanged
 )
 
+NEWCOMER_ERASED = EventSpec[NewcomerErased](
+    type="NewcomerErased", version=1, topic="onboarding.newcomer-erased.v1", payload=NewcomerErased
+)
+
+ERASURE_CONFIRMED = EventSpec[ErasureConfirmed](
+    type="ErasureConfirmed", version=1, topic="onboarding.erasure-confirmed.v1", payload=ErasureConfirmed
+)
+
 ALL_EVENTS: tuple[EventSpec, ...] = (
     NEWCOMER_ARRIVED,
     WELCOME_LETTER_GENERATED,
     SCHOOL_INTAKE_STATUS_CHANGED,
     JOB_LISTING_PUBLISHED,
     JOB_LEAD_STATUS_CHANGED,
+    NEWCOMER_ERASED,
+    ERASURE_CONFIRMED,
 )

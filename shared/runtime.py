@@ -17,6 +17,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from shared import bus, db
 from shared.audit import AuditLog
+from shared.erasure import ErasureLog
 from shared.events import ALL_EVENTS
 from shared.outbox import LOG_COLLECTION, OutboxRelay
 from shared.settings import ServiceSettings
@@ -50,13 +51,16 @@ class ServiceRuntime:
         self.consumer: bus.ConsumerRunner | None = None
         self.relay: OutboxRelay | None = None
         self.audit = AuditLog(self.db, settings.service_name)
+        self.erasures = ErasureLog(self.db, settings)
         self._tasks: list[asyncio.Task] = []
+        self._stopping = asyncio.Event()
 
     async def __aenter__(self) -> ServiceRuntime:
         await _retry_until_up("database", lambda: db.ping(self.db), self.startup_timeout)
         await _retry_until_up("Kafka", self.producer.start, self.startup_timeout)
         await bus.ensure_topics(self.settings, ALL_EVENTS)
         await self.audit.ensure_indexes()
+        await self.erasures.ensure_indexes()
         return self
 
     def start_consumer(self, subscriptions: Iterable[bus.Subscription]) -> None:
@@ -73,8 +77,9 @@ class ServiceRuntime:
         await self.consumer.run()
 
     def start_relay(self, collections: Iterable[AsyncCollection]) -> OutboxRelay:
+        """Publish the pending events of these collections, and of the erasure tombstones (confirmations)."""
         self.relay = OutboxRelay(
-            collections,
+            [*collections, self.erasures.tombstones],
             self.producer,
             self.db[LOG_COLLECTION],
             poll_seconds=self.settings.outbox_poll_seconds,
@@ -94,7 +99,24 @@ class ServiceRuntime:
         consumer_ok = all(not t.done() for t in self._tasks)
         return {"database": database_ok, "kafka": kafka_ok, "background_tasks": consumer_ok}
 
+    def start_periodic(self, name: str, job: Callable[[], Awaitable[object]], every_seconds: float) -> None:
+        """Run `job` now and then every `every_seconds` until shutdown; a failing run is logged and retried."""
+
+        async def loop() -> None:
+            while not self._stopping.is_set():
+                try:
+                    await job()
+                except Exception:  # noqa: BLE001 - a periodic job must survive a bad run (e.g. database down)
+                    log.exception("periodic job %s failed; next run in %.0fs", name, every_seconds)
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), every_seconds)
+                except TimeoutError:
+                    pass
+
+        self._tasks.append(asyncio.create_task(loop(), name=name))
+
     async def __aexit__(self, *exc_info: object) -> None:
+        self._stopping.set()
         if self.consumer is not None:
             await self.consumer.stop()
         if self.relay is not None:

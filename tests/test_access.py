@@ -47,8 +47,10 @@ async def system(infrastructure):
         case_id = uuid.UUID(created.json()["case_id"])
         event = arrival_event(body, case_id=case_id)
         ws, si = apps["welcome_pack"].state, apps["school_intake"].state
-        await letter_arrived(event, store=ws.store, renderer=ws.renderer, settings=ws.settings)
-        await intake_arrived(event, store=si.store, settings=si.settings, config=si.intake_config)
+        await letter_arrived(event, store=ws.store, renderer=ws.renderer, settings=ws.settings,
+                             erasures=ws.runtime.erasures)
+        await intake_arrived(event, store=si.store, settings=si.settings, config=si.intake_config,
+                             erasures=si.runtime.erasures)
         [letter] = await ws.store.letters_of_case(str(case_id))
         [task] = await si.store.tasks_of_case(str(case_id))
         yield {"apps": apps, "clients": clients, "case_id": str(case_id), "letter_id": letter["_id"],
@@ -74,6 +76,10 @@ MATRIX = [
     ("registration", "POST", "/registrations", "body", (401, 201, 403, 403, 403, 403)),
     ("registration", "GET", "/cases", None, (401, 200, 403, 403, 403, 403)),
     ("registration", "GET", "/cases/{case_id}", None, (401, 200, 403, 403, 403, 403)),
+    ("registration", "GET", "/registrations/{case_id}/timeline", None, (401, 200, 403, 403, 403, 403)),
+    ("registration", "POST", "/registrations/{case_id}/close", None, (401, 204, 403, 403, 403, 403)),
+    ("registration", "DELETE", "/registrations/{random}", {"reason": "access test"}, (401, 404, 403, 403, 403, 403)),
+    ("registration", "GET", "/registrations/{random}/erasure", None, (401, 404, 403, 403, 403, 403)),
     ("registration", "GET", "/audit", None, (401, 403, 403, 403, 403, 200)),
     ("welcome_pack", "GET", "/letters?case_id={case_id}", None, (401, 200, 403, 403, 403, 403)),
     ("welcome_pack", "GET", "/letters/{letter_id}", None, (401, 200, 403, 403, 403, 403)),

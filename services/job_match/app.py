@@ -16,6 +16,7 @@ from services.job_match.handlers import (
     handle_job_listing_published,
     handle_job_listings_published,
     handle_newcomer_arrived,
+    handle_newcomer_erased,
 )
 from services.job_match.importing import import_listings
 from services.job_match.index import ListingIndex
@@ -25,7 +26,7 @@ from services.job_match.store import JobStore
 from services.job_match.workflow import lead_created_event
 from services.job_match.pages import router as pages_router
 from shared.bus import Subscription
-from shared.events import JOB_LISTING_PUBLISHED, NEWCOMER_ARRIVED
+from shared.events import JOB_LISTING_PUBLISHED, NEWCOMER_ARRIVED, NEWCOMER_ERASED
 from shared.logs import configure_logging
 from shared.runtime import ServiceRuntime
 from shared.web import service_app
@@ -52,9 +53,10 @@ def create_app(settings: JobMatchSettings | None = None) -> FastAPI:
             deps = {"store": store, "index": index, "leads_per_spouse": settings.leads_per_spouse,
                     "announce": partial(lead_created_event, settings)}
             runtime.start_consumer([
-                Subscription(NEWCOMER_ARRIVED, partial(handle_newcomer_arrived, **deps)),
+                Subscription(NEWCOMER_ARRIVED, partial(handle_newcomer_arrived, **deps, erasures=runtime.erasures)),
                 Subscription(JOB_LISTING_PUBLISHED, partial(handle_job_listing_published, **deps),
                              handle_batch=partial(handle_job_listings_published, **deps)),
+                Subscription(NEWCOMER_ERASED, partial(handle_newcomer_erased, store=store, erasures=runtime.erasures)),
             ])
             app.state.runtime, app.state.store, app.state.listing_index = runtime, store, index
             yield

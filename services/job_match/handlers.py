@@ -1,6 +1,7 @@
 """Events the job match consumes, and what it does with each.
 
-Consumes: NewcomerArrived v1 (profile the spouse, first leads) and JobListingPublished v1 (re-match open spouses).
+Consumes: NewcomerArrived v1 (profile the spouse, first leads), JobListingPublished v1 (re-match open spouses),
+NewcomerErased v1 (delete the spouse's profile and leads, confirm).
 Every new lead is announced with a JobLeadStatusChanged (status new), stored with it in the same write.
 """
 
@@ -11,23 +12,26 @@ from datetime import date
 from services.job_match import domain
 from services.job_match.index import ListingIndex
 from services.job_match.store import Announce, JobStore
-from shared.events import EventEnvelope, JobListingPublished, NewcomerArrived
+from shared.erasure import ErasureLog
+from shared.events import EventEnvelope, JobListingPublished, NewcomerArrived, NewcomerErased
 
 
 async def handle_newcomer_arrived(
     event: EventEnvelope[NewcomerArrived], *, store: JobStore, index: ListingIndex, leads_per_spouse: int,
-    announce: Announce | None = None, today: date | None = None,
+    erasures: ErasureLog, announce: Announce | None = None, today: date | None = None,
 ) -> None:
     profile = domain.spouse_profile(event.payload)
-    if profile is None:
-        return
+    if profile is None or await erasures.is_erased(str(profile.case_id)):
+        return  # no spouse; or erased: a replayed arrival must not bring the data back
     await store.save_spouse(profile)
     if not profile.wants_job_help:
+        await erasures.forget_if_erased([str(profile.case_id)], store.erase_case)
         return
     today = today or date.today()
     candidates = index.candidates(profile.search_terms, today)
     leads = domain.rank_leads(profile, candidates, today, leads_per_spouse)
     await store.add_leads(str(profile.case_id), leads, str(event.event_id), announce)
+    await erasures.forget_if_erased([str(profile.case_id)], store.erase_case)
 
 
 async def handle_job_listing_published(
@@ -69,3 +73,8 @@ async def handle_job_listings_published(
                 new_leads.append((case_id, lead, event_id))
                 scores[case_id].append(lead.score)
     await store.add_leads_of_many(new_leads, announce)
+
+
+async def handle_newcomer_erased(event: EventEnvelope[NewcomerErased], *, store: JobStore,
+                                 erasures: ErasureLog) -> None:
+    await erasures.erase(event, store.erase_case)

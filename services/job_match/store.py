@@ -80,6 +80,12 @@ class JobStore:
             upsert=True,
         )
 
+    async def erase_case(self, case_id: str) -> int:
+        """Delete the spouse's profile and leads (notes included)."""
+        spouses = await self.spouses.delete_one({"_id": case_id})
+        leads = await self.leads.delete_many({"case_id": case_id})
+        return spouses.deleted_count + leads.deleted_count
+
     async def spouses_of(self, case_ids: list[str]) -> dict[str, SpouseProfile]:
         cursor = self.spouses.find({"_id": {"$in": case_ids}}, {"terms": 0})
         return {doc["_id"]: SpouseProfile.model_validate(doc) async for doc in cursor}

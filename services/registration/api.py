@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Response, status
 
-from services.registration.cases import IdempotencyKeyReused, public, register_household
+from services.registration.cases import CaseErased, IdempotencyKeyReused, public, register_household
 from services.registration import domain
-from services.registration.schemas import CaseTimeline, RegistrationCreate, RegistrationPublic
+from services.registration.erasure import CaseNotFound, erase_case
+from services.registration.schemas import (
+    CaseTimeline,
+    ErasurePublic,
+    ErasureRequest,
+    RegistrationCreate,
+    RegistrationPublic,
+)
 from services.registration.settings import RegistrationSettings
 from services.registration.store import CaseStore
 from shared.audit import AuditAction, AuditDep
 from shared.auth import Principal, Role, require
+from shared.events import ErasureBasis
 from shared.web import RelayDep, from_state
 
 router = APIRouter(tags=["registrations"])
@@ -28,6 +37,7 @@ IdempotencyKey = Annotated[
            description="Send the same key when retrying a POST: the retry returns the case created first."),
 ]
 KEY_REUSED = "This Idempotency-Key was already used for a different registration; use a new key."
+CASE_ERASED = "This Idempotency-Key names a case whose personal data was erased; register anew with a new key."
 
 
 @router.post("/registrations", status_code=status.HTTP_201_CREATED, response_model=RegistrationPublic)
@@ -45,6 +55,8 @@ async def register_arrival(
         registered = await register_household(body, idempotency_key, store=store, settings=settings, relay=relay)
     except IdempotencyKeyReused:
         raise HTTPException(status.HTTP_409_CONFLICT, KEY_REUSED) from None
+    except CaseErased:
+        raise HTTPException(status.HTTP_410_GONE, CASE_ERASED) from None
     await audit.record(user, AuditAction.CREATE if registered.created else AuditAction.READ, "registration",
                        case_ids=[str(registered.case.case_id)])
     if not registered.created:
@@ -55,18 +67,61 @@ async def register_arrival(
 @router.get("/registrations/{case_id}", response_model=RegistrationPublic)
 async def get_registration(case_id: uuid.UUID, user: Borgerservice, store: StoreDep,
                            audit: AuditDep) -> RegistrationPublic:
+    case = await existing_case(store, case_id)
+    await audit.record(user, AuditAction.READ, "registration", case_ids=[str(case_id)])
+    return public(case, await store.is_published(case["arrival_event_id"]))
+
+
+async def existing_case(store: CaseStore, case_id: uuid.UUID) -> dict:
+    """The case; 404 if there is none, 410 if its personal data was erased."""
     case = await store.get_case(str(case_id))
     if case is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No registration with this case id.")
-    await audit.record(user, AuditAction.READ, "registration", case_ids=[str(case_id)])
-    return public(case, await store.is_published(case["arrival_event_id"]))
+    if case.get("erasure"):
+        raise HTTPException(status.HTTP_410_GONE, "This case's personal data was erased; see /erasure.")
+    return case
+
+
+async def erasure_of(store: CaseStore, case: dict) -> ErasurePublic:
+    e = case["erasure"]
+    return ErasurePublic(case_id=case["_id"], erased_at=e["at"], erased_by=e["by"], basis=e["basis"],
+                         reason=e["reason"], confirmed_by=await store.confirmations_of(case["_id"]))
+
+
+@router.delete("/registrations/{case_id}", response_model=ErasurePublic, status_code=status.HTTP_202_ACCEPTED)
+async def erase_registration(case_id: uuid.UUID, body: ErasureRequest, user: Borgerservice, store: StoreDep,
+                             settings: SettingsDep, relay: RelayDep, audit: AuditDep) -> ErasurePublic:
+    """Erase the case's personal data here now, and in every other service as it consumes the erasure event
+    (202: follow the confirmations at GET /registrations/{case_id}/erasure). Erasing twice changes nothing."""
+    try:
+        case = await erase_case(store, settings, relay, str(case_id), by=user.name, reason=body.reason,
+                                basis=ErasureBasis.REQUEST)
+    except CaseNotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No registration with this case id.") from None
+    await audit.record(user, AuditAction.ERASE, "registration", case_ids=[str(case_id)])
+    return await erasure_of(store, case)
+
+
+@router.get("/registrations/{case_id}/erasure", response_model=ErasurePublic)
+async def erasure_status(case_id: uuid.UUID, user: Borgerservice, store: StoreDep) -> ErasurePublic:
+    case = await store.get_case(str(case_id))
+    if case is None or not case.get("erasure"):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "This case was not erased.")
+    return await erasure_of(store, case)
+
+
+@router.post("/registrations/{case_id}/close", status_code=status.HTTP_204_NO_CONTENT)
+async def close_registration(case_id: uuid.UUID, user: Borgerservice, store: StoreDep, audit: AuditDep) -> None:
+    """Onboarding is done: the retention period (CASE_RETENTION_DAYS) starts now. Closing twice is a no-op."""
+    await existing_case(store, case_id)
+    if await store.close_case(str(case_id), datetime.now(UTC), user.name):
+        await audit.record(user, AuditAction.CHANGE, "registration closed", case_ids=[str(case_id)])
 
 
 @router.get("/registrations/{case_id}/timeline", response_model=CaseTimeline)
 async def case_timeline(case_id: uuid.UUID, user: Borgerservice, store: StoreDep, audit: AuditDep) -> CaseTimeline:
     """The letter, intake tasks and job leads of a case, as the other services reported them."""
-    if await store.get_case(str(case_id)) is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "No registration with this case id.")
+    await existing_case(store, case_id)
     entries = await store.timeline_of(str(case_id))
     await audit.record(user, AuditAction.READ, "case timeline", case_ids=[str(case_id)])
     progress = domain.case_progress(entries)

@@ -1,5 +1,6 @@
 """Registration service: FastAPI app; its lifespan opens the database and Kafka, runs the outbox relay, and
-consumes the other services' events for the case timeline."""
+consumes the other services' events for the case timeline and erasure confirmations, and erases closed cases
+when their retention period ends."""
 
 from __future__ import annotations
 
@@ -11,12 +12,23 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.registration.api import router as api_router
-from services.registration.handlers import handle_downstream_event, handle_downstream_events
+from services.registration.erasure import erase_expired_cases
+from services.registration.handlers import (
+    handle_downstream_event,
+    handle_downstream_events,
+    handle_erasure_confirmations,
+    handle_erasure_confirmed,
+)
 from services.registration.pages import router as pages_router
 from services.registration.settings import RegistrationSettings
 from services.registration.store import CaseStore
 from shared.bus import Subscription
-from shared.events import JOB_LEAD_STATUS_CHANGED, SCHOOL_INTAKE_STATUS_CHANGED, WELCOME_LETTER_GENERATED
+from shared.events import (
+    ERASURE_CONFIRMED,
+    JOB_LEAD_STATUS_CHANGED,
+    SCHOOL_INTAKE_STATUS_CHANGED,
+    WELCOME_LETTER_GENERATED,
+)
 from shared.logs import configure_logging
 from shared.runtime import ServiceRuntime
 from shared.web import service_app
@@ -36,7 +48,10 @@ def create_app(settings: RegistrationSettings | None = None) -> FastAPI:
                 Subscription(spec, partial(handle_downstream_event, store=store),
                              handle_batch=partial(handle_downstream_events, store=store))
                 for spec in (WELCOME_LETTER_GENERATED, SCHOOL_INTAKE_STATUS_CHANGED, JOB_LEAD_STATUS_CHANGED)
-            ])
+            ] + [Subscription(ERASURE_CONFIRMED, partial(handle_erasure_confirmed, store=store),
+                              handle_batch=partial(handle_erasure_confirmations, store=store))])
+            runtime.start_periodic("retention", partial(erase_expired_cases, store, settings, runtime.relay),
+                                   settings.retention_check_seconds)
             app.state.runtime, app.state.store = runtime, store
             yield
 

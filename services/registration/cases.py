@@ -18,6 +18,10 @@ class IdempotencyKeyReused(Exception):
     """The key was used before for a different registration."""
 
 
+class CaseErased(Exception):
+    """The key names a case whose personal data was erased: a retry must not bring it back."""
+
+
 @dataclass(frozen=True)
 class Registered:
     case: RegistrationPublic
@@ -63,6 +67,8 @@ async def register_household(body: RegistrationCreate, idempotency_key: str | No
             relay.notify()
         return Registered(public(case, arrival_published=False), created=True)
     existing = await store.get_case(str(case_id))
+    if existing is not None and existing.get("erasure"):
+        raise CaseErased()
     if existing is None or existing.get("request_fingerprint") != fingerprint:
         raise IdempotencyKeyReused()
     return Registered(public(existing, await store.is_published(existing["arrival_event_id"])), created=False)

@@ -1,13 +1,14 @@
 """Events registration consumes, to show a case's timeline without calling the other services.
 
-Consumes: WelcomeLetterGenerated v1, SchoolIntakeStatusChanged v1, JobLeadStatusChanged v1.
+Consumes: WelcomeLetterGenerated v1, SchoolIntakeStatusChanged v1, JobLeadStatusChanged v1 (the timeline), and
+ErasureConfirmed v1 (which services have erased an erased case's data).
 """
 
 from __future__ import annotations
 
 from services.registration.domain import timeline_entry
 from services.registration.store import CaseStore
-from shared.events import EventEnvelope
+from shared.events import ErasureConfirmed, EventEnvelope
 
 
 async def handle_downstream_events(events: list[EventEnvelope], *, store: CaseStore) -> None:
@@ -17,3 +18,14 @@ async def handle_downstream_events(events: list[EventEnvelope], *, store: CaseSt
 
 async def handle_downstream_event(event: EventEnvelope, *, store: CaseStore) -> None:
     await handle_downstream_events([event], store=store)
+
+
+async def handle_erasure_confirmations(events: list[EventEnvelope[ErasureConfirmed]], *, store: CaseStore) -> None:
+    await store.add_confirmations([
+        {"case_id": str(e.payload.case_id), "service": e.payload.service, "erased_at": e.payload.erased_at,
+         "records_erased": e.payload.records_erased} for e in events
+    ])
+
+
+async def handle_erasure_confirmed(event: EventEnvelope[ErasureConfirmed], *, store: CaseStore) -> None:
+    await handle_erasure_confirmations([event], store=store)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
@@ -10,18 +11,21 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from services.registration import domain
-from services.registration.api import KEY_REUSED, Borgerservice, SettingsDep, StoreDep
-from services.registration.cases import IdempotencyKeyReused, register_household
+from services.registration.api import CASE_ERASED, KEY_REUSED, Borgerservice, SettingsDep, StoreDep
+from services.registration.cases import CaseErased, IdempotencyKeyReused, register_household
+from services.registration.erasure import CaseNotFound, erase_case
 from services.registration.schemas import RegistrationCreate
 from shared import forms
 from shared.audit import AuditAction, AuditDep
-from shared.events import DanishLevel, EducationLevel, LanguageLevel, PurposeOfStay
+from shared.events import DanishLevel, EducationLevel, ErasureBasis, LanguageLevel, PurposeOfStay
 from shared.web import PagesDep, RelayDep
 
 router = APIRouter(include_in_schema=False)
 
 LETTER_LANGUAGES = {"da": "Dansk", "en": "English", "de": "Deutsch", "ar": "العربية", "zh": "中文", "ru": "Русский",
                     "es": "Español", "fr": "Français"}
+# The services that hold copies of a case and confirm its erasure.
+ERASING_SERVICES = ("welcome_pack", "school_intake", "job_match")
 # Form fields that hold lists, typed as comma-separated text: "ar native, en B2" or "TIG, MIG/MAG".
 _LANGUAGE_SKILL_FIELDS = ("newcomer.languages", "household.spouse.languages")
 
@@ -132,6 +136,8 @@ async def register_from_form(request: Request, user: Borgerservice, store: Store
         registered = await register_household(registration, key, store=store, settings=settings, relay=relay)
     except IdempotencyKeyReused:
         raise HTTPException(status.HTTP_409_CONFLICT, KEY_REUSED) from None
+    except CaseErased:
+        raise HTTPException(status.HTTP_410_GONE, CASE_ERASED) from None
     await audit.record(user, AuditAction.CREATE if registered.created else AuditAction.READ, "registration",
                        case_ids=[str(registered.case.case_id)], channel="page")
     return RedirectResponse(f"/cases/{registered.case.case_id}", status_code=status.HTTP_303_SEE_OTHER)
@@ -145,6 +151,29 @@ async def case_page(case_id: uuid.UUID, request: Request, user: Borgerservice, s
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No registration with this case id.")
     timeline = await store.timeline_of(str(case_id))
     await audit.record(user, AuditAction.READ, "case page", case_ids=[str(case_id)], channel="page")
+    if case.get("erasure"):
+        return pages.render(request, "erased.html", case=case, confirmations=await store.confirmations_of(str(case_id)),
+                            expected=ERASING_SERVICES)
     return pages.render(request, "case.html", case=case, timeline=timeline, progress=domain.case_progress(timeline),
                         arrival_published=await store.is_published(case["arrival_event_id"]),
                         letters_url=settings.welcome_pack_url, letter_languages=LETTER_LANGUAGES)
+
+
+@router.post("/cases/{case_id}/erase")
+async def erase_from_page(case_id: uuid.UUID, user: Borgerservice, store: StoreDep, settings: SettingsDep,
+                          relay: RelayDep, audit: AuditDep,
+                          reason: Annotated[str, Form(min_length=3, max_length=1000)]) -> Response:
+    try:
+        await erase_case(store, settings, relay, str(case_id), by=user.name, reason=reason.strip(),
+                         basis=ErasureBasis.REQUEST)
+    except CaseNotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No registration with this case id.") from None
+    await audit.record(user, AuditAction.ERASE, "registration", case_ids=[str(case_id)], channel="page")
+    return RedirectResponse(f"/cases/{case_id}", status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/cases/{case_id}/close")
+async def close_from_page(case_id: uuid.UUID, user: Borgerservice, store: StoreDep, audit: AuditDep) -> Response:
+    if await store.close_case(str(case_id), datetime.now(UTC), user.name):
+        await audit.record(user, AuditAction.CHANGE, "registration closed", case_ids=[str(case_id)], channel="page")
+    return RedirectResponse(f"/cases/{case_id}", status_code=status.HTTP_303_SEE_OTHER)

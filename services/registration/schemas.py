@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 
 from services.registration.domain import TimelineEntry, normalise_cpr
 from shared.events import Household, Newcomer
@@ -43,3 +43,20 @@ class CaseTimeline(BaseModel):
     letters: int
     intake_tasks: dict[str, str]     # task id -> latest status
     job_leads_by_status: dict[str, int]
+
+
+class ErasureRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    # Why the data is erased (e.g. "the person asked on 2026-11-27, request no. 123"); kept with the case.
+    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=3, max_length=1000)]
+
+
+class ErasurePublic(BaseModel):
+    case_id: uuid.UUID
+    erased_at: datetime
+    erased_by: str
+    basis: str
+    reason: str
+    # Services that erased their copy, and when; registration itself erased at erased_at.
+    confirmed_by: dict[str, datetime]

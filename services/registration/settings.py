@@ -1,3 +1,5 @@
+from pydantic import Field
+
 from shared.settings import ServiceSettings
 
 
@@ -5,3 +7,7 @@ class RegistrationSettings(ServiceSettings):
     service_name: str = "registration"
     mongodb_database: str = "velkommen_registration"
     port: int = 8001
+    # A closed case is erased this many days after it was closed (None: never automatically). Five years by
+    # default; the municipality's records-keeping duty decides the real period.
+    case_retention_days: int | None = Field(default=1825, ge=0)
+    retention_check_seconds: float = Field(default=3600, gt=0)

@@ -4,6 +4,7 @@ timeline of what other services reported about each case."""
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from typing import Any
 
 from pymongo.asynchronous.database import AsyncDatabase
@@ -18,6 +19,7 @@ class CaseStore:
         self.cases = db["cases"]
         self.outbox_log = db[LOG_COLLECTION]
         self.timeline = db["timeline"]
+        self.confirmations = db["erasure_confirmations"]
 
     async def ensure_indexes(self) -> None:
         await ensure_outbox_indexes(self.cases)
@@ -35,7 +37,7 @@ class CaseStore:
         return event_id in await published_event_ids(self.outbox_log, [event_id])
 
     async def recent_cases(self, limit: int = 50) -> list[dict[str, Any]]:
-        cursor = self.cases.find({}, _CASE_SUMMARY).sort([("registered_at", -1)]).limit(limit)
+        cursor = self.cases.find(_NOT_ERASED, _CASE_SUMMARY).sort([("registered_at", -1)]).limit(limit)
         return await cursor.to_list(length=limit)
 
     async def search_cases(self, text: str, limit: int = 50) -> list[dict[str, Any]]:
@@ -46,8 +48,26 @@ class CaseStore:
             conditions.append({"cpr_number": f"{text[:6]}-{text[-4:]}"})
         if re.fullmatch(r"[0-9a-fA-F-]{36}", text):
             conditions.append({"_id": text.lower()})
-        cursor = self.cases.find({"$or": conditions}, _CASE_SUMMARY).sort([("registered_at", -1)]).limit(limit)
+        cursor = self.cases.find({"$or": conditions, **_NOT_ERASED}, _CASE_SUMMARY).sort([("registered_at", -1)]).limit(limit)
         return await cursor.to_list(length=limit)
+
+    async def close_case(self, case_id: str, closed_at: datetime, by: str) -> bool:
+        """Mark the case closed (its retention period starts); False if it is closed already or erased."""
+        result = await self.cases.update_one({"_id": case_id, "closed_at": None, **_NOT_ERASED},
+                                             {"$set": {"closed_at": closed_at, "closed_by": by}})
+        return result.modified_count == 1
+
+    async def closed_before(self, cutoff: datetime) -> list[str]:
+        cursor = self.cases.find({"closed_at": {"$lte": cutoff}, **_NOT_ERASED}, {"_id": 1})
+        return [doc["_id"] async for doc in cursor]
+
+    async def add_confirmations(self, confirmations: list[dict[str, Any]]) -> int:
+        """One per case and service (the id says so): a redelivered confirmation adds nothing."""
+        docs = [{"_id": f"{c['case_id']}:{c['service']}", **c} for c in confirmations]
+        return await insert_new_many(self.confirmations, docs)
+
+    async def confirmations_of(self, case_id: str) -> dict[str, datetime]:
+        return {doc["service"]: doc["erased_at"] async for doc in self.confirmations.find({"case_id": case_id})}
 
     async def add_to_timeline(self, entries: list[TimelineEntry]) -> int:
         """Keyed by event id: a redelivered event adds nothing."""
@@ -59,5 +79,6 @@ class CaseStore:
         return [TimelineEntry(event_id=d.pop("_id"), **d) async for d in cursor]
 
 
+_NOT_ERASED = {"erasure": {"$exists": False}}
 # Lists show who and when; the CPR number and pending events stay out.
 _CASE_SUMMARY = {"newcomer": 1, "household": 1, "registered_at": 1}

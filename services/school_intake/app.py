@@ -11,12 +11,12 @@ from fastapi import FastAPI
 
 from services.school_intake.api import router as api_router
 from services.school_intake.domain import MunicipalityConfig
-from services.school_intake.handlers import handle_newcomer_arrived
+from services.school_intake.handlers import handle_newcomer_arrived, handle_newcomer_erased
 from services.school_intake.settings import SchoolIntakeSettings
 from services.school_intake.store import IntakeTaskStore
 from services.school_intake.pages import router as pages_router
 from shared.bus import Subscription
-from shared.events import NEWCOMER_ARRIVED
+from shared.events import NEWCOMER_ARRIVED, NEWCOMER_ERASED
 from shared.logs import configure_logging
 from shared.municipality import load_municipality_file
 from shared.runtime import ServiceRuntime
@@ -36,9 +36,10 @@ def create_app(settings: SchoolIntakeSettings | None = None, config: Municipalit
             store = IntakeTaskStore(runtime.db)
             await store.ensure_indexes()
             runtime.start_relay([store.tasks])
+            deps = {"store": store, "settings": settings, "config": config, "erasures": runtime.erasures}
             runtime.start_consumer([
-                Subscription(NEWCOMER_ARRIVED,
-                             partial(handle_newcomer_arrived, store=store, settings=settings, config=config)),
+                Subscription(NEWCOMER_ARRIVED, partial(handle_newcomer_arrived, **deps)),
+                Subscription(NEWCOMER_ERASED, partial(handle_newcomer_erased, **deps)),
             ])
             app.state.runtime, app.state.store = runtime, store
             yield

@@ -1,16 +1,34 @@
-"""Events the school intake consumes, and what it does with each. Consumes: NewcomerArrived v1."""
+"""Events the school intake consumes, and what it does with each.
+
+Consumes: NewcomerArrived v1 (open the children's intake tasks), NewcomerErased v1 (give back their places,
+delete the tasks, confirm).
+"""
 
 from __future__ import annotations
+
+from functools import partial
 
 from services.school_intake import domain
 from services.school_intake.settings import SchoolIntakeSettings
 from services.school_intake.store import IntakeTaskStore
-from services.school_intake.workflow import open_intake_tasks
-from shared.events import EventEnvelope, NewcomerArrived
+from services.school_intake.workflow import erase_case, open_intake_tasks
+from shared.erasure import ErasureLog
+from shared.events import EventEnvelope, NewcomerArrived, NewcomerErased
 
 
 async def handle_newcomer_arrived(
     event: EventEnvelope[NewcomerArrived], *, store: IntakeTaskStore, settings: SchoolIntakeSettings,
-    config: domain.MunicipalityConfig,
+    config: domain.MunicipalityConfig, erasures: ErasureLog,
 ) -> None:
+    case_id = str(event.payload.case_id)
+    if await erasures.is_erased(case_id):
+        return  # erased: a replayed arrival must not bring the data back
     await open_intake_tasks(store, settings, config, event)
+    await erasures.forget_if_erased([case_id], partial(erase_case, store, settings, config))
+
+
+async def handle_newcomer_erased(
+    event: EventEnvelope[NewcomerErased], *, store: IntakeTaskStore, settings: SchoolIntakeSettings,
+    config: domain.MunicipalityConfig, erasures: ErasureLog,
+) -> None:
+    await erasures.erase(event, partial(erase_case, store, settings, config))

@@ -83,6 +83,9 @@ class IntakeTaskStore:
     async def delete_task(self, task_id: str) -> None:
         await self.tasks.delete_one({"_id": task_id})
 
+    async def delete_tasks_of_case(self, case_id: str) -> int:
+        return (await self.tasks.delete_many({"case_id": case_id})).deleted_count
+
     async def oldest_waitlisted(self, grades: tuple[int, int], skip: set[str]) -> dict[str, Any] | None:
         cursor = self.tasks.find(
             {"status": TaskStatus.WAITLISTED.value, "kind": "reception_class",

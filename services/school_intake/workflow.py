@@ -211,3 +211,13 @@ async def release_and_offer(store: IntakeTaskStore, settings: SchoolIntakeSettin
             await store.release_seat(waiting["_id"])  # it left the waitlist meanwhile; try the next child
             skip.add(waiting["_id"])
     return None
+
+
+async def erase_case(store: IntakeTaskStore, settings: SchoolIntakeSettings, config: domain.MunicipalityConfig,
+                     case_id: str) -> int:
+    """Erasure: every task of the case gives back its reception-class place (offered to the next child
+    waiting) and is deleted. Returns the number of tasks deleted."""
+    tasks = await store.tasks_of_case(case_id)
+    for task in tasks:
+        await release_and_offer(store, settings, config, task["_id"])
+    return await store.delete_tasks_of_case(case_id)

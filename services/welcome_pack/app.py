@@ -10,13 +10,13 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.welcome_pack.api import router as api_router
-from services.welcome_pack.handlers import handle_newcomer_arrived
+from services.welcome_pack.handlers import handle_newcomer_arrived, handle_newcomer_erased
 from services.welcome_pack.pages import router as pages_router
 from services.welcome_pack.render import LetterRenderer
 from services.welcome_pack.settings import WelcomePackSettings
 from services.welcome_pack.store import LetterStore
 from shared.bus import Subscription
-from shared.events import NEWCOMER_ARRIVED
+from shared.events import NEWCOMER_ARRIVED, NEWCOMER_ERASED
 from shared.logs import configure_logging
 from shared.runtime import ServiceRuntime
 from shared.web import service_app
@@ -34,8 +34,9 @@ def create_app(settings: WelcomePackSettings | None = None) -> FastAPI:
             await store.ensure_indexes()
             runtime.start_relay([store.letters])
             runtime.start_consumer([
-                Subscription(NEWCOMER_ARRIVED,
-                             partial(handle_newcomer_arrived, store=store, renderer=renderer, settings=settings)),
+                Subscription(NEWCOMER_ARRIVED, partial(handle_newcomer_arrived, store=store, renderer=renderer,
+                                                       settings=settings, erasures=runtime.erasures)),
+                Subscription(NEWCOMER_ERASED, partial(handle_newcomer_erased, store=store, erasures=runtime.erasures)),
             ])
             app.state.runtime, app.state.store, app.state.renderer = runtime, store, renderer
             yield

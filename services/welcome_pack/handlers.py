@@ -1,4 +1,7 @@
-"""Events the welcome pack consumes, and what it does with each. Consumes: NewcomerArrived v1."""
+"""Events the welcome pack consumes, and what it does with each.
+
+Consumes: NewcomerArrived v1 (write the letter), NewcomerErased v1 (delete the case's letters, confirm).
+"""
 
 from __future__ import annotations
 
@@ -8,15 +11,24 @@ from services.welcome_pack import domain
 from services.welcome_pack.render import LetterRenderer
 from services.welcome_pack.settings import WelcomePackSettings
 from services.welcome_pack.store import LetterStore
-from shared.events import WELCOME_LETTER_GENERATED, EventEnvelope, NewcomerArrived, WelcomeLetterGenerated
+from shared.erasure import ErasureLog
+from shared.events import (
+    WELCOME_LETTER_GENERATED,
+    EventEnvelope,
+    NewcomerArrived,
+    NewcomerErased,
+    WelcomeLetterGenerated,
+)
 from shared.outbox import outbox_entry, outbox_fields
 
 
 async def handle_newcomer_arrived(
     event: EventEnvelope[NewcomerArrived], *, store: LetterStore, renderer: LetterRenderer,
-    settings: WelcomePackSettings,
+    settings: WelcomePackSettings, erasures: ErasureLog,
 ) -> None:
     arrival = event.payload
+    if await erasures.is_erased(str(arrival.case_id)):
+        return  # erased: a replayed arrival must not bring the data back
     language = domain.letter_language(arrival.newcomer.preferred_language)
     letter_id = str(domain.letter_id_for(arrival.case_id, language))
     if await store.has_letter(letter_id):
@@ -44,3 +56,9 @@ async def handle_newcomer_arrived(
                                           generated)]),
         }
     )
+    await erasures.forget_if_erased([str(arrival.case_id)], store.erase_case)
+
+
+async def handle_newcomer_erased(event: EventEnvelope[NewcomerErased], *, store: LetterStore,
+                                 erasures: ErasureLog) -> None:
+    await erasures.erase(event, store.erase_case)

@@ -30,3 +30,7 @@ class LetterStore:
 
     async def get_letter(self, letter_id: str) -> dict[str, Any] | None:
         return await self.letters.find_one({"_id": letter_id}, {"outbox": 0})
+
+    async def erase_case(self, case_id: str) -> int:
+        """Delete the case's letters (they hold names, the address and the household)."""
+        return (await self.letters.delete_many({"case_id": case_id})).deleted_count

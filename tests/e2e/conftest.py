@@ -29,6 +29,8 @@ def _free_port() -> int:
 @dataclass(frozen=True)
 class RunningSystem:
     urls: dict[str, str]
+    databases: dict[str, str]   # service -> its database name
+    topic_prefix: str
 
     def __getitem__(self, service: str) -> str:
         return self.urls[service]
@@ -73,7 +75,8 @@ def system(infrastructure, tmp_path_factory, request):
                 if processes[service].poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"{service} did not become ready:\n{(logs / f'{service}.log').read_text()[-3000:]}")
                 time.sleep(0.2)
-        yield RunningSystem(urls)
+        yield RunningSystem(urls, {s: f"test_{infrastructure.run_id}_{name}_{s}" for s in SERVICES},
+                            f"test-{infrastructure.run_id}-{name}.")
     finally:
         for process in processes.values():
             process.terminate()

@@ -2,7 +2,8 @@
 
 Borgerservice registers a family through the form; the school's staff member sees the child's task and
 acknowledges it; the Jobcenter adviser sees the spouse's leads and marks one contacted; the case page's timeline
-then shows all of it. Screenshots go to test-artifacts/browser/.
+then shows all of it. Finally the family is erased and every service confirms. Screenshots go to
+test-artifacts/browser/.
 """
 
 from __future__ import annotations
@@ -138,3 +139,15 @@ def test_a_family_registered_in_the_browser_is_followed_by_school_and_jobcenter(
     # --- Each role is kept to its own pages.
     assert school.goto(case_url).status == 403
     assert adviser.goto(f"{system['school_intake']}/").status == 403
+
+    # --- The family asks to be erased: Borgerservice erases, the services confirm on the case page.
+    desk.get_by_role("link", name="Dansk").click()
+    desk.get_by_text("Slet personoplysninger (GDPR)").click()
+    desk.get_by_label("Begrundelse (fx anmodning og dato)").fill("Anmodning fra familien 27.11.2026")
+    desk.get_by_role("button", name="Slet personoplysninger").click()
+    confirmed = desk.locator("#erasure-confirmations [data-confirmed=yes]")
+    reload_until(desk, lambda: confirmed.count() == 4)
+    assert "Amira" not in desk.content()
+    desk.screenshot(path=ARTIFACTS / "07-erased-case.png", full_page=True)
+    school.goto(f"{system['school_intake']}/")
+    assert school.locator("tr[data-child='Lina Haddad']").count() == 0

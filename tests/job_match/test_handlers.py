@@ -26,6 +26,7 @@ async def service(infrastructure):
     app = create_app(settings)
     async with running(app, role="jobcenter_adviser", name="Ann Adviser") as client:
         client.index = app.state.listing_index
+        client.erasures = app.state.runtime.erasures
         yield client, app.state.store, settings
 
 
@@ -74,8 +75,10 @@ async def test_the_welder_with_german_and_english_gets_welding_leads_none_demand
                                          languages=[{"language": "de", "level": "C1"},
                                                     {"language": "en", "level": "B2"}])
     event = arrival_event(body)
-    await handle_newcomer_arrived(event, store=store, index=client.index, leads_per_spouse=10)
-    await handle_newcomer_arrived(event, store=store, index=client.index, leads_per_spouse=10)  # redelivered: same leads once
+    await handle_newcomer_arrived(event, store=store, index=client.index, leads_per_spouse=10,
+                                  erasures=client.erasures)
+    await handle_newcomer_arrived(event, store=store, index=client.index, leads_per_spouse=10,
+                                  erasures=client.erasures)  # redelivered: same leads once
     leads = await leads_of(client, event)
     assert len(leads) == 10 and len({lead["listing_id"] for lead in leads}) == 10
     assert [lead["score"] for lead in leads] == sorted((lead["score"] for lead in leads), reverse=True)
@@ -94,7 +97,8 @@ async def test_no_spouse_or_no_wish_for_help_gives_no_leads(service):
     body["household"]["spouse"]["wants_job_help"] = False
     declined = arrival_event(body)
     for event in (alone, declined):
-        await handle_newcomer_arrived(event, store=store, index=client.index, leads_per_spouse=10)
+        await handle_newcomer_arrived(event, store=store, index=client.index, leads_per_spouse=10,
+                                  erasures=client.erasures)
         assert await leads_of(client, event) == []
 
 
@@ -137,7 +141,8 @@ async def test_a_new_better_listing_is_added_to_open_spouses_once_and_an_expired
     body["household"]["spouse"] = spouse(occupation="hydraulic systems", skills=["hydraulik", "vindmølletekniker"],
                                          languages=[{"language": "en", "level": "C1"}])
     event = arrival_event(body)
-    await handle_newcomer_arrived(event, store=store, index=client.index, leads_per_spouse=10)
+    await handle_newcomer_arrived(event, store=store, index=client.index, leads_per_spouse=10,
+                                  erasures=client.erasures)
     before = {lead["listing_id"] for lead in await leads_of(client, event)}
 
     better_id, expired_id = f"NEW-{uuid.uuid4().hex[:8]}", f"OLD-{uuid.uuid4().hex[:8]}"
@@ -163,7 +168,8 @@ async def test_a_new_better_listing_is_added_to_open_spouses_once_and_an_expired
 async def test_lead_workflow_with_notes_board_and_events(service, infrastructure):
     client, store, settings = service
     event = arrival_event()
-    await handle_newcomer_arrived(event, store=store, index=client.index, leads_per_spouse=10)
+    await handle_newcomer_arrived(event, store=store, index=client.index, leads_per_spouse=10,
+                                  erasures=client.erasures)
     lead = (await leads_of(client, event))[0]
     url = f"/leads/{lead['lead_id']}"
     assert (await client.post(f"{url}/transitions", json={"to": "hired"})).status_code == 409
@@ -195,7 +201,8 @@ async def test_lead_workflow_with_notes_board_and_events(service, infrastructure
 async def test_concurrent_changes_of_one_lead_one_wins(service):
     client, store, _ = service
     event = arrival_event()
-    await handle_newcomer_arrived(event, store=store, index=client.index, leads_per_spouse=10)
+    await handle_newcomer_arrived(event, store=store, index=client.index, leads_per_spouse=10,
+                                  erasures=client.erasures)
     lead = (await leads_of(client, event))[0]
     responses = await asyncio.gather(*(client.post(f"/leads/{lead['lead_id']}/transitions",
                                                    json={"to": "contacted"}) for i in range(4)))
@@ -219,7 +226,8 @@ async def test_a_batch_of_listing_events_adds_each_new_lead_once(service):
     body["household"]["spouse"] = spouse(occupation="butcher", skills=["slagter"],
                                          languages=[{"language": "en", "level": "C1"}])
     event = arrival_event(body)
-    await handle_newcomer_arrived(event, store=store, index=client.index, leads_per_spouse=10)
+    await handle_newcomer_arrived(event, store=store, index=client.index, leads_per_spouse=10,
+                                  erasures=client.erasures)
     before = {lead["listing_id"] for lead in await leads_of(client, event)}
     ids = [f"BATCH-{uuid.uuid4().hex[:8]}" for _ in range(3)]
     await client.post("/listings/import", json=[listing_row(i, title="Slagter", occupation="butcher",

@@ -106,3 +106,30 @@ async def test_health_and_readiness(api):
     ready = await api.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["checks"] == {"database": True, "kafka": True, "background_tasks": True}
+
+
+async def test_a_closed_case_is_erased_when_its_retention_period_ends(infrastructure):
+    settings = infrastructure.settings(RegistrationSettings, case_retention_days=0, retention_check_seconds=0.2,
+                                       mongodb_database=f"test_{infrastructure.run_id}_retention")
+    app = create_app(settings)
+    async with running(app, role="borgerservice") as client:
+        key = {"Idempotency-Key": f"retention-{uuid.uuid4()}"}
+        case_id = (await client.post("/registrations", json=registration(), headers=key)).json()["case_id"]
+        open_case = await client.get(f"/registrations/{case_id}")
+        assert open_case.status_code == 200  # not closed: kept, whatever the period
+        assert (await client.post(f"/registrations/{case_id}/close")).status_code == 204
+
+        async def erased():
+            response = await client.get(f"/registrations/{case_id}/erasure")
+            return response.json() if response.status_code == 200 else None
+
+        status = await eventually(erased, timeout=10)
+        assert status and status["basis"] == "retention" and status["erased_by"] == "system"
+        assert (await client.get(f"/registrations/{case_id}")).status_code == 410
+        # The original request retried with its key does not bring the case back.
+        assert (await client.post("/registrations", json=registration(), headers=key)).status_code == 410
+        stored = await app.state.store.cases.find_one({"_id": case_id})
+        assert not {"newcomer", "household", "cpr_number"} & set(stored)
+        assert "Amira" not in json.dumps(stored, default=str)
+        [pending] = stored["outbox"].values()
+        assert json.loads(pending["value"])["type"] == "NewcomerErased"

@@ -49,7 +49,7 @@ async def one_seat(infrastructure):
 
 async def handle(app, event):
     await handle_newcomer_arrived(event, store=app.state.store, settings=app.state.settings,
-                                  config=app.state.intake_config)
+                                  config=app.state.intake_config, erasures=app.state.runtime.erasures)
 
 
 async def tasks_of(app, event):

@@ -29,7 +29,7 @@ async def only_letter(client, event):
 
 async def handle(client, event):
     await handle_newcomer_arrived(event, store=client.app.state.store, renderer=client.app.state.renderer,
-                                  settings=client.app.state.settings)
+                                  settings=client.app.state.settings, erasures=client.app.state.runtime.erasures)
 
 
 async def test_the_same_event_twice_gives_one_letter(service):
