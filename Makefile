@@ -5,7 +5,7 @@ VENV  := .venv
 PIP   := $(VENV)/bin/pip
 PYTHON := $(VENV)/bin/python
 
-.PHONY: install run stop status test test-unit infra infra-stop clean-data bench
+.PHONY: install run stop status test test-unit infra infra-stop clean-data bench faults
 
 CATALOGS := $(patsubst %.po,%.mo,$(wildcard services/welcome_pack/locales/*/LC_MESSAGES/messages.po))
 
@@ -58,6 +58,11 @@ test: install
 ## test-unit: only the pure-logic tests (no servers)
 test-unit: $(VENV)/.installed $(CATALOGS)
 	$(PYTHON) -m pytest -q -m "not infra" $(PYTEST_ARGS)
+
+## faults: the fault-injection suite at full size (1,000 registrations per scenario; `make test` runs 100)
+faults: install
+	FAULTS_REGISTRATIONS=$${FAULTS_REGISTRATIONS:-1000} FAULTS_FUZZ_EXAMPLES=$${FAULTS_FUZZ_EXAMPLES:-100} \
+	  $(PYTHON) -m pytest -q -s tests/faults $(PYTEST_ARGS)
 
 ## clean-data: stop everything and delete local Kafka and database data (not the cached jars/binaries)
 clean-data: stop

@@ -11,10 +11,18 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaConnectionError, KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import (
+    InvalidProducerEpoch,
+    KafkaConnectionError,
+    KafkaError,
+    OutOfOrderSequenceNumber,
+    TopicAlreadyExistsError,
+    UnknownProducerId,
+)
 
 from shared.db import TRANSIENT_DB_ERRORS
 from shared.events import EventEnvelope, EventSpec, UnreadableEvent
@@ -25,16 +33,66 @@ log = logging.getLogger(__name__)
 TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (*TRANSIENT_DB_ERRORS, KafkaConnectionError, asyncio.TimeoutError)
 
 
-def create_producer(settings: ServiceSettings) -> AIOKafkaProducer:
-    # Idempotent producer: a retried send is written once per partition (forces acks="all").
-    return AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap_servers,
-        client_id=settings.service_name,
-        enable_idempotence=True,
-        acks="all",
-        linger_ms=2,
-        request_timeout_ms=15000,
-    )
+# After a broker restart, aiokafka's idempotent producer can be left with sequence numbers the broker refuses
+# (OutOfOrderSequenceNumber) and never recovers (aio-libs/aiokafka#1017): we measured every send failing for
+# minutes. The cure is a new producer (a new producer id). Sends that failed are retried by their callers.
+FATAL_PRODUCER_ERRORS = (OutOfOrderSequenceNumber, UnknownProducerId, InvalidProducerEpoch)
+
+
+class Producer:
+    """The service's idempotent Kafka producer (a retried send is written once per partition; acks=all),
+    replaced by a fresh one when it reports one of FATAL_PRODUCER_ERRORS."""
+
+    def __init__(self, settings: ServiceSettings):
+        self.settings = settings
+        self._producer = self._new()
+        self.renewals = 0
+
+    def _new(self) -> AIOKafkaProducer:
+        return AIOKafkaProducer(
+            bootstrap_servers=self.settings.kafka_bootstrap_servers,
+            client_id=self.settings.service_name,
+            enable_idempotence=True,
+            acks="all",
+            linger_ms=2,
+            request_timeout_ms=15000,
+        )
+
+    @property
+    def client(self):  # noqa: ANN201 - aiokafka's client, for readiness checks
+        return self._producer.client
+
+    async def start(self) -> None:
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        await self._producer.stop()
+
+    async def send(self, topic: str, *, value: bytes | None, key: bytes | None = None,
+                   headers: list[tuple[str, bytes]] | None = None) -> asyncio.Future:
+        return await self._producer.send(topic, value=value, key=key, headers=headers)
+
+    async def send_and_wait(self, topic: str, *, value: bytes | None, key: bytes | None = None,
+                            headers: list[tuple[str, bytes]] | None = None) -> Any:
+        try:
+            return await self._producer.send_and_wait(topic, value=value, key=key, headers=headers)
+        except FATAL_PRODUCER_ERRORS:
+            await self.renew()
+            raise
+
+    async def renew(self) -> None:
+        old, self._producer = self._producer, self._new()
+        self.renewals += 1
+        log.warning("Kafka producer refused by the broker (idempotence state lost); replacing it")
+        await self._producer.start()
+        try:
+            await asyncio.wait_for(old.stop(), 10)
+        except Exception:  # noqa: BLE001 - the old producer is broken anyway
+            log.debug("stopping the old producer failed", exc_info=True)
+
+
+def create_producer(settings: ServiceSettings) -> Producer:
+    return Producer(settings)
 
 
 async def ensure_topics(settings: ServiceSettings, specs: Iterable[EventSpec]) -> None:
@@ -90,7 +148,7 @@ class ConsumerStats:
 class ConsumerRunner:
     """Consumes the subscribed topics in one consumer group; see the module docstring for the guarantees."""
 
-    def __init__(self, settings: ServiceSettings, subscriptions: Iterable[Subscription], producer: AIOKafkaProducer,
+    def __init__(self, settings: ServiceSettings, subscriptions: Iterable[Subscription], producer: Producer,
                  after_batch: Callable[[], None] | None = None):
         self.settings = settings
         self.after_batch = after_batch  # e.g. wake the outbox relay: handlers may have stored events
@@ -221,7 +279,7 @@ class ConsumerRunner:
         log.error("dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
 
 
-async def kafka_ready(producer: AIOKafkaProducer, timeout: float = 2.0) -> bool:
+async def kafka_ready(producer: Producer, timeout: float = 2.0) -> bool:
     try:
         await asyncio.wait_for(producer.client.fetch_all_metadata(), timeout)
         return True

@@ -25,11 +25,11 @@ from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from shared.bus import FATAL_PRODUCER_ERRORS, Producer
 from shared.db import TRANSIENT_DB_ERRORS, duplicate_ids
 from shared.events import EventEnvelope, to_json
 
@@ -82,7 +82,7 @@ class OutboxRelay:
     def __init__(
         self,
         collections: Iterable[AsyncCollection],
-        producer: AIOKafkaProducer,
+        producer: Producer,
         log_collection: AsyncCollection,
         *,
         poll_seconds: float,
@@ -210,9 +210,11 @@ class OutboxRelay:
             futures = [await self.producer.send(e["topic"], value=e["value"].encode(), key=e["key"].encode())
                        for e in batch]
             await asyncio.gather(*futures)
-        except BaseException:
+        except BaseException as exc:
             await self.log.delete_many({"_id": {"$in": batch_ids}, "owner": self.owner,
                                         "published_at": None})  # let the next pass retry promptly
+            if isinstance(exc, FATAL_PRODUCER_ERRORS):
+                await self.producer.renew()
             raise
         await self.log.update_many({"_id": {"$in": batch_ids}}, {"$set": {"published_at": datetime.now(UTC)}})
         for event_id in batch_ids:

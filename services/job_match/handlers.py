@@ -13,7 +13,18 @@ from services.job_match import domain
 from services.job_match.index import ListingIndex
 from services.job_match.store import Announce, JobStore
 from shared.erasure import ErasureLog
-from shared.events import EventEnvelope, JobListingPublished, NewcomerArrived, NewcomerErased
+from shared.events import (
+    JOB_LISTING_PUBLISHED,
+    NEWCOMER_ARRIVED,
+    NEWCOMER_ERASED,
+    EventEnvelope,
+    JobListingPublished,
+    NewcomerArrived,
+    NewcomerErased,
+)
+
+# Every event this service consumes (its app subscribes a handler to each).
+CONSUMES = (NEWCOMER_ARRIVED, JOB_LISTING_PUBLISHED, NEWCOMER_ERASED)
 
 
 async def handle_newcomer_arrived(

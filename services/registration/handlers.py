@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from services.registration.domain import timeline_entry
 from services.registration.store import CaseStore
-from shared.events import ErasureConfirmed, EventEnvelope
+from shared.events import (
+    ERASURE_CONFIRMED,
+    JOB_LEAD_STATUS_CHANGED,
+    SCHOOL_INTAKE_STATUS_CHANGED,
+    WELCOME_LETTER_GENERATED,
+    ErasureConfirmed,
+    EventEnvelope,
+)
+
+# Every event this service consumes (its app subscribes a handler to each).
+CONSUMES = (WELCOME_LETTER_GENERATED, SCHOOL_INTAKE_STATUS_CHANGED, JOB_LEAD_STATUS_CHANGED, ERASURE_CONFIRMED)
 
 
 async def handle_downstream_events(events: list[EventEnvelope], *, store: CaseStore) -> None:

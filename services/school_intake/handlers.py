@@ -13,7 +13,10 @@ from services.school_intake.settings import SchoolIntakeSettings
 from services.school_intake.store import IntakeTaskStore
 from services.school_intake.workflow import erase_case, open_intake_tasks
 from shared.erasure import ErasureLog
-from shared.events import EventEnvelope, NewcomerArrived, NewcomerErased
+from shared.events import NEWCOMER_ARRIVED, NEWCOMER_ERASED, EventEnvelope, NewcomerArrived, NewcomerErased
+
+# Every event this service consumes (its app subscribes a handler to each).
+CONSUMES = (NEWCOMER_ARRIVED, NEWCOMER_ERASED)
 
 
 async def handle_newcomer_arrived(

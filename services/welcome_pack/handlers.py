@@ -13,6 +13,8 @@ from services.welcome_pack.settings import WelcomePackSettings
 from services.welcome_pack.store import LetterStore
 from shared.erasure import ErasureLog
 from shared.events import (
+    NEWCOMER_ARRIVED,
+    NEWCOMER_ERASED,
     WELCOME_LETTER_GENERATED,
     EventEnvelope,
     NewcomerArrived,
@@ -20,6 +22,9 @@ from shared.events import (
     WelcomeLetterGenerated,
 )
 from shared.outbox import outbox_entry, outbox_fields
+
+# Every event this service consumes (its app subscribes a handler to each).
+CONSUMES = (NEWCOMER_ARRIVED, NEWCOMER_ERASED)
 
 
 async def handle_newcomer_arrived(

@@ -1,0 +1,246 @@
+"""Fault injection on real processes: a private Kafka, FerretDB and the four services, broken on purpose.
+
+Each scenario prints its counts (sent, accepted, complete, missing, duplicated, dead-lettered) and they are
+written to test-artifacts/faults.json. Size: FAULTS_REGISTRATIONS (100 in `make test` and CI; `make faults`
+runs 1,000).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+from aiokafka import AIOKafkaProducer
+from pymongo import AsyncMongoClient
+
+from shared.events import NEWCOMER_ARRIVED, to_json
+from tests.builders import arrival_event, registration
+from tests.conftest import ROOT
+from tests.faults.harness import (
+    PREFIX,
+    SERVICES,
+    Installation,
+    LoadResult,
+    dead_letters,
+    group_lag,
+    outputs,
+    register_load,
+    reset_group_to_beginning,
+    settle,
+    topic_sizes,
+)
+
+pytestmark = pytest.mark.faults
+N = int(os.environ.get("FAULTS_REGISTRATIONS", "100"))
+REPORT: dict[str, dict] = {}
+TEMPLATES = {
+    "family": lambda: registration(),                                  # spouse + children of 7 and 2
+    "single": lambda: registration(with_spouse=False, children=[]),   # a worker alone
+}
+
+
+@pytest.fixture(scope="module")
+def installation(tmp_path_factory):
+    inst = Installation(tmp_path_factory.mktemp("faults"))
+    try:
+        inst.start()
+        yield inst
+    finally:
+        codes = inst.stop()
+        (ROOT / "test-artifacts").mkdir(exist_ok=True)
+        (ROOT / "test-artifacts" / "faults.json").write_text(json.dumps(REPORT, indent=2))
+        assert all(code == 0 for code in codes.values()), codes
+
+
+@pytest.fixture(scope="module")
+async def world(installation):
+    """Expected outputs per template, learnt from one control case each on the healthy system."""
+    client = AsyncMongoClient(installation.mongodb_uri, tz_aware=True)
+    expected = {}
+    for name, make in TEMPLATES.items():
+        result = await register_load(installation, [make()], f"control-{name}", concurrency=1)
+        [case_id] = result.accepted.values()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            out = await outputs(client, installation)
+            if out.letters[case_id] and (name == "single" or (out.tasks[case_id] == 2 and out.leads[case_id])):
+                break
+            await asyncio.sleep(0.5)
+        await asyncio.sleep(2)  # let late leads land
+        out = await outputs(client, installation)
+        expected[name] = (out.tasks[case_id], out.leads[case_id])
+    assert expected["family"][0] == 2 and expected["family"][1] > 0, expected
+    yield client, expected
+    await client.close()
+
+
+def bodies_for(n: int) -> tuple[list[dict], list[str]]:
+    names = list(TEMPLATES)
+    kinds = [names[i % len(names)] for i in range(n)]
+    return [TEMPLATES[k]() for k in kinds], kinds
+
+
+async def when_accepted(result: LoadResult, count: int, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while len(result.accepted) < count and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+
+
+async def run_with_fault(installation, world, run: str, fault) -> dict:
+    """Register N households while `fault(result)` breaks something; then count the outputs."""
+    client, expected = world
+    bodies, kinds = bodies_for(N)
+    dead_before = await dead_letters(installation)
+    result = LoadResult(sent=N)
+    started = time.monotonic()
+    # Spread over about 20 s, so that the fault happens while registrations are still coming in.
+    load = asyncio.create_task(register_load(installation, bodies, run, into=result, rate=max(N / 20, 5)))
+    await fault(result)
+    await load
+    kind_of_key = {f"{run}-{i}": kind for i, kind in enumerate(kinds)}
+    cases = {case_id: expected[kind_of_key[key]] for key, case_id in result.accepted.items()}
+    verdict = await settle(client, installation, cases)
+    counts = {
+        "sent": N, "accepted": len(result.accepted), "refused": len(result.refused),
+        "retried_requests": result.retried_requests, "complete": verdict.complete,
+        "missing": len(verdict.missing), "duplicated": len(verdict.duplicated),
+        "dead_lettered": await dead_letters(installation) - dead_before,
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    REPORT[run] = counts
+    print(f"\n[faults] {run}: {json.dumps(counts)}", file=sys.__stdout__)
+    assert not result.refused, result.refused[:3]
+    assert len(result.accepted) == N
+    assert verdict.missing == [] and verdict.duplicated == [], (verdict.missing[:3], verdict.duplicated[:3])
+    assert counts["dead_lettered"] == 0
+    return counts
+
+
+# ------------------------------------------------------------------------------------------------ scenarios
+
+async def test_1_a_consumer_service_killed_with_sigkill_and_restarted_twice(installation, world):
+    async def fault(result):
+        for share in (1 / 3, 2 / 3):
+            await when_accepted(result, int(N * share))
+            code = installation.kill_service("school_intake", signal.SIGKILL)
+            assert code == -signal.SIGKILL
+            await asyncio.to_thread(installation.start_service, "school_intake")
+
+    await run_with_fault(installation, world, "1-sigkill-school_intake-twice", fault)
+
+
+async def test_2_the_broker_stopped_for_ten_seconds_during_load(installation, world):
+    async def fault(result):
+        await when_accepted(result, N // 3)
+        await asyncio.to_thread(installation.stop_kafka)
+        await asyncio.sleep(10)  # registrations keep being accepted: they wait in the outbox
+        await asyncio.to_thread(installation.start_kafka)
+
+    counts = await run_with_fault(installation, world, "2-kafka-stopped-10s", fault)
+    assert counts["accepted"] == N
+
+
+async def test_3_the_database_stopped_and_restarted_during_load(installation, world):
+    async def fault(result):
+        await when_accepted(result, N // 3)
+        await asyncio.to_thread(installation.stop_db)
+        await asyncio.sleep(10)  # the API answers 503; the load generator retries with the same key
+        await asyncio.to_thread(installation.start_db)
+
+    counts = await run_with_fault(installation, world, "3-database-stopped-10s", fault)
+    assert counts["retried_requests"] > 0  # the outage was seen by clients (503 or refused connections)
+
+
+async def test_4_a_full_redelivery_after_resetting_every_consumer_group_changes_nothing(installation, world):
+    client, _ = world
+    before = await outputs(client, installation)
+    output_topics = [PREFIX + t for t in ("onboarding.welcome-letter-generated.v1",
+                                          "onboarding.school-intake-status-changed.v1",
+                                          "onboarding.job-lead-status-changed.v1")]
+    sizes_before = await topic_sizes(installation, output_topics)
+    started = time.monotonic()
+    for service in SERVICES:
+        assert installation.kill_service(service, signal.SIGTERM) == 0  # drains, commits, exits 0
+    for service in SERVICES:
+        await reset_group_to_beginning(installation, service)
+    redelivered = {s: await group_lag(installation, s) for s in SERVICES}
+    for service in SERVICES:
+        await asyncio.to_thread(installation.start_service, service)
+    deadline = time.monotonic() + 240
+    while any([await group_lag(installation, s) for s in SERVICES]) and time.monotonic() < deadline:
+        await asyncio.sleep(1)
+    await asyncio.sleep(3)  # relays: anything they would publish is published by now
+    after = await outputs(client, installation)
+    sizes_after = await topic_sizes(installation, output_topics)
+    counts = {"redelivered_events": redelivered, "outputs_before": before.total(), "outputs_after": after.total(),
+              "new_output_events": sum(sizes_after.values()) - sum(sizes_before.values()),
+              "seconds": round(time.monotonic() - started, 1)}
+    REPORT["4-offsets-reset-full-redelivery"] = counts
+    print(f"\n[faults] 4-offsets-reset-full-redelivery: {json.dumps(counts)}", file=sys.__stdout__)
+    assert all(redelivered.values())
+    assert (after.letters, after.tasks, after.leads) == (before.letters, before.tasks, before.leads)
+    assert counts["new_output_events"] == 0
+
+
+async def test_5_poison_events_are_dead_lettered_and_the_good_ones_behind_them_handled(installation, world):
+    client, expected = world
+    good = arrival_event(registration())
+    compatible = json.loads(to_json(arrival_event(registration())))
+    compatible.update(version=2, min_reader_version=1)               # a v2 that only added a field
+    compatible["payload"]["newcomer"]["pronouns"] = "she/her"
+    wrong_types = json.loads(to_json(arrival_event()))
+    wrong_types["payload"]["newcomer"]["date_of_birth"] = 12345
+    unknown_version = json.loads(to_json(arrival_event()))
+    unknown_version["version"] = 9
+    huge = json.loads(to_json(arrival_event()))
+    huge["payload"]["newcomer"]["full_name"] = "x" * 1_000_000        # a 1 MB message
+    poison = [b"{this is not json", json.dumps(wrong_types).encode(), json.dumps(unknown_version).encode(),
+              json.dumps(huge).encode()]
+    dead_before = await dead_letters(installation)
+    producer = AIOKafkaProducer(bootstrap_servers=installation.bootstrap, max_request_size=2_000_000)
+    await producer.start()
+    try:
+        key = str(good.payload.case_id).encode()  # same key: same partition, the good ones queue behind
+        for value in [*poison, json.dumps(compatible).encode(), to_json(good)]:
+            await producer.send_and_wait(PREFIX + NEWCOMER_ARRIVED.topic, value=value, key=key)
+    finally:
+        await producer.stop()
+    cases = {str(good.payload.case_id): expected["family"], compatible["payload"]["case_id"]: expected["family"]}
+    verdict = await settle(client, installation, cases, timeout=60)
+    deadline = time.monotonic() + 30
+    while await dead_letters(installation) - dead_before < 12 and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+    counts = {"sent": 6, "poison": 4, "good": 2, "complete": verdict.complete, "missing": len(verdict.missing),
+              "dead_lettered": await dead_letters(installation) - dead_before}
+    REPORT["5-poison-events"] = counts
+    print(f"\n[faults] 5-poison-events: {json.dumps(counts)}", file=sys.__stdout__)
+    assert verdict.missing == [] and verdict.duplicated == []
+    assert counts["dead_lettered"] == 4 * 3  # each poison event, once per consuming service
+    for service in ("welcome_pack", "school_intake", "job_match"):
+        assert installation.processes[service].poll() is None  # still running
+
+
+def test_6_the_http_apis_fuzzed_from_their_openapi_documents_give_no_5xx(installation):
+    examples = os.environ.get("FAULTS_FUZZ_EXAMPLES", "25")
+    roles = {"registration": ("borgerservice", None), "welcome_pack": ("borgerservice", None),
+             "school_intake": ("school_staff", "lindbjerg"), "job_match": ("jobcenter_adviser", None)}
+    counts = {}
+    for service, (role, school) in roles.items():
+        token = installation.token(role, school)
+        run = subprocess.run(
+            [str(ROOT / ".venv" / "bin" / "schemathesis") if (ROOT / ".venv" / "bin" / "schemathesis").exists()
+             else "schemathesis", "run", f"{installation.urls[service]}/openapi.json",
+             "-H", f"Authorization: Bearer {token}", "--checks", "not_a_server_error", "-n", examples,
+             "--seed", "20261127", "--report-dir", str(ROOT / "test-artifacts" / "schemathesis")],
+            capture_output=True, text=True, timeout=600)
+        summary = [line.strip() for line in run.stdout.splitlines() if "generated" in line]
+        counts[service] = {"exit": run.returncode, "summary": summary[-1] if summary else run.stdout[-500:]}
+        assert run.returncode == 0, f"{service}:\n{run.stdout[-3000:]}"
+    REPORT["6-schemathesis"] = counts
+    print(f"\n[faults] 6-schemathesis: {json.dumps(counts)}", file=sys.__stdout__)
