@@ -286,6 +286,8 @@ class EventSpec(BaseModel, Generic[P]):
     payload: type[P]
     # For a version that only adds optional fields to the one before: readers of that older version may read it.
     min_reader_version: int | None = None
+    # The payload field whose value is the message key (ordering and partitioning follow it).
+    key: str = "case_id"
 
     def envelope(
         self,
@@ -362,7 +364,8 @@ WELCOME_LETTER_GENERATED = EventSpec[WelcomeLetterGenerated](
 )
 
 JOB_LISTING_PUBLISHED = EventSpec[JobListingPublished](
-    type="JobListingPublished", version=1, topic="onboarding.job-listing-published.v1", payload=JobListingPublished
+    type="JobListingPublished", version=1, topic="onboarding.job-listing-published.v1", payload=JobListingPublished,
+    key="listing_id",
 )
 
 JOB_LEAD_STATUS_CHANGED = EventSpec[JobLeadStatusChanged](

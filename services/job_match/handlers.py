@@ -14,6 +14,8 @@ from services.job_match.index import ListingIndex
 from services.job_match.store import Announce, JobStore
 from shared.erasure import ErasureLog
 from shared.events import (
+    ERASURE_CONFIRMED,
+    JOB_LEAD_STATUS_CHANGED,
     JOB_LISTING_PUBLISHED,
     NEWCOMER_ARRIVED,
     NEWCOMER_ERASED,
@@ -23,7 +25,9 @@ from shared.events import (
     NewcomerErased,
 )
 
-# Every event this service consumes (its app subscribes a handler to each).
+# What this service publishes (through its outbox) and consumes (its app subscribes a handler to each):
+# the event catalogue (docs/asyncapi.yaml) is generated from these.
+PUBLISHES = (JOB_LISTING_PUBLISHED, JOB_LEAD_STATUS_CHANGED, ERASURE_CONFIRMED)
 CONSUMES = (NEWCOMER_ARRIVED, JOB_LISTING_PUBLISHED, NEWCOMER_ERASED)
 
 

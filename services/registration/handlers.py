@@ -11,13 +11,17 @@ from services.registration.store import CaseStore
 from shared.events import (
     ERASURE_CONFIRMED,
     JOB_LEAD_STATUS_CHANGED,
+    NEWCOMER_ARRIVED,
+    NEWCOMER_ERASED,
     SCHOOL_INTAKE_STATUS_CHANGED,
     WELCOME_LETTER_GENERATED,
     ErasureConfirmed,
     EventEnvelope,
 )
 
-# Every event this service consumes (its app subscribes a handler to each).
+# What this service publishes (through its outbox) and consumes (its app subscribes a handler to each):
+# the event catalogue (docs/asyncapi.yaml) is generated from these.
+PUBLISHES = (NEWCOMER_ARRIVED, NEWCOMER_ERASED)
 CONSUMES = (WELCOME_LETTER_GENERATED, SCHOOL_INTAKE_STATUS_CHANGED, JOB_LEAD_STATUS_CHANGED, ERASURE_CONFIRMED)
 
 

@@ -13,9 +13,19 @@ from services.school_intake.settings import SchoolIntakeSettings
 from services.school_intake.store import IntakeTaskStore
 from services.school_intake.workflow import erase_case, open_intake_tasks
 from shared.erasure import ErasureLog
-from shared.events import NEWCOMER_ARRIVED, NEWCOMER_ERASED, EventEnvelope, NewcomerArrived, NewcomerErased
+from shared.events import (
+    ERASURE_CONFIRMED,
+    NEWCOMER_ARRIVED,
+    NEWCOMER_ERASED,
+    SCHOOL_INTAKE_STATUS_CHANGED,
+    EventEnvelope,
+    NewcomerArrived,
+    NewcomerErased,
+)
 
-# Every event this service consumes (its app subscribes a handler to each).
+# What this service publishes (through its outbox) and consumes (its app subscribes a handler to each):
+# the event catalogue (docs/asyncapi.yaml) is generated from these.
+PUBLISHES = (SCHOOL_INTAKE_STATUS_CHANGED, ERASURE_CONFIRMED)
 CONSUMES = (NEWCOMER_ARRIVED, NEWCOMER_ERASED)
 
 

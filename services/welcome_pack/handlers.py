@@ -13,6 +13,7 @@ from services.welcome_pack.settings import WelcomePackSettings
 from services.welcome_pack.store import LetterStore
 from shared.erasure import ErasureLog
 from shared.events import (
+    ERASURE_CONFIRMED,
     NEWCOMER_ARRIVED,
     NEWCOMER_ERASED,
     WELCOME_LETTER_GENERATED,
@@ -23,7 +24,9 @@ from shared.events import (
 )
 from shared.outbox import outbox_entry, outbox_fields
 
-# Every event this service consumes (its app subscribes a handler to each).
+# What this service publishes (through its outbox) and consumes (its app subscribes a handler to each):
+# the event catalogue (docs/asyncapi.yaml) is generated from these.
+PUBLISHES = (WELCOME_LETTER_GENERATED, ERASURE_CONFIRMED)
 CONSUMES = (NEWCOMER_ARRIVED, NEWCOMER_ERASED)
 
 

@@ -1,0 +1,240 @@
+"""The onboarding flow measured against its own raw parts (#8). `make bench` runs this after the letter and
+matching benchmarks; results: printed table + bench/results/flow-<time>.json.
+
+1. Registration API: POST /registrations per second at concurrency 32 (outbox, audit, auth) and p50/p99,
+   against a bare FastAPI endpoint doing one insert into the same database server -> ratio.
+2. End to end: a steady 50 registrations/s for 60 s; time from POST to letter, intake tasks and leads stored
+   (announced on Kafka), p50/p99; then higher rates, to find the highest one sustained without growing lag.
+3. Consumers: replay N arrival events (BENCH_REPLAY_EVENTS, default 50,000) through each consumer service,
+   events/s, against a raw aiokafka consume-only loop over the same topic.
+5. Cost: peak RSS (VmHWM) of each service during run 2.
+
+Everything runs on a private Kafka + FerretDB (tests/faults/harness.py) on free ports. The load generator is a
+separate process (bench/load.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from bench.common import ROOT, machine
+from shared import bus
+from shared.events import NEWCOMER_ARRIVED, to_json
+from shared.settings import ServiceSettings
+from tests.builders import arrival_event, registration
+from tests.faults.harness import PREFIX, Installation, free_port
+
+E2E_SECONDS = float(os.environ.get("BENCH_E2E_SECONDS", "60"))
+REPLAY_EVENTS = int(os.environ.get("BENCH_REPLAY_EVENTS", "50000"))
+SUSTAIN_RATES = [float(r) for r in os.environ.get("BENCH_SUSTAIN_RATES", "75,100,150,200").split(",") if r]
+
+
+def run_load(*args: str) -> dict:
+    out = subprocess.run([sys.executable, "-m", "bench.load", *args], cwd=ROOT, capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def start_bare_insert(inst: Installation) -> tuple[subprocess.Popen, str]:
+    port = free_port()
+    env = {**os.environ, "MONGODB_URI": inst.mongodb_uri, "MONGODB_DATABASE": "velkommen_bench_bare"}
+    process = subprocess.Popen([sys.executable, "-m", "uvicorn", "bench.bare_insert:app", "--port", str(port),
+                                "--no-access-log", "--log-level", "warning"], cwd=ROOT, env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            httpx.get(f"{url}/docs", timeout=1)
+            break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    return process, url
+
+
+def peak_rss_mib(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024, 1)
+    except OSError:
+        return None
+    return None
+
+
+async def raw_consume(bootstrap: str, topic: str, expect: int) -> float:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"raw-{uuid.uuid4()}",
+                                auto_offset_reset="earliest", enable_auto_commit=False, max_poll_records=500)
+    await consumer.start()
+    got, started = 0, None
+    try:
+        while got < expect:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=500)
+            for records in batches.values():
+                if started is None:
+                    started = time.perf_counter()
+                got += len(records)
+    finally:
+        await consumer.stop()
+    return got / (time.perf_counter() - started)
+
+
+async def write_arrivals(bootstrap: str, topic: str, n: int) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, max_batch_size=512 * 1024,
+                                acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        body = registration()
+        pending = []
+        for _ in range(n):
+            event = arrival_event(body)
+            pending.append(await producer.send(topic, value=to_json(event), key=str(event.payload.case_id).encode()))
+            if len(pending) >= 2000:
+                await asyncio.gather(*pending)
+                pending.clear()
+        await asyncio.gather(*pending)
+    finally:
+        await producer.stop()
+
+
+async def replay_through(inst: Installation, service: str, topic_prefix: str, n: int) -> dict:
+    """Start a fresh instance of the service on the replay topics and time it through the n events: from the
+    first committed batch to a lag of zero (start-up is reported apart)."""
+    topic = topic_prefix + NEWCOMER_ARRIVED.topic
+    group = f"{topic_prefix}{service}"
+    admin = AIOKafkaAdminClient(bootstrap_servers=inst.bootstrap)
+    await admin.start()
+    consumer = AIOKafkaConsumer(bootstrap_servers=inst.bootstrap)
+    await consumer.start()
+    [described] = await admin.describe_topics([topic])
+    partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
+    ends = await consumer.end_offsets(partitions)
+    await consumer.stop()
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "shared.serve", service, "--port", str(free_port())], cwd=ROOT,
+        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": inst.bootstrap, "MONGODB_URI": inst.mongodb_uri,
+             "KAFKA_TOPIC_PREFIX": topic_prefix, "MONGODB_DATABASE": f"velkommen_replay_{service}",
+             "AUTH_DEV_ISSUER": "true", "AUTH_DEV_KEY_FILE": str(inst.key_file), "OUTBOX_POLL_SECONDS": "1"},
+        stdout=open(inst.workdir / f"replay-{service}.log", "w"), stderr=subprocess.STDOUT)
+    first_seen = first_lag = None
+    try:
+        while True:
+            offsets = await admin.list_consumer_group_offsets(group)
+            lag = sum(ends[tp] - (offsets[tp].offset if tp in offsets else 0) for tp in partitions)
+            now = time.perf_counter()
+            if first_seen is None and lag < n:
+                first_seen, first_lag = now, lag
+            if lag == 0:
+                break
+            if process.poll() is not None:
+                raise RuntimeError(f"{service} exited during the replay; see {inst.workdir}/replay-{service}.log")
+            await asyncio.sleep(0.25)
+    finally:
+        await admin.close()
+        process.terminate()
+        process.wait(timeout=60)
+    seconds = now - first_seen
+    consumed = n - first_lag
+    return {"events": n, "seconds": round(seconds, 1), "per_second": round(consumed / seconds, 1) if seconds else None,
+            "startup_to_first_commit_s": round(first_seen - started, 1)}
+
+
+def table(rows: list[tuple[str, str]]) -> str:
+    width = max(len(k) for k, _ in rows)
+    return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in rows)
+
+
+async def main() -> None:
+    results: dict = {"machine": machine(), "started": datetime.now(UTC).isoformat(timespec="seconds")}
+    workdir = Path(tempfile.mkdtemp(prefix="velkommen-bench-"))
+    inst = Installation(workdir)
+    inst.start()
+    bare = None
+    try:
+        token = inst.token("borgerservice")
+        # 1. Registration API vs bare insert (alternated twice: machines drift; the ratio uses the medians).
+        bare, bare_url = start_bare_insert(inst)
+        reg_runs, bare_runs = [], []
+        for _ in range(2):
+            bare_runs.append(run_load("post", f"{bare_url}/documents", "--seconds", "10", "--concurrency", "32"))
+            reg_runs.append(run_load("post", f"{inst.urls['registration']}/registrations", "--seconds", "10",
+                                     "--concurrency", "32", "--token", token))
+        reg = max(reg_runs, key=lambda r: r["per_second"])
+        base = max(bare_runs, key=lambda r: r["per_second"])
+        results["registration_api"] = {"registration": reg_runs, "bare_insert": bare_runs,
+                                       "ratio": round(reg["per_second"] / base["per_second"], 2)}
+        bare.terminate()
+
+        # 2. End to end at a steady 50/s, then higher rates.
+        results["end_to_end_50_per_s"] = run_load(
+            "e2e", f"{inst.urls['registration']}/registrations", "--rate", "50", "--seconds", str(E2E_SECONDS),
+            "--token", token, "--bootstrap", inst.bootstrap, "--prefix", PREFIX)
+        results["peak_rss_mib"] = {s: peak_rss_mib(p.pid) for s, p in inst.processes.items()}
+        sustained, attempts = 50.0 if results["end_to_end_50_per_s"]["incomplete"] == 0 else None, []
+        for rate in SUSTAIN_RATES:
+            run = run_load("e2e", f"{inst.urls['registration']}/registrations", "--rate", str(rate), "--seconds",
+                           "20", "--token", token, "--bootstrap", inst.bootstrap, "--prefix", PREFIX, "--drain", "20")
+            attempts.append(run)
+            # Sustained: everything completes, and the backlog does not grow (later ones no slower than 2x earlier).
+            growing = (run["p50_second_half_ms"] or 0) > 2 * (run["p50_first_half_ms"] or 1) + 200
+            if run["incomplete"] or growing or run["post_errors"]:
+                break
+            sustained = rate
+        results["sustain"] = {"highest_sustained_per_s": sustained, "attempts": attempts}
+
+        # 3. Consumers: replay through each service vs raw consume.
+        replay_prefix = f"replay-{uuid.uuid4().hex[:6]}."
+        topic = replay_prefix + NEWCOMER_ARRIVED.topic
+        await bus.ensure_topics(ServiceSettings(kafka_bootstrap_servers=inst.bootstrap,
+                                                kafka_topic_prefix=replay_prefix), [NEWCOMER_ARRIVED])
+        await write_arrivals(inst.bootstrap, topic, REPLAY_EVENTS)
+        raw = await raw_consume(inst.bootstrap, topic, REPLAY_EVENTS)
+        consumers = {"raw_aiokafka_per_s": round(raw, 1)}
+        for service in ("welcome_pack", "school_intake", "job_match"):
+            run = await replay_through(inst, service, replay_prefix, REPLAY_EVENTS)
+            run["ratio_to_raw"] = round(run["per_second"] / raw, 4) if run["per_second"] else None
+            consumers[service] = run
+        results["consumers"] = consumers
+    finally:
+        if bare is not None and bare.poll() is None:
+            bare.terminate()
+        inst.stop()
+    out = ROOT / "bench" / "results"
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"flow-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+    path.write_text(json.dumps(results, indent=2))
+    r, e = results["registration_api"], results["end_to_end_50_per_s"]
+    rows = [
+        ("machine", results["machine"]),
+        ("registration POST/s (c=32)", f"{max(x['per_second'] for x in r['registration'])} "
+                                       f"p50 {r['registration'][0]['p50_ms']} ms p99 {r['registration'][0]['p99_ms']} ms"),
+        ("bare insert POST/s (c=32)", f"{max(x['per_second'] for x in r['bare_insert'])} "
+                                      f"p50 {r['bare_insert'][0]['p50_ms']} ms p99 {r['bare_insert'][0]['p99_ms']} ms"),
+        ("registration / bare", str(r["ratio"])),
+        (f"end to end @50/s {E2E_SECONDS:.0f}s", f"p50 {e['p50_ms']} ms p99 {e['p99_ms']} ms max {e['max_ms']} ms, "
+                                                f"{e['complete']}/{e['posted']} complete"),
+        ("highest sustained rate", f"{results['sustain']['highest_sustained_per_s']} /s"),
+        ("peak RSS MiB", ", ".join(f"{k} {v}" for k, v in results["peak_rss_mib"].items())),
+        ("raw consume events/s", str(results["consumers"]["raw_aiokafka_per_s"])),
+        *[(f"replay {s} events/s", f"{results['consumers'][s]['per_second']} (ratio {results['consumers'][s]['ratio_to_raw']})")
+          for s in ("welcome_pack", "school_intake", "job_match")],
+    ]
+    print(f"\nflow benchmark ({REPLAY_EVENTS} replayed events) -> {path.relative_to(ROOT)}")
+    print(table(rows))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,166 @@
+"""Load generator, run as its own process so it is not the thing measured.
+
+    python -m bench.load post URL --seconds 15 --concurrency 32 [--token T]      closed loop: requests/s, latency
+    python -m bench.load e2e REGISTRATION_URL --rate 50 --seconds 60 --token T --bootstrap HOST:PORT --prefix P
+        open loop at a fixed rate; a registration is complete when its letter, its two intake tasks and its
+        job leads have been announced on Kafka (each service publishes only after storing)
+
+Prints one JSON object.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+import uuid
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+
+from bench.common import percentile
+from tests.builders import registration
+
+
+def _summary(latencies: list[float]) -> dict[str, float]:
+    if not latencies:
+        return {"p50_ms": None, "p99_ms": None, "max_ms": None}
+    return {"p50_ms": round(percentile(latencies, 50) * 1000, 1), "p99_ms": round(percentile(latencies, 99) * 1000, 1),
+            "max_ms": round(max(latencies) * 1000, 1)}
+
+
+async def closed_loop(url: str, seconds: float, concurrency: int, token: str | None) -> dict:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    body = registration()
+    latencies: list[float] = []
+    errors = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker(http: httpx.AsyncClient) -> None:
+        nonlocal errors
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            response = await http.post(url, json=body, headers={**headers, "Idempotency-Key": str(uuid.uuid4())})
+            if response.status_code in (200, 201):
+                latencies.append(time.perf_counter() - started)
+            else:
+                errors += 1
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
+        # Warm up the connections and the server (not counted).
+        await asyncio.gather(*(http.post(url, json=body, headers={**headers, "Idempotency-Key": str(uuid.uuid4())})
+                               for _ in range(concurrency)))
+        started = time.perf_counter()
+        await asyncio.gather(*(worker(http) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return {"requests": len(latencies), "errors": errors, "seconds": round(elapsed, 2),
+            "per_second": round(len(latencies) / elapsed, 1), **_summary(latencies)}
+
+
+async def open_loop_e2e(url: str, rate: float, seconds: float, token: str, bootstrap: str, prefix: str,
+                        drain: float) -> dict:
+    topics = [f"{prefix}onboarding.welcome-letter-generated.v1", f"{prefix}onboarding.school-intake-status-changed.v1",
+              f"{prefix}onboarding.job-lead-status-changed.v1"]
+    consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=f"bench-{uuid.uuid4()}",
+                                auto_offset_reset="latest", enable_auto_commit=False)
+    await consumer.start()
+    while not consumer.assignment():  # wait for the assignment before the first registration
+        await consumer.getmany(timeout_ms=100)
+    for tp in consumer.assignment():
+        await consumer.seek_to_end(tp)
+    posted: dict[str, float] = {}
+    seen: dict[str, dict] = {}
+    done: dict[str, float] = {}
+    post_errors = 0
+
+    async def watch() -> None:
+        while True:
+            batches = await consumer.getmany(timeout_ms=100)
+            now = time.perf_counter()
+            for records in batches.values():
+                for r in records:
+                    event = json.loads(r.value)
+                    case_id = event["payload"]["case_id"]
+                    state = seen.setdefault(case_id, {"letter": False, "tasks": set(), "leads": False})
+                    if event["type"] == "WelcomeLetterGenerated":
+                        state["letter"] = True
+                    elif event["type"] == "SchoolIntakeStatusChanged":
+                        state["tasks"].add(event["payload"]["task_id"])
+                    elif event["type"] == "JobLeadStatusChanged":
+                        state["leads"] = True  # all leads of an arrival are stored in one write
+                    if (case_id in posted and case_id not in done and state["letter"] and len(state["tasks"]) >= 2
+                            and state["leads"]):
+                        done[case_id] = now
+
+    watcher = asyncio.create_task(watch())
+    headers = {"Authorization": f"Bearer {token}"}
+    body = registration()
+
+    async def post(http: httpx.AsyncClient) -> None:
+        nonlocal post_errors
+        key = str(uuid.uuid4())
+        started = time.perf_counter()
+        response = await http.post(url, json=body, headers={**headers, "Idempotency-Key": key})
+        if response.status_code in (200, 201):
+            posted[response.json()["case_id"]] = started
+        else:
+            post_errors += 1
+
+    async with httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=200)) as http:
+        tasks = []
+        t0 = time.perf_counter()
+        n = int(rate * seconds)
+        for i in range(n):
+            await asyncio.sleep(max(0.0, t0 + i / rate - time.perf_counter()))
+            tasks.append(asyncio.create_task(post(http)))
+        await asyncio.gather(*tasks)
+        offered_seconds = time.perf_counter() - t0
+        end_of_load = time.perf_counter()
+        backlog_at_end = len(posted) - len(done)
+        deadline = time.perf_counter() + drain
+        while len(done) < len(posted) and time.perf_counter() < deadline:
+            await asyncio.sleep(0.1)
+        drain_seconds = time.perf_counter() - end_of_load
+    watcher.cancel()
+    await consumer.stop()
+    latencies = [done[c] - posted[c] for c in done]
+    # Completions in the last half of the run vs the first half: a growing lag shows as later ones taking longer.
+    ordered = sorted(done, key=lambda c: posted[c])
+    half = len(ordered) // 2
+    first = [done[c] - posted[c] for c in ordered[:half]]
+    second = [done[c] - posted[c] for c in ordered[half:]]
+    return {"rate": rate, "seconds": round(offered_seconds, 1), "posted": len(posted), "post_errors": post_errors,
+            "complete": len(done), "incomplete": len(posted) - len(done), "backlog_at_end_of_load": backlog_at_end,
+            "drain_seconds": round(drain_seconds, 1), **_summary(latencies),
+            "p50_first_half_ms": _summary(first)["p50_ms"], "p50_second_half_ms": _summary(second)["p50_ms"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.load")
+    sub = parser.add_subparsers(dest="mode", required=True)
+    post = sub.add_parser("post")
+    post.add_argument("url")
+    post.add_argument("--seconds", type=float, default=15)
+    post.add_argument("--concurrency", type=int, default=32)
+    post.add_argument("--token")
+    e2e = sub.add_parser("e2e")
+    e2e.add_argument("url")
+    e2e.add_argument("--rate", type=float, default=50)
+    e2e.add_argument("--seconds", type=float, default=60)
+    e2e.add_argument("--token", required=True)
+    e2e.add_argument("--bootstrap", required=True)
+    e2e.add_argument("--prefix", default="")
+    e2e.add_argument("--drain", type=float, default=30)
+    args = parser.parse_args()
+    if args.mode == "post":
+        result = asyncio.run(closed_loop(args.url, args.seconds, args.concurrency, args.token))
+    else:
+        result = asyncio.run(open_loop_e2e(args.url, args.rate, args.seconds, args.token, args.bootstrap, args.prefix,
+                                           args.drain))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
