@@ -9,7 +9,7 @@ COPY shared ./shared
 COPY services ./services
 RUN pip install --no-cache-dir -c constraints.txt . \
     && pybabel --quiet compile -d services/welcome_pack/locales -D messages \
-    && useradd --system velkommen
+    && useradd --system --uid 10001 velkommen
 USER velkommen
 ENV SERVICE=registration PORT=8001
 EXPOSE 8001 8002 8003 8004

@@ -9,12 +9,19 @@ PYTHON := $(VENV)/bin/python
 
 CATALOGS := $(patsubst %.po,%.mo,$(wildcard services/welcome_pack/locales/*/LC_MESSAGES/messages.po))
 
-## install: Python virtualenv with pinned dependencies, Apache Kafka jars (Maven Central), FerretDB (Go module
-## proxy), fonts and Pango for PDF letters (Debian), compiled message catalogs
-install: $(VENV)/.installed $(CATALOGS)
+KUSTOMIZE := .cache/bin/kustomize
+
+## install: Python virtualenv with pinned dependencies, Apache Kafka jars (Maven Central), FerretDB and kustomize
+## (Go module proxy), fonts, Pango and Chromium (Debian), compiled message catalogs
+install: $(VENV)/.installed $(CATALOGS) $(KUSTOMIZE)
 	@deploy/system-packages.sh
 	@deploy/kafka.sh install
 	@deploy/ferretdb.sh install
+
+# kustomize, to build and validate deploy/k8s in the tests (no cluster, no binary download here).
+$(KUSTOMIZE): deploy/kustomize/main.go deploy/kustomize/go.mod deploy/kustomize/go.sum
+	@mkdir -p $(dir $@)
+	@cd deploy/kustomize && go build -trimpath -o ../../$@ .
 
 # Letter translations: .po files are the source (committed); .mo files are built here.
 services/welcome_pack/locales/%/LC_MESSAGES/messages.mo: services/welcome_pack/locales/%/LC_MESSAGES/messages.po $(VENV)/.installed

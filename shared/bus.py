@@ -143,6 +143,7 @@ class ConsumerStats:
     handled: int = 0
     dead_lettered: int = 0
     retried: int = 0
+    reconnects: int = 0
 
 
 class ConsumerRunner:
@@ -156,10 +157,11 @@ class ConsumerRunner:
         self.by_topic = {settings.topic(s.spec.topic): s for s in subscriptions}
         self.stats = ConsumerStats()
         self.consumer: AIOKafkaConsumer | None = None
+        self._last_behind: dict[TopicPartition, int] | None = None
         self._stopping = asyncio.Event()
 
-    async def start(self) -> None:
-        self.consumer = AIOKafkaConsumer(
+    def _new_consumer(self) -> AIOKafkaConsumer:
+        return AIOKafkaConsumer(
             *self.by_topic,
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             group_id=self.settings.consumer_group,
@@ -168,6 +170,37 @@ class ConsumerRunner:
             auto_offset_reset="earliest",
             max_poll_interval_ms=300_000,
         )
+
+    async def start(self) -> None:
+        self.consumer = self._new_consumer()
+        await self.consumer.start()
+
+    async def _stalled(self) -> bool:
+        """Unread events and no progress: the group's committed offsets have not moved since the last check
+        while the topics hold more. (Also true when another replica of the group is the stuck one; a
+        reconnect then only costs a rebalance.)"""
+        assert self.consumer is not None
+        partitions = [TopicPartition(t, p) for t in self.by_topic for p in self.consumer.partitions_for_topic(t) or ()]
+        if not partitions:
+            return False
+        try:
+            ends = await asyncio.wait_for(self.consumer.end_offsets(partitions), 10)
+            committed = {tp: await asyncio.wait_for(self.consumer.committed(tp), 10) for tp in partitions}
+        except (TimeoutError, KafkaError):
+            return True  # cannot even ask: a reconnect is the way out
+        behind = {tp: c or 0 for tp, c in committed.items() if (c or 0) < ends[tp]}
+        stalled = bool(behind) and behind == self._last_behind
+        self._last_behind = behind
+        return stalled
+
+    async def _reconnect(self) -> None:
+        assert self.consumer is not None
+        self.stats.reconnects += 1
+        old, self.consumer = self.consumer, self._new_consumer()
+        try:
+            await asyncio.wait_for(old.stop(), 15)
+        except Exception:  # noqa: BLE001 - the old consumer is what is broken
+            log.debug("stopping the stalled consumer failed", exc_info=True)
         await self.consumer.start()
 
     async def stop(self) -> None:
@@ -176,9 +209,22 @@ class ConsumerRunner:
     async def run(self) -> None:
         """Poll, handle, commit; until stop() is called. Finishes the batch in hand before returning."""
         assert self.consumer is not None, "start() first"
+        loop = asyncio.get_running_loop()
+        last_progress = loop.time()
         try:
             while not self._stopping.is_set():
                 batches = await self.consumer.getmany(timeout_ms=500, max_records=self.settings.consumer_max_records)
+                if batches:
+                    last_progress = loop.time()
+                elif loop.time() - last_progress > self.settings.consumer_stall_seconds:
+                    # After a broker restart an aiokafka consumer can stay in its group yet fetch nothing, for
+                    # good (seen in the fault suite: no progress for minutes). A new consumer resumes from the
+                    # committed offsets.
+                    last_progress = loop.time()
+                    if await self._stalled():
+                        log.warning("consumer made no progress for %.0fs with events waiting; reconnecting",
+                                    self.settings.consumer_stall_seconds)
+                        await self._reconnect()
                 for tp, records in batches.items():
                     subscription = self.by_topic[tp.topic]
                     if subscription.handle_batch is not None and len(records) > 1:

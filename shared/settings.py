@@ -19,6 +19,9 @@ class ServiceSettings(BaseSettings):
     consumer_max_records: int = Field(default=200, ge=1)
     consumer_max_attempts: int = Field(default=5, ge=1)
     consumer_retry_backoff_seconds: float = Field(default=0.5, gt=0)
+    # A consumer that fetches nothing this long while events wait (and the group's offsets stand still between
+    # two such checks) is replaced by a new one.
+    consumer_stall_seconds: float = Field(default=20.0, gt=0)
     # Outbox relay: how often it looks for pending events when nothing woke it (every write in the process wakes
     # it; the poll is the safety net, and on FerretDB each poll reads the recently changed documents), and the
     # lease on an event it is publishing.

@@ -142,3 +142,31 @@ async def test_a_batch_handler_gets_the_batch_and_a_failing_batch_falls_back_to_
     await _stop(runner, task, producer)
     assert len(batches[0]) == 4  # the whole poll went to the batch handler first
     assert singles == [e.event_id for e in good]
+
+
+async def test_a_consumer_that_stops_fetching_while_events_wait_is_replaced(infrastructure):
+    """aiokafka was seen (fault suite, broker restart) to stay in its group yet fetch nothing for minutes."""
+    settings = infrastructure.settings(ServiceSettings, service_name=f"bus-{uuid.uuid4().hex[:6]}",
+                                       kafka_topic_prefix=f"test-{uuid.uuid4().hex[:8]}.", consumer_stall_seconds=0.5)
+    topic = settings.topic(NEWCOMER_ARRIVED.topic)
+    seen = []
+
+    async def handler(event):
+        seen.append(event.event_id)
+
+    runner, task, producer = await _run(settings, handler)
+    first = arrival_event()
+    await write(infrastructure.kafka_bootstrap_servers, topic, [to_json(first)])
+    assert await eventually(lambda: first.event_id in seen)
+
+    async def fetch_nothing(*args, **kwargs):  # the stuck fetcher
+        await asyncio.sleep(0.1)
+        return {}
+
+    runner.consumer.getmany = fetch_nothing
+    await asyncio.sleep(1)  # the real getmany in flight (up to 0.5 s) returns first
+    waiting = arrival_event()
+    await write(infrastructure.kafka_bootstrap_servers, topic, [to_json(waiting)])
+    assert await eventually(lambda: waiting.event_id in seen, timeout=30)
+    assert runner.stats.reconnects >= 1
+    await _stop(runner, task, producer)
