@@ -79,3 +79,4 @@ clean-data: stop
 bench: install
 	$(PYTHON) -m bench.letters
 	$(PYTHON) -m bench.job_match
+	$(PYTHON) -m bench.flow

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -37,6 +38,7 @@ from shared.settings import ServiceSettings
 from tests.builders import arrival_event, registration
 from tests.faults.harness import PREFIX, Installation, free_port
 
+SECTIONS = set(os.environ.get("BENCH_SECTIONS", "registration,e2e,sustain,consumers").split(","))
 E2E_SECONDS = float(os.environ.get("BENCH_E2E_SECONDS", "60"))
 REPLAY_EVENTS = int(os.environ.get("BENCH_REPLAY_EVENTS", "50000"))
 SUSTAIN_RATES = [float(r) for r in os.environ.get("BENCH_SUSTAIN_RATES", "75,100,150,200").split(",") if r]
@@ -152,88 +154,126 @@ async def replay_through(inst: Installation, service: str, topic_prefix: str, n:
             "startup_to_first_commit_s": round(first_seen - started, 1)}
 
 
+def report(name: str, value: object) -> None:
+    """Each result is printed as soon as it is known (a long run interrupted still tells something)."""
+    print(f"[bench] {name}: {json.dumps(value)}", flush=True)
+
+
 def table(rows: list[tuple[str, str]]) -> str:
     width = max(len(k) for k, _ in rows)
     return "\n".join(f"  {k.ljust(width)}  {v}" for k, v in rows)
 
 
 async def main() -> None:
-    results: dict = {"machine": machine(), "started": datetime.now(UTC).isoformat(timespec="seconds")}
+    results: dict = {"machine": machine(), "started": datetime.now(UTC).isoformat(timespec="seconds"),
+                     "sections": sorted(SECTIONS)}
     workdir = Path(tempfile.mkdtemp(prefix="velkommen-bench-"))
     inst = Installation(workdir)
     inst.start()
-    bare = None
     try:
         token = inst.token("borgerservice")
-        # 1. Registration API vs bare insert (alternated twice: machines drift; the ratio uses the medians).
-        bare, bare_url = start_bare_insert(inst)
-        reg_runs, bare_runs = [], []
-        for _ in range(2):
-            bare_runs.append(run_load("post", f"{bare_url}/documents", "--seconds", "10", "--concurrency", "32"))
-            reg_runs.append(run_load("post", f"{inst.urls['registration']}/registrations", "--seconds", "10",
-                                     "--concurrency", "32", "--token", token))
-        reg = max(reg_runs, key=lambda r: r["per_second"])
-        base = max(bare_runs, key=lambda r: r["per_second"])
-        results["registration_api"] = {"registration": reg_runs, "bare_insert": bare_runs,
-                                       "ratio": round(reg["per_second"] / base["per_second"], 2)}
-        bare.terminate()
-
-        # 2. End to end at a steady 50/s, then higher rates.
-        results["end_to_end_50_per_s"] = run_load(
-            "e2e", f"{inst.urls['registration']}/registrations", "--rate", "50", "--seconds", str(E2E_SECONDS),
-            "--token", token, "--bootstrap", inst.bootstrap, "--prefix", PREFIX)
-        results["peak_rss_mib"] = {s: peak_rss_mib(p.pid) for s, p in inst.processes.items()}
-        sustained, attempts = 50.0 if results["end_to_end_50_per_s"]["incomplete"] == 0 else None, []
-        for rate in SUSTAIN_RATES:
-            run = run_load("e2e", f"{inst.urls['registration']}/registrations", "--rate", str(rate), "--seconds",
-                           "20", "--token", token, "--bootstrap", inst.bootstrap, "--prefix", PREFIX, "--drain", "20")
-            attempts.append(run)
-            # Sustained: everything completes, and the backlog does not grow (later ones no slower than 2x earlier).
-            growing = (run["p50_second_half_ms"] or 0) > 2 * (run["p50_first_half_ms"] or 1) + 200
-            if run["incomplete"] or growing or run["post_errors"]:
-                break
-            sustained = rate
-        results["sustain"] = {"highest_sustained_per_s": sustained, "attempts": attempts}
-
-        # 3. Consumers: replay through each service vs raw consume.
-        replay_prefix = f"replay-{uuid.uuid4().hex[:6]}."
-        topic = replay_prefix + NEWCOMER_ARRIVED.topic
-        await bus.ensure_topics(ServiceSettings(kafka_bootstrap_servers=inst.bootstrap,
-                                                kafka_topic_prefix=replay_prefix), [NEWCOMER_ARRIVED])
-        await write_arrivals(inst.bootstrap, topic, REPLAY_EVENTS)
-        raw = await raw_consume(inst.bootstrap, topic, REPLAY_EVENTS)
-        consumers = {"raw_aiokafka_per_s": round(raw, 1)}
-        for service in ("welcome_pack", "school_intake", "job_match"):
-            run = await replay_through(inst, service, replay_prefix, REPLAY_EVENTS)
-            run["ratio_to_raw"] = round(run["per_second"] / raw, 4) if run["per_second"] else None
-            consumers[service] = run
-        results["consumers"] = consumers
+        if "registration" in SECTIONS:
+            results["registration_api"] = registration_vs_bare_insert(inst, token)
+            report("registration_api", results["registration_api"])
+        if "e2e" in SECTIONS:
+            results["end_to_end_50_per_s"] = end_to_end(inst, token, 50, E2E_SECONDS, drain=30)
+            results["peak_rss_mib"] = {s: peak_rss_mib(p.pid) for s, p in inst.processes.items()}
+            report("end_to_end_50_per_s", results["end_to_end_50_per_s"])
+            report("peak_rss_mib", results["peak_rss_mib"])
+        if "sustain" in SECTIONS:
+            results["sustain"] = highest_sustained_rate(inst, token)
+            report("sustain", results["sustain"])
+        if "consumers" in SECTIONS:
+            # Alone on the machine: the installation's own services stop first (their relays and consumers would
+            # share the database and the CPU with the one being measured).
+            for service in list(inst.processes):
+                inst.kill_service(service, signal.SIGTERM)
+            results["consumers"] = await consumers_vs_raw(inst)
+            report("consumers", results["consumers"])
     finally:
-        if bare is not None and bare.poll() is None:
-            bare.terminate()
         inst.stop()
     out = ROOT / "bench" / "results"
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"flow-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
     path.write_text(json.dumps(results, indent=2))
-    r, e = results["registration_api"], results["end_to_end_50_per_s"]
-    rows = [
-        ("machine", results["machine"]),
-        ("registration POST/s (c=32)", f"{max(x['per_second'] for x in r['registration'])} "
-                                       f"p50 {r['registration'][0]['p50_ms']} ms p99 {r['registration'][0]['p99_ms']} ms"),
-        ("bare insert POST/s (c=32)", f"{max(x['per_second'] for x in r['bare_insert'])} "
-                                      f"p50 {r['bare_insert'][0]['p50_ms']} ms p99 {r['bare_insert'][0]['p99_ms']} ms"),
-        ("registration / bare", str(r["ratio"])),
-        (f"end to end @50/s {E2E_SECONDS:.0f}s", f"p50 {e['p50_ms']} ms p99 {e['p99_ms']} ms max {e['max_ms']} ms, "
-                                                f"{e['complete']}/{e['posted']} complete"),
-        ("highest sustained rate", f"{results['sustain']['highest_sustained_per_s']} /s"),
-        ("peak RSS MiB", ", ".join(f"{k} {v}" for k, v in results["peak_rss_mib"].items())),
-        ("raw consume events/s", str(results["consumers"]["raw_aiokafka_per_s"])),
-        *[(f"replay {s} events/s", f"{results['consumers'][s]['per_second']} (ratio {results['consumers'][s]['ratio_to_raw']})")
-          for s in ("welcome_pack", "school_intake", "job_match")],
-    ]
-    print(f"\nflow benchmark ({REPLAY_EVENTS} replayed events) -> {path.relative_to(ROOT)}")
-    print(table(rows))
+    print(f"\nflow benchmark -> {path.relative_to(ROOT)}")
+    print(table(summary_rows(results)))
+
+
+def registration_vs_bare_insert(inst: Installation, token: str) -> dict:
+    """Alternated twice (machines drift); the ratio compares the better run of each."""
+    bare, bare_url = start_bare_insert(inst)
+    try:
+        reg_runs, bare_runs = [], []
+        for _ in range(2):
+            bare_runs.append(run_load("post", f"{bare_url}/documents", "--seconds", "10", "--concurrency", "32"))
+            reg_runs.append(run_load("post", f"{inst.urls['registration']}/registrations", "--seconds", "10",
+                                     "--concurrency", "32", "--token", token))
+    finally:
+        bare.terminate()
+    reg = max(reg_runs, key=lambda r: r["per_second"])
+    base = max(bare_runs, key=lambda r: r["per_second"])
+    return {"registration": reg_runs, "bare_insert": bare_runs, "ratio": round(reg["per_second"] / base["per_second"], 2)}
+
+
+def end_to_end(inst: Installation, token: str, rate: float, seconds: float, drain: float) -> dict:
+    return run_load("e2e", f"{inst.urls['registration']}/registrations", "--rate", str(rate), "--seconds",
+                    str(seconds), "--token", token, "--bootstrap", inst.bootstrap, "--prefix", PREFIX,
+                    "--drain", str(drain))
+
+
+def highest_sustained_rate(inst: Installation, token: str) -> dict:
+    """Sustained: every registration completes and later ones are not slower than earlier ones (no growing lag)."""
+    sustained, attempts = None, []
+    for rate in [50.0, *SUSTAIN_RATES]:
+        run = end_to_end(inst, token, rate, 20, drain=20)
+        attempts.append(run)
+        report(f"sustain_{rate:.0f}_per_s", run)
+        growing = (run["p50_second_half_ms"] or 0) > 2 * (run["p50_first_half_ms"] or 1) + 200
+        if run["incomplete"] or growing or run["post_errors"]:
+            break
+        sustained = rate
+    return {"highest_sustained_per_s": sustained, "attempts": attempts}
+
+
+async def consumers_vs_raw(inst: Installation) -> dict:
+    replay_prefix = f"replay-{uuid.uuid4().hex[:6]}."
+    topic = replay_prefix + NEWCOMER_ARRIVED.topic
+    await bus.ensure_topics(ServiceSettings(kafka_bootstrap_servers=inst.bootstrap, kafka_topic_prefix=replay_prefix),
+                            [NEWCOMER_ARRIVED])
+    await write_arrivals(inst.bootstrap, topic, REPLAY_EVENTS)
+    raw = await raw_consume(inst.bootstrap, topic, REPLAY_EVENTS)
+    consumers: dict = {"events": REPLAY_EVENTS, "raw_aiokafka_per_s": round(raw, 1)}
+    for service in ("welcome_pack", "school_intake", "job_match"):
+        run = await replay_through(inst, service, replay_prefix, REPLAY_EVENTS)
+        run["ratio_to_raw"] = round(run["per_second"] / raw, 4) if run["per_second"] else None
+        consumers[service] = run
+        report(f"replay_{service}", run)
+    return consumers
+
+
+def summary_rows(results: dict) -> list[tuple[str, str]]:
+    rows = [("machine", results["machine"])]
+    if "registration_api" in results:
+        r = results["registration_api"]
+        best = max(r["registration"], key=lambda x: x["per_second"])
+        base = max(r["bare_insert"], key=lambda x: x["per_second"])
+        rows += [("registration POST/s (c=32)", f"{best['per_second']}  p50 {best['p50_ms']} ms  p99 {best['p99_ms']} ms"),
+                 ("bare insert POST/s (c=32)", f"{base['per_second']}  p50 {base['p50_ms']} ms  p99 {base['p99_ms']} ms"),
+                 ("registration / bare insert", str(r["ratio"]))]
+    if "end_to_end_50_per_s" in results:
+        e = results["end_to_end_50_per_s"]
+        rows += [(f"end to end @50/s, {E2E_SECONDS:.0f} s", f"p50 {e['p50_ms']} ms  p99 {e['p99_ms']} ms  max {e['max_ms']} ms  "
+                                                          f"({e['complete']}/{e['posted']} complete)"),
+                 ("peak RSS MiB", ", ".join(f"{k} {v}" for k, v in results["peak_rss_mib"].items()))]
+    if "sustain" in results:
+        rows.append(("highest sustained rate", f"{results['sustain']['highest_sustained_per_s']} /s"))
+    if "consumers" in results:
+        c = results["consumers"]
+        rows.append((f"raw consume ({c['events']} events)", f"{c['raw_aiokafka_per_s']} events/s"))
+        rows += [(f"replay {s}", f"{c[s]['per_second']} events/s (ratio {c[s]['ratio_to_raw']})")
+                 for s in ("welcome_pack", "school_intake", "job_match")]
+    return rows
 
 
 if __name__ == "__main__":

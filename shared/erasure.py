@@ -13,10 +13,13 @@ replicas.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
+from typing import Any
 
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.db import insert_new
@@ -31,8 +34,9 @@ EraseCase = Callable[[str], Awaitable[int]]
 
 
 class ErasureLog:
-    def __init__(self, db: AsyncDatabase, settings: ServiceSettings):
-        self.tombstones = db[COLLECTION]
+    def __init__(self, db: AsyncDatabase, settings: ServiceSettings,
+                 watch: Callable[[AsyncCollection], Any] = lambda collection: collection):
+        self.tombstones = watch(db[COLLECTION])
         self.settings = settings
 
     async def ensure_indexes(self) -> None:
@@ -43,9 +47,8 @@ class ErasureLog:
 
     async def erased_among(self, case_ids: Iterable[str]) -> set[str]:
         ids = sorted(set(case_ids))
-        if not ids:
-            return set()
-        return {doc["_id"] async for doc in self.tombstones.find({"_id": {"$in": ids}}, {"_id": 1})}
+        found = await asyncio.gather(*(self.tombstones.find_one({"_id": i}, {"_id": 1}) for i in ids))
+        return {doc["_id"] for doc in found if doc is not None}  # by _id each: FerretDB scans for $in
 
     async def erase(self, event: EventEnvelope[NewcomerErased], erase_case: EraseCase) -> int:
         """Erase the case's data and confirm once; returns the records erased this time."""

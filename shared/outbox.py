@@ -7,12 +7,18 @@ The relay never writes entity documents. FerretDB 1.x applies an update by readi
 back whole, so a relay that cleared a flag could undo a change written at the same moment. The relay keeps its
 own collection (`outbox_log`) instead:
 - a claim per event, created by an insert with the event id as `_id`: exactly one relay replica wins it, even
-  on FerretDB. The winner publishes, waits for the broker's acknowledgement, then marks the claim published.
-  A replica that dies holding a claim loses it when its lease ends, and another replica publishes the event:
-  at-least-once, and every consumer is idempotent.
-- a checkpoint per watched collection: the time up to which every event is published, so a pass reads only
+  on FerretDB. The winner publishes, waits for the broker's acknowledgement, then inserts a `published:<id>`
+  marker. A replica that dies holding a claim loses it when its lease ends, and another replica publishes the
+  event: at-least-once, and every consumer is idempotent.
+- a checkpoint per watched collection: the time up to which every event is published, so a full scan reads only
   documents changed since then (minus a small overlap for writes that became visible late).
 Events stay in their entity document after publishing (entities owe few events; erasure removes them).
+
+Finding pending events cheaply. FerretDB answers only an exact `{_id: value}` query from an index; everything
+else reads the whole collection. So the relay is told which documents were written: stores write through a
+`watch()`-ed collection (OutboxWrites), which notes the ids, and the relay reads those documents by id. A full
+scan from the checkpoint runs at start and then every OUTBOX_SCAN_SECONDS, for writes made by a process that
+died before its relay saw them. Every read and write of the log is by `_id` too, for the same reason.
 """
 
 from __future__ import annotations
@@ -70,10 +76,103 @@ async def ensure_outbox_indexes(collection: AsyncCollection) -> None:
     await collection.create_index([("outbox_added_at", 1)])
 
 
+def _marker(event_id: str) -> str:
+    return f"published:{event_id}"
+
+
+async def _by_ids(collection: AsyncCollection, ids: Sequence[str], projection: dict | None = None,
+                  chunk: int = 200) -> list[dict[str, Any]]:
+    """Documents by _id, one indexed lookup each (FerretDB scans the collection for `$in`)."""
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(ids), chunk):
+        docs = await asyncio.gather(*(collection.find_one({"_id": i}, projection) for i in ids[start:start + chunk]))
+        found.extend(d for d in docs if d is not None)
+    return found
+
+
 async def published_event_ids(log_collection: AsyncCollection, event_ids: Iterable[str]) -> set[str]:
-    ids = list(event_ids)
-    cursor = log_collection.find({"_id": {"$in": ids}, "published_at": {"$ne": None}}, {"_id": 1})
-    return {doc["_id"] async for doc in cursor}
+    markers = await _by_ids(log_collection, [_marker(i) for i in event_ids], {"_id": 1})
+    return {m["_id"].removeprefix("published:") for m in markers}
+
+
+class OutboxWrites:
+    """Which outbox-carrying documents this process wrote since the relay last looked.
+
+    `watch(collection)` returns the collection to write through: inserts and updates by `_id` note the ids
+    (and wake the relay); any other update asks for a scan of that collection.
+    """
+
+    def __init__(self) -> None:
+        self.written: dict[str, set[str]] = {}
+        self.scan: set[str] = set()
+        self.wake = asyncio.Event()
+
+    def watch(self, collection: AsyncCollection) -> WatchedCollection:
+        return WatchedCollection(collection, self)
+
+    def note(self, collection_name: str, ids: Iterable[Any] | None) -> None:
+        if ids is None:
+            self.scan.add(collection_name)
+        else:
+            self.written.setdefault(collection_name, set()).update(str(i) for i in ids)
+        self.wake.set()
+
+    def take(self) -> tuple[dict[str, set[str]], set[str]]:
+        written, scan = self.written, self.scan
+        self.written, self.scan = {}, set()
+        return written, scan
+
+
+def _ids_of(selector: dict[str, Any]) -> list[Any] | None:
+    value = selector.get("_id")
+    if isinstance(value, dict):
+        return list(value["$in"]) if set(value) == {"$in"} else None
+    return None if value is None else [value]
+
+
+class WatchedCollection:
+    """An AsyncCollection whose writes are noted for the outbox relay; everything else passes through."""
+
+    def __init__(self, collection: AsyncCollection, writes: OutboxWrites):
+        self._collection = collection
+        self._writes = writes
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._collection, name)
+
+    @property
+    def unwatched(self) -> AsyncCollection:
+        return self._collection
+
+    async def insert_one(self, document: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await self._collection.insert_one(document, *args, **kwargs)
+        finally:
+            self._writes.note(self._collection.name, [document["_id"]])
+
+    async def insert_many(self, documents: Sequence[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await self._collection.insert_many(documents, *args, **kwargs)
+        finally:
+            self._writes.note(self._collection.name, [d["_id"] for d in documents])
+
+    async def update_one(self, selector: dict[str, Any], update: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await self._collection.update_one(selector, update, *args, **kwargs)
+        finally:
+            self._writes.note(self._collection.name, _ids_of(selector))
+
+    async def update_many(self, selector: dict[str, Any], update: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await self._collection.update_many(selector, update, *args, **kwargs)
+        finally:
+            self._writes.note(self._collection.name, _ids_of(selector))
+
+    async def replace_one(self, selector: dict[str, Any], replacement: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await self._collection.replace_one(selector, replacement, *args, **kwargs)
+        finally:
+            self._writes.note(self._collection.name, _ids_of(selector))
 
 
 class OutboxRelay:
@@ -81,16 +180,22 @@ class OutboxRelay:
 
     def __init__(
         self,
-        collections: Iterable[AsyncCollection],
+        collections: Iterable[AsyncCollection | WatchedCollection],
         producer: Producer,
         log_collection: AsyncCollection,
         *,
         poll_seconds: float,
         lease_seconds: float,
+        scan_seconds: float = 60.0,
         overlap_seconds: float = 5.0,
         owner: str | None = None,
+        writes: OutboxWrites | None = None,
     ):
-        self.collections = list(collections)
+        # The relay reads through the plain collections; the writers' hints arrive through `writes`.
+        self.collections = [c.unwatched if isinstance(c, WatchedCollection) else c for c in collections]
+        self.writes = writes or OutboxWrites()
+        self.scan_seconds = scan_seconds
+        self._next_scan = 0.0
         self.producer = producer
         self.log = log_collection
         self.poll_seconds = poll_seconds
@@ -99,10 +204,17 @@ class OutboxRelay:
         self.owner = owner or f"relay-{uuid.uuid4()}"
         self.published = 0
         self._published_recently: dict[str, None] = {}  # insertion-ordered; saves a log read per pass
-        self._wake = asyncio.Event()
+        self._wake = self.writes.wake
         self._stopping = False
 
     def notify(self) -> None:
+        """Wake now (writes through watched collections wake it by themselves, and say what they wrote)."""
+        self._wake.set()
+
+    def rescan(self) -> None:
+        """Scan every collection on the next pass (a write made around the watched collections)."""
+        for collection in self.collections:
+            self.writes.scan.add(collection.name)
         self._wake.set()
 
     def stop(self) -> None:
@@ -113,7 +225,7 @@ class OutboxRelay:
         while not self._stopping:
             self._wake.clear()
             try:
-                await self.publish_pending()
+                await self.publish_pending(full=time.monotonic() >= self._next_scan)
             except (*TRANSIENT_DB_ERRORS, KafkaError) as exc:
                 log.warning("outbox relay: %r; will retry", exc)
             except Exception:  # noqa: BLE001 - the relay must keep running; the event stays pending
@@ -123,11 +235,27 @@ class OutboxRelay:
             except TimeoutError:
                 pass
 
-    async def publish_pending(self) -> int:
-        """One pass over every watched collection; returns how many events this relay published."""
+    async def publish_pending(self, full: bool = True) -> int:
+        """Publish what is pending: in the documents written since the last pass, or (full) in every document
+        changed since the checkpoint. Returns how many events this relay published."""
+        written, scan = self.writes.take()
+        if full:
+            self._next_scan = time.monotonic() + self.scan_seconds
         sent = 0
-        for collection in self.collections:
-            sent += await self._pass(collection)
+        try:
+            for collection in self.collections:
+                if full or collection.name in scan:
+                    sent += await self._pass(collection)
+                elif written.get(collection.name):
+                    docs = await _by_ids(collection, sorted(written[collection.name]),
+                                         {"outbox": 1, "outbox_added_at": 1})
+                    sent += await self._publish_documents(sorted(docs, key=lambda d: d.get("outbox_added_at") or EPOCH))
+        except BaseException:
+            # Not done: look at those documents again on the next pass.
+            for name, ids in written.items():
+                self.writes.written.setdefault(name, set()).update(ids)
+            self.writes.scan |= scan
+            raise
         self.published += sent
         return sent
 
@@ -153,9 +281,8 @@ class OutboxRelay:
     async def _publish_documents(self, docs: list[dict[str, Any]]) -> int:
         """Publish the unpublished events of these documents, each document's in order.
 
-        A fixed number of database round trips per pass, whatever the number of events (on FerretDB every
-        query but one by a single _id scans the log): one read of the claims, one insert of new claims, one
-        takeover of expired ones, then the sends, then one write marking them published.
+        One insert claims them all; only events claimed before are read back (by _id); then the sends, then one
+        insert of the published markers.
         """
         pending = []
         for doc in docs:
@@ -166,43 +293,41 @@ class OutboxRelay:
         if not pending:
             return 0
         ids = [e["event_id"] for todo in pending for e in todo]
-        claims = {c["_id"]: c async for c in self.log.find({"_id": {"$in": ids}})}
         now = datetime.now(UTC)
-        new_claims, takeovers, wanted = [], [], []
+        # Claim optimistically: an insert per event. Only events claimed before (by us or another replica, or
+        # already published) are then read, each by _id.
+        lost: set[str] = set()
+        try:
+            await self.log.insert_many([{"_id": i, "owner": self.owner, "until": now + self.lease} for i in ids],
+                                       ordered=False)
+        except BulkWriteError as exc:
+            lost = set(duplicate_ids(exc))
+        known = {d["_id"]: d for d in await _by_ids(self.log, sorted(lost))} if lost else {}
+        published = await published_event_ids(self.log, sorted(lost)) if lost else set()
+        takeovers, batch, release = [], [], []
         for todo in pending:
-            mine = []
-            for entry in todo:
-                claim = claims.get(entry["event_id"])
-                if claim and claim.get("published_at"):
-                    self._remember(entry["event_id"])
-                    continue
-                if claim is None:
-                    new_claims.append({"_id": entry["event_id"], "owner": self.owner, "until": now + self.lease,
-                                       "published_at": None})
-                elif claim["owner"] != self.owner and claim["until"] > now:
-                    break  # another replica is publishing it; keep the order: stop at this event
-                else:
+            for n, entry in enumerate(todo):
+                event_id = entry["event_id"]
+                if event_id in lost:
+                    claim = known.get(event_id)
+                    if event_id in published or (claim and claim.get("published_at")):
+                        self._remember(event_id)
+                        continue
+                    if claim and claim["owner"] != self.owner and claim["until"] > now:
+                        # Another replica is publishing it. Keep the document's order: stop at this event and
+                        # give back the claims just taken on the ones after it.
+                        release += [e["event_id"] for e in todo[n + 1:] if e["event_id"] not in lost]
+                        break
                     # Our own unfinished claim, or an expired one (its relay died): take it over. Two replicas
                     # doing this at once may both publish; consumers are idempotent.
-                    takeovers.append(entry["event_id"])
-                mine.append(entry)
-            wanted.append(mine)
-        lost: set[str] = set()
-        if new_claims:
-            try:
-                await self.log.insert_many(new_claims, ordered=False)
-            except BulkWriteError as exc:
-                lost = set(duplicate_ids(exc))  # another replica claimed these a moment ago
-        if takeovers:
-            await self.log.update_many({"_id": {"$in": takeovers}},
-                                       {"$set": {"owner": self.owner, "until": now + self.lease}})
-        # Publish each document's events up to the first one another replica won.
-        batch = []
-        for mine in wanted:
-            for entry in mine:
-                if entry["event_id"] in lost:
-                    break
+                    takeovers.append(event_id)
                 batch.append(entry)
+        if release:
+            await asyncio.gather(*(self.log.delete_one({"_id": i}) for i in release))
+        if takeovers:
+            await asyncio.gather(*(self.log.update_one({"_id": i}, {"$set": {"owner": self.owner,
+                                                                          "until": now + self.lease}})
+                                   for i in takeovers))
         if not batch:
             return 0
         batch_ids = [e["event_id"] for e in batch]
@@ -211,12 +336,16 @@ class OutboxRelay:
                        for e in batch]
             await asyncio.gather(*futures)
         except BaseException as exc:
-            await self.log.delete_many({"_id": {"$in": batch_ids}, "owner": self.owner,
-                                        "published_at": None})  # let the next pass retry promptly
+            # Let the next pass retry promptly instead of waiting for the lease to end.
+            await asyncio.gather(*(self.log.delete_one({"_id": i}) for i in batch_ids), return_exceptions=True)
             if isinstance(exc, FATAL_PRODUCER_ERRORS):
                 await self.producer.renew()
             raise
-        await self.log.update_many({"_id": {"$in": batch_ids}}, {"$set": {"published_at": datetime.now(UTC)}})
+        try:
+            await self.log.insert_many([{"_id": _marker(i), "at": datetime.now(UTC)} for i in batch_ids],
+                                       ordered=False)
+        except BulkWriteError as exc:
+            duplicate_ids(exc)  # another replica marked some of them too: fine
         for event_id in batch_ids:
             self._remember(event_id)
         return len(batch)

@@ -19,7 +19,7 @@ from shared import bus, db
 from shared.audit import AuditLog
 from shared.erasure import ErasureLog
 from shared.events import ALL_EVENTS
-from shared.outbox import LOG_COLLECTION, OutboxRelay
+from shared.outbox import LOG_COLLECTION, OutboxRelay, OutboxWrites
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,10 @@ class ServiceRuntime:
         self.consumer: bus.ConsumerRunner | None = None
         self.relay: OutboxRelay | None = None
         self.audit = AuditLog(self.db, settings.service_name)
-        self.erasures = ErasureLog(self.db, settings)
+        # Stores write outbox-carrying collections through watch(): the relay then reads just what was written.
+        self.outbox_writes = OutboxWrites()
+        self.watch = self.outbox_writes.watch
+        self.erasures = ErasureLog(self.db, settings, watch=self.watch)
         self._tasks: list[asyncio.Task] = []
         self._stopping = asyncio.Event()
 
@@ -83,6 +86,8 @@ class ServiceRuntime:
             self.producer,
             self.db[LOG_COLLECTION],
             poll_seconds=self.settings.outbox_poll_seconds,
+            scan_seconds=self.settings.outbox_scan_seconds,
+            writes=self.outbox_writes,
             lease_seconds=self.settings.outbox_lease_seconds,
         )
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))

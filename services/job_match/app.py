@@ -41,7 +41,7 @@ def create_app(settings: JobMatchSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with ServiceRuntime(settings) as runtime:
-            store = JobStore(runtime.db)
+            store = JobStore(runtime.db, watch=runtime.watch)
             await store.ensure_indexes()
             index = ListingIndex(await store.all_listings())
             if settings.sample_listings_file and len(index) == 0:

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
 
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
@@ -19,10 +20,11 @@ Announce = Callable[[dict[str, Any]], dict[str, Any]]
 
 
 class JobStore:
-    def __init__(self, db: AsyncDatabase):
-        self.listings = db["listings"]
+    def __init__(self, db: AsyncDatabase, watch: Callable[[AsyncCollection], Any] = lambda collection: collection):
+        # Collections whose documents carry pending events are written through watch() (see shared.outbox).
+        self.listings = watch(db["listings"])
         self.spouses = db["spouses"]
-        self.leads = db["leads"]
+        self.leads = watch(db["leads"])
         self.lead_turns = ChangeTurns(db["lead_turns"])
 
     async def ensure_indexes(self) -> None:

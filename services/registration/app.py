@@ -41,7 +41,7 @@ def create_app(settings: RegistrationSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with ServiceRuntime(settings) as runtime:
-            store = CaseStore(runtime.db)
+            store = CaseStore(runtime.db, watch=runtime.watch)
             await store.ensure_indexes()
             runtime.start_relay([store.cases])
             runtime.start_consumer([

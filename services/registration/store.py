@@ -4,9 +4,11 @@ timeline of what other services reported about each case."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.registration.domain import TimelineEntry
@@ -15,8 +17,9 @@ from shared.outbox import LOG_COLLECTION, ensure_outbox_indexes, published_event
 
 
 class CaseStore:
-    def __init__(self, db: AsyncDatabase):
-        self.cases = db["cases"]
+    def __init__(self, db: AsyncDatabase, watch: Callable[[AsyncCollection], Any] = lambda collection: collection):
+        # Collections whose documents carry pending events are written through watch() (see shared.outbox).
+        self.cases = watch(db["cases"])
         self.outbox_log = db[LOG_COLLECTION]
         self.timeline = db["timeline"]
         self.confirmations = db["erasure_confirmations"]

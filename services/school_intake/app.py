@@ -33,7 +33,7 @@ def create_app(settings: SchoolIntakeSettings | None = None, config: Municipalit
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with ServiceRuntime(settings) as runtime:
-            store = IntakeTaskStore(runtime.db)
+            store = IntakeTaskStore(runtime.db, watch=runtime.watch)
             await store.ensure_indexes()
             runtime.start_relay([store.tasks])
             deps = {"store": store, "settings": settings, "config": config, "erasures": runtime.erasures}

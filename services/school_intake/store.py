@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.school_intake.domain import TaskStatus
@@ -14,8 +16,9 @@ from shared.outbox import ensure_outbox_indexes
 
 
 class IntakeTaskStore:
-    def __init__(self, db: AsyncDatabase):
-        self.tasks = db["intake_tasks"]
+    def __init__(self, db: AsyncDatabase, watch: Callable[[AsyncCollection], Any] = lambda collection: collection):
+        # Collections whose documents carry pending events are written through watch() (see shared.outbox).
+        self.tasks = watch(db["intake_tasks"])
         # One document per taken reception-class seat: `_id` "<pool>#<seat number>", unique `task_id`.
         # Taking a seat is an insert, atomic on FerretDB and MongoDB alike, so two placements can never
         # overbook the last seat, and one task can never hold two seats.

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
+from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
+
 from shared.db import insert_new
 from shared.outbox import ensure_outbox_indexes
 
 
 class LetterStore:
-    def __init__(self, db: AsyncDatabase):
-        self.letters = db["letters"]
+    def __init__(self, db: AsyncDatabase, watch: Callable[[AsyncCollection], Any] = lambda collection: collection):
+        # Collections whose documents carry pending events are written through watch() (see shared.outbox).
+        self.letters = watch(db["letters"])
 
     async def ensure_indexes(self) -> None:
         await self.letters.create_index([("case_id", 1), ("language", 1)])

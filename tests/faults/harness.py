@@ -118,7 +118,7 @@ class Installation:
 
     def stop(self) -> dict[str, int]:
         codes = {}
-        for service, process in self.processes.items():
+        for process in self.processes.values():
             if process.poll() is None:
                 process.terminate()
         for service, process in self.processes.items():

@@ -10,7 +10,15 @@ import pytest
 
 from shared import bus
 from shared.events import NEWCOMER_ARRIVED
-from shared.outbox import OutboxRelay, ensure_outbox_indexes, outbox_entry, outbox_fields, outbox_update
+from shared.outbox import (
+    OutboxRelay,
+    OutboxWrites,
+    ensure_outbox_indexes,
+    outbox_entry,
+    outbox_fields,
+    outbox_update,
+    published_event_ids,
+)
 from shared.settings import ServiceSettings
 from tests.builders import arrival_event
 from tests.kafka_helpers import read_topic
@@ -60,8 +68,9 @@ async def test_pending_events_are_published_once_in_order_without_touching_the_e
 
     assert await collection.find_one({"_id": "a"}) == before
     assert await published(infrastructure, settings, 2) == [str(first.event_id), str(second.event_id)]
-    marks = await log.find({"published_at": {"$ne": None}}).to_list(length=10)
-    assert {m["_id"] for m in marks} == {str(first.event_id), str(second.event_id)}
+    marks = await log.find({"_id": {"$regex": "^published:"}}).to_list(length=10)
+    assert {m["_id"] for m in marks} == {f"published:{first.event_id}", f"published:{second.event_id}"}
+    assert await published_event_ids(log, [str(first.event_id), "unknown"]) == {str(first.event_id)}
 
 
 async def test_an_event_added_later_to_the_same_document_is_published_alone(setup, infrastructure):
@@ -131,3 +140,22 @@ async def test_the_checkpoint_moves_past_published_documents_only(setup):
     await relay(setup).publish_pending()
     checkpoint = await log.find_one({"_id": f"checkpoint:{collection.name}"})
     assert checkpoint is None or checkpoint["at"] <= (await collection.find_one({"_id": "e"}))["outbox_added_at"]
+
+
+async def test_a_relay_told_what_was_written_publishes_it_without_scanning(setup, infrastructure):
+    settings, collection, log, producer = setup
+    writes = OutboxWrites()
+    watched = writes.watch(collection)
+    relay_ = OutboxRelay([watched], producer, log, poll_seconds=0.1, lease_seconds=30.0, writes=writes)
+    await relay_.publish_pending(full=True)  # the start-up scan (nothing yet)
+    event = arrival_event()
+    await watched.insert_one({"_id": "hinted", **outbox_fields([entry(settings, event)])})
+    assert writes.wake.is_set() and writes.written == {collection.name: {"hinted"}}
+    # A document written around the watched collection is not seen by a pass without a scan...
+    hidden = arrival_event()
+    await collection.insert_one({"_id": "unhinted", **outbox_fields([entry(settings, hidden)])})
+    assert await relay_.publish_pending(full=False) == 1
+    assert await published(infrastructure, settings, 1) == [str(event.event_id)]
+    # ...until the periodic scan finds it.
+    assert await relay_.publish_pending(full=True) == 1
+    assert await published(infrastructure, settings, 2) == [str(event.event_id), str(hidden.event_id)]
