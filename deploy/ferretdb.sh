@@ -11,8 +11,12 @@ PIDFILE=$STATE/ferretdb.pid
 log() { echo "[ferretdb] $*" >&2; }
 
 install() {
-  local src=$ROOT/deploy/ferretdb
-  if [ -x "$BIN" ] && [ "$BIN" -nt "$src/main.go" ] && [ "$BIN" -nt "$src/go.sum" ]; then return; fi
+  local src=$ROOT/deploy/ferretdb f stale=1
+  if [ -x "$BIN" ]; then
+    stale=0
+    for f in "$src"/*.go "$src"/go.mod "$src"/go.sum; do [ "$BIN" -nt "$f" ] || stale=1; done
+  fi
+  [ "$stale" = 0 ] && return
   log "building FerretDB from the Go module proxy (once)"
   mkdir -p "$(dirname "$BIN")"
   (cd "$src" && go build -trimpath -o "$BIN" .)

@@ -1,5 +1,7 @@
 // Command ferretdb runs FerretDB 1.24 (MongoDB wire protocol, SQLite backend) embedded in our own binary.
 //
+// Also adds the _id index the SQLite backend needs and lacks (idindex.go).
+//
 // Why not `go install .../cmd/ferretdb`: that binary panics at start because build/version/version.txt is not
 // part of the published module. Embedding the public `ferretdb` package avoids it.
 package main
@@ -11,6 +13,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
 )
@@ -35,6 +38,8 @@ func main() {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+
+	go indexIDPaths(ctx, *dataDir, 2*time.Second) // see idindex.go
 
 	log.Printf("FerretDB listening on %s, data in %s", *listen, *dataDir)
 	f.Run(ctx)

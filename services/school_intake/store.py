@@ -68,7 +68,7 @@ class IntakeTaskStore:
     # ------------------------------------------------------------------------------------------ tasks
 
     async def task_exists(self, task_id: str) -> bool:
-        return await self.tasks.count_documents({"_id": task_id}, limit=1) > 0
+        return await self.tasks.find_one({"_id": task_id}, {"_id": 1}) is not None  # by _id: FerretDB indexes only that
 
     async def insert_task(self, task: dict[str, Any]) -> bool:
         return await insert_new(self.tasks, task)

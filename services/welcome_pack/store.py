@@ -22,7 +22,7 @@ class LetterStore:
         await ensure_outbox_indexes(self.letters)
 
     async def has_letter(self, letter_id: str) -> bool:
-        return await self.letters.count_documents({"_id": letter_id}, limit=1) > 0
+        return await self.letters.find_one({"_id": letter_id}, {"_id": 1}) is not None  # by _id: FerretDB indexes only that
 
     async def insert_letter(self, letter: dict[str, Any]) -> bool:
         """Store a new letter; False if it already exists (the event was delivered before)."""
