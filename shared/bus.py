@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -26,7 +27,10 @@ from aiokafka.errors import (
 
 from shared.db import TRANSIENT_DB_ERRORS
 from shared.events import EventEnvelope, EventSpec, UnreadableEvent
+from shared.logs import log_context
+from shared.metrics import ServiceMetrics
 from shared.settings import ServiceSettings
+from shared.tracing import consuming
 
 log = logging.getLogger(__name__)
 
@@ -150,8 +154,9 @@ class ConsumerRunner:
     """Consumes the subscribed topics in one consumer group; see the module docstring for the guarantees."""
 
     def __init__(self, settings: ServiceSettings, subscriptions: Iterable[Subscription], producer: Producer,
-                 after_batch: Callable[[], None] | None = None):
+                 after_batch: Callable[[], None] | None = None, metrics: ServiceMetrics | None = None):
         self.settings = settings
+        self.metrics = metrics
         self.after_batch = after_batch  # e.g. wake the outbox relay: handlers may have stored events
         self.producer = producer
         self.by_topic = {settings.topic(s.spec.topic): s for s in subscriptions}
@@ -233,6 +238,11 @@ class ConsumerRunner:
                         for record in records:
                             await self._process(record)
                     await self._commit(tp, records[-1].offset + 1)
+                    if self.metrics is not None:
+                        highwater = self.consumer.highwater(tp)
+                        if highwater is not None:
+                            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
+                                max(highwater - records[-1].offset - 1, 0))
                 if batches and self.after_batch is not None:
                     self.after_batch()
         finally:
@@ -258,11 +268,16 @@ class ConsumerRunner:
         while readable:
             attempt += 1
             try:
-                await subscription.handle_batch([event for _, event in readable])
+                started = time.perf_counter()
+                with consuming(self.settings.service_name, subscription.spec.topic, subscription.spec.type,
+                               [r.headers for r, _ in readable]):
+                    await subscription.handle_batch([event for _, event in readable])
                 self.stats.handled += len(readable)
+                self._count(subscription.spec.topic, "ok", len(readable), time.perf_counter() - started)
                 return
             except TRANSIENT_ERRORS as exc:
                 self.stats.retried += 1
+                self._count(subscription.spec.topic, "retried", len(readable))
                 delay = min(self.settings.consumer_retry_backoff_seconds * 2 ** min(attempt, 6), 30)
                 log.warning("transient error handling a batch of %d (attempt %d): %r; retrying in %.1fs",
                             len(readable), attempt, exc, delay)
@@ -281,25 +296,51 @@ class ConsumerRunner:
             await self._dead_letter(record, str(exc), attempts=1)
             return
         attempt = 0
-        while True:
-            attempt += 1
-            try:
-                await subscription.handle(event)
-                self.stats.handled += 1
-                return
-            except TRANSIENT_ERRORS as exc:
-                # Infrastructure is down: wait and retry for as long as it takes; never skip the event.
-                self.stats.retried += 1
-                delay = min(self.settings.consumer_retry_backoff_seconds * 2 ** min(attempt, 6), 30)
-                log.warning("transient error handling %s (attempt %d): %r; retrying in %.1fs", event.event_id, attempt, exc, delay)
-                await asyncio.sleep(delay)
-            except Exception as exc:  # noqa: BLE001 - a handler bug must not stop the partition forever
-                if attempt >= self.settings.consumer_max_attempts:
-                    log.exception("event %s failed %d times; dead-lettering", event.event_id, attempt)
-                    await self._dead_letter(record, f"{type(exc).__name__}: {exc}", attempts=attempt)
+        payload = event.payload
+        with log_context(event_id=event.event_id, correlation_id=event.correlation_id,
+                         case_id=getattr(payload, "case_id", None)):
+            while True:
+                attempt += 1
+                try:
+                    started = time.perf_counter()
+                    with consuming(self.settings.service_name, subscription.spec.topic, subscription.spec.type,
+                                   [record.headers]):
+                        await subscription.handle(event)
+                    self.stats.handled += 1
+                    self._count(subscription.spec.topic, "ok", 1, time.perf_counter() - started)
                     return
-                self.stats.retried += 1
-                await asyncio.sleep(self.settings.consumer_retry_backoff_seconds * attempt)
+                except Exception as exc:  # noqa: BLE001 - sorted out below
+                    if not await self._failed(record, event, exc, attempt, subscription.spec.topic):
+                        return
+
+    async def _failed(self, record: ConsumerRecord, event: EventEnvelope, exc: Exception, attempt: int,
+                      topic: str) -> bool:
+        """After a failed attempt: wait and return True to try again, or dead-letter and return False."""
+        if isinstance(exc, TRANSIENT_ERRORS):
+            # Infrastructure is down: wait and retry for as long as it takes; never skip the event.
+            self.stats.retried += 1
+            self._count(topic, "retried", 1)
+            delay = min(self.settings.consumer_retry_backoff_seconds * 2 ** min(attempt, 6), 30)
+            log.warning("transient error handling %s (attempt %d): %r; retrying in %.1fs", event.event_id, attempt,
+                        exc, delay)
+            await asyncio.sleep(delay)
+            return True
+        # A handler bug must not stop the partition forever.
+        if attempt >= self.settings.consumer_max_attempts:
+            log.error("event %s failed %d times; dead-lettering", event.event_id, attempt, exc_info=exc)
+            await self._dead_letter(record, f"{type(exc).__name__}: {exc}", attempts=attempt)
+            return False
+        self.stats.retried += 1
+        self._count(topic, "retried", 1)
+        await asyncio.sleep(self.settings.consumer_retry_backoff_seconds * attempt)
+        return True
+
+    def _count(self, topic: str, outcome: str, n: int, seconds: float | None = None) -> None:
+        if self.metrics is None:
+            return
+        self.metrics.events_consumed.labels(topic, outcome).inc(n)
+        if seconds is not None:
+            self.metrics.handler_seconds.labels(topic).observe(seconds / max(n, 1))
 
     async def _dead_letter(self, record: ConsumerRecord, reason: str, attempts: int) -> None:
         headers: list[tuple[str, bytes]] = [
@@ -322,6 +363,7 @@ class ConsumerRunner:
                 log.warning("cannot write dead letter yet (%r); retrying", exc)
                 await asyncio.sleep(1)
         self.stats.dead_lettered += 1
+        self._count(record.topic.removeprefix(self.settings.kafka_topic_prefix), "dead_lettered", 1)
         log.error("dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
 
 

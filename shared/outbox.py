@@ -38,6 +38,8 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError
 from shared.bus import FATAL_PRODUCER_ERRORS, Producer
 from shared.db import TRANSIENT_DB_ERRORS, duplicate_ids
 from shared.events import EventEnvelope, to_json
+from shared.metrics import ServiceMetrics
+from shared.tracing import current_trace_headers, publishing
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,8 @@ def outbox_entry(topic: str, key: str, envelope: EventEnvelope) -> dict[str, Any
         "key": key,
         "value": to_json(envelope).decode(),
         "order": time.time_ns(),
+        # The trace this event was written in: the relay publishes it as a continuation (shared/tracing.py).
+        "trace": current_trace_headers(),
     }
 
 
@@ -190,7 +194,11 @@ class OutboxRelay:
         overlap_seconds: float = 5.0,
         owner: str | None = None,
         writes: OutboxWrites | None = None,
+        service: str = "outbox",
+        metrics: ServiceMetrics | None = None,
     ):
+        self.service = service
+        self.metrics = metrics
         # The relay reads through the plain collections; the writers' hints arrive through `writes`.
         self.collections = [c.unwatched if isinstance(c, WatchedCollection) else c for c in collections]
         self.writes = writes or OutboxWrites()
@@ -284,12 +292,17 @@ class OutboxRelay:
         One insert claims them all; only events claimed before are read back (by _id); then the sends, then one
         insert of the published markers.
         """
-        pending = []
+        pending, oldest = [], None
         for doc in docs:
             entries = sorted((doc.get("outbox") or {}).values(), key=lambda e: e["order"])
             todo = [e for e in entries if e["event_id"] not in self._published_recently]
             if todo:
                 pending.append(todo)
+                added = doc.get("outbox_added_at")
+                oldest = added if oldest is None or (added is not None and added < oldest) else oldest
+        if self.metrics is not None:
+            self.metrics.outbox_pending.set(sum(len(t) for t in pending))
+            self.metrics.outbox_oldest_age.set((datetime.now(UTC) - oldest).total_seconds() if oldest else 0)
         if not pending:
             return 0
         ids = [e["event_id"] for todo in pending for e in todo]
@@ -332,8 +345,11 @@ class OutboxRelay:
             return 0
         batch_ids = [e["event_id"] for e in batch]
         try:
-            futures = [await self.producer.send(e["topic"], value=e["value"].encode(), key=e["key"].encode())
-                       for e in batch]
+            futures = []
+            for e in batch:
+                with publishing(self.service, e["topic"], e.get("trace")) as headers:
+                    futures.append(await self.producer.send(e["topic"], value=e["value"].encode(),
+                                                            key=e["key"].encode(), headers=headers))
             await asyncio.gather(*futures)
         except BaseException as exc:
             # Let the next pass retry promptly instead of waiting for the lease to end.
@@ -348,6 +364,9 @@ class OutboxRelay:
             duplicate_ids(exc)  # another replica marked some of them too: fine
         for event_id in batch_ids:
             self._remember(event_id)
+        if self.metrics is not None:
+            for e in batch:
+                self.metrics.events_produced.labels(e["topic"]).inc()
         return len(batch)
 
     def _remember(self, event_id: str) -> None:

@@ -20,6 +20,7 @@ from shared.audit import AuditLog
 from shared.erasure import ErasureLog
 from shared.events import ALL_EVENTS
 from shared.outbox import LOG_COLLECTION, OutboxRelay, OutboxWrites
+from shared.metrics import ServiceMetrics
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -42,8 +43,10 @@ async def _retry_until_up(what: str, attempt: Callable[[], Awaitable[T]], timeou
 
 
 class ServiceRuntime:
-    def __init__(self, settings: ServiceSettings, startup_timeout: float = 90.0):
+    def __init__(self, settings: ServiceSettings, startup_timeout: float = 90.0,
+                 metrics: ServiceMetrics | None = None):
         self.settings = settings
+        self.metrics = metrics
         self.startup_timeout = startup_timeout
         self.mongo = db.connect(settings)
         self.db = db.database(self.mongo, settings)
@@ -67,7 +70,8 @@ class ServiceRuntime:
         return self
 
     def start_consumer(self, subscriptions: Iterable[bus.Subscription]) -> None:
-        self.consumer = bus.ConsumerRunner(self.settings, subscriptions, self.producer, after_batch=self._wake_relay)
+        self.consumer = bus.ConsumerRunner(self.settings, subscriptions, self.producer, after_batch=self._wake_relay,
+                                           metrics=self.metrics)
         self._tasks.append(asyncio.create_task(self._run_consumer(), name="consumer"))
 
     def _wake_relay(self) -> None:
@@ -88,6 +92,8 @@ class ServiceRuntime:
             poll_seconds=self.settings.outbox_poll_seconds,
             scan_seconds=self.settings.outbox_scan_seconds,
             writes=self.outbox_writes,
+            service=self.settings.service_name,
+            metrics=self.metrics,
             lease_seconds=self.settings.outbox_lease_seconds,
         )
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))

@@ -43,7 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     module = importlib.import_module(f"services.{args.service}.app")
     config = uvicorn.Config(module.create_app, factory=True, host=args.host,
                             port=args.port or DEFAULT_PORTS[args.service], access_log=args.access_log,
-                            lifespan="on", timeout_graceful_shutdown=20)
+                            lifespan="on", timeout_graceful_shutdown=20,
+                            log_config=None)  # the service's own JSON logging (shared/logs.py) applies
     server = _Server(config)
     server.run()
     # uvicorn sets started only after the lifespan start-up succeeded; a failed start-up must not look clean.

@@ -32,6 +32,8 @@ class ServiceSettings(BaseSettings):
     outbox_lease_seconds: float = Field(default=30.0, gt=0)
     # Municipality whose configuration the services use (data files are looked up by this name).
     municipality: str = "herning"
+    # Traces: an OTLP/HTTP collector (e.g. http://otel-collector:4318); empty: no traces are exported.
+    otel_exporter_otlp_endpoint: str = ""
 
     # Authentication: tokens from the municipality's identity broker (OIDC-style RS256 JWTs) ...
     auth_issuer: str = ""

@@ -22,9 +22,12 @@ from shared.auth import TokenVerifier
 from shared.concurrency import ChangedMeanwhile
 from shared.db import TRANSIENT_DB_ERRORS
 from shared.health import router as health_router
+from shared.metrics import HttpMetrics, ServiceMetrics
+from shared.metrics import router as metrics_router
 from shared.outbox import OutboxRelay
 from shared.pages import StaffPages, login_router, static_files, wants_html
 from shared.settings import ServiceSettings
+from shared.tracing import configure_tracing
 from shared.workflow import IllegalTransition
 
 
@@ -127,7 +130,10 @@ def service_app(
     app.state.settings = settings
     app.state.token_verifier = TokenVerifier(settings)
     app.state.pages = StaffPages(settings, templates)
+    app.state.metrics = ServiceMetrics(settings.service_name)
+    configure_tracing(settings.service_name, settings.otel_exporter_otlp_endpoint)
     app.add_middleware(SecurityHeaders)
+    app.add_middleware(HttpMetrics, metrics=app.state.metrics)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(IllegalTransition, _illegal_transition)
@@ -135,6 +141,7 @@ def service_app(
     for error in TRANSIENT_DB_ERRORS:
         app.add_exception_handler(error, _database_unavailable)
     app.include_router(health_router)
+    app.include_router(metrics_router)
     app.include_router(audit_router)
     app.include_router(login_router(app.state.pages))
     app.mount("/static", static_files(), name="static")

@@ -40,7 +40,7 @@ def create_app(settings: RegistrationSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with ServiceRuntime(settings) as runtime:
+        async with ServiceRuntime(settings, metrics=app.state.metrics) as runtime:
             store = CaseStore(runtime.db, watch=runtime.watch)
             await store.ensure_indexes()
             runtime.start_relay([store.cases])

@@ -32,7 +32,7 @@ def create_app(settings: SchoolIntakeSettings | None = None, config: Municipalit
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with ServiceRuntime(settings) as runtime:
+        async with ServiceRuntime(settings, metrics=app.state.metrics) as runtime:
             store = IntakeTaskStore(runtime.db, watch=runtime.watch)
             await store.ensure_indexes()
             runtime.start_relay([store.tasks])

@@ -29,7 +29,7 @@ def create_app(settings: WelcomePackSettings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with ServiceRuntime(settings) as runtime:
+        async with ServiceRuntime(settings, metrics=app.state.metrics) as runtime:
             store = LetterStore(runtime.db, watch=runtime.watch)
             await store.ensure_indexes()
             runtime.start_relay([store.letters])

@@ -22,6 +22,8 @@ from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
 
 from shared.auth import DevIssuer
+from shared.dlq import dead_letter_topics
+from shared.settings import ServiceSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("registration", "welcome_pack", "school_intake", "job_match")
@@ -247,81 +249,58 @@ async def settle(client: AsyncMongoClient, inst: Installation, cases: dict[str, 
 
 
 async def dead_letters(inst: Installation) -> int:
-    """Messages in all dead-letter topics of the installation."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=inst.bootstrap)
-    await admin.start()
-    try:
-        names = [t for t in await admin.list_topics() if t.startswith(PREFIX) and t.endswith(".dlq")]
-        described = await admin.describe_topics(names) if names else []
-    finally:
-        await admin.close()
-    partitions = [TopicPartition(d["topic"], p["partition"]) for d in described for p in d["partitions"]]
-    if not partitions:
-        return 0
-    consumer = AIOKafkaConsumer(bootstrap_servers=inst.bootstrap)
-    await consumer.start()
-    try:
-        ends, starts = await consumer.end_offsets(partitions), await consumer.beginning_offsets(partitions)
-    finally:
-        await consumer.stop()
-    return sum(ends[tp] - starts[tp] for tp in partitions)
+    """Messages in all dead-letter topics of the installation (what `python -m shared.dlq list` counts)."""
+    settings = ServiceSettings(kafka_bootstrap_servers=inst.bootstrap, kafka_topic_prefix=PREFIX)
+    return sum((await dead_letter_topics(settings)).values())
 
 
-async def topic_sizes(inst: Installation, topics: list[str]) -> dict[str, int]:
+async def _partitions(inst: Installation, topics: list[str]) -> list[TopicPartition]:
     admin = AIOKafkaAdminClient(bootstrap_servers=inst.bootstrap)
     await admin.start()
     try:
         described = await admin.describe_topics(topics)
     finally:
         await admin.close()
-    partitions = [TopicPartition(d["topic"], p["partition"]) for d in described for p in d["partitions"]]
+    return [TopicPartition(d["topic"], p["partition"]) for d in described for p in d["partitions"]]
+
+
+async def _end_offsets(inst: Installation, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=inst.bootstrap)
     await consumer.start()
     try:
-        ends = await consumer.end_offsets(partitions)
+        return await consumer.end_offsets(partitions)
     finally:
         await consumer.stop()
+
+
+async def topic_sizes(inst: Installation, topics: list[str]) -> dict[str, int]:
     sizes: dict[str, int] = collections.Counter()
-    for tp, end in ends.items():
+    for tp, end in (await _end_offsets(inst, await _partitions(inst, topics))).items():
         sizes[tp.topic] += end
     return dict(sizes)
 
 
 async def reset_group_to_beginning(inst: Installation, service: str) -> None:
     """Rewind a (stopped) service's consumer group to the start of every topic it consumes."""
-    topics = consumed_topics(service)
-    admin = AIOKafkaAdminClient(bootstrap_servers=inst.bootstrap)
-    await admin.start()
-    try:
-        described = await admin.describe_topics(topics)
-    finally:
-        await admin.close()
-    partitions = [TopicPartition(d["topic"], p["partition"]) for d in described for p in d["partitions"]]
+    partitions = await _partitions(inst, consumed_topics(service))
     consumer = AIOKafkaConsumer(bootstrap_servers=inst.bootstrap, group_id=PREFIX + service,
                                 enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(partitions)
-        starts = await consumer.beginning_offsets(partitions)
-        await consumer.commit(starts)
+        await consumer.commit(await consumer.beginning_offsets(partitions))
     finally:
         await consumer.stop()
 
 
 async def group_lag(inst: Installation, service: str) -> int:
-    topics = consumed_topics(service)
+    """Events in the topics a service consumes that its group has not committed yet."""
+    partitions = await _partitions(inst, consumed_topics(service))
     admin = AIOKafkaAdminClient(bootstrap_servers=inst.bootstrap)
     await admin.start()
     try:
-        described = await admin.describe_topics(topics)
         committed = await admin.list_consumer_group_offsets(PREFIX + service)
     finally:
         await admin.close()
-    partitions = [TopicPartition(d["topic"], p["partition"]) for d in described for p in d["partitions"]]
-    consumer = AIOKafkaConsumer(bootstrap_servers=inst.bootstrap)
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets(partitions)
-    finally:
-        await consumer.stop()
+    ends = await _end_offsets(inst, partitions)
     return sum(end - (committed[tp].offset if tp in committed else 0) for tp, end in ends.items())
