@@ -254,7 +254,7 @@ async def dead_letters(inst: Installation) -> int:
     return sum((await dead_letter_topics(settings)).values())
 
 
-async def _partitions(inst: Installation, topics: list[str]) -> list[TopicPartition]:
+async def partitions_of(inst: Installation, topics: list[str]) -> list[TopicPartition]:
     admin = AIOKafkaAdminClient(bootstrap_servers=inst.bootstrap)
     await admin.start()
     try:
@@ -264,7 +264,7 @@ async def _partitions(inst: Installation, topics: list[str]) -> list[TopicPartit
     return [TopicPartition(d["topic"], p["partition"]) for d in described for p in d["partitions"]]
 
 
-async def _end_offsets(inst: Installation, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+async def end_offsets_of(inst: Installation, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
     consumer = AIOKafkaConsumer(bootstrap_servers=inst.bootstrap)
     await consumer.start()
     try:
@@ -275,14 +275,14 @@ async def _end_offsets(inst: Installation, partitions: list[TopicPartition]) -> 
 
 async def topic_sizes(inst: Installation, topics: list[str]) -> dict[str, int]:
     sizes: dict[str, int] = collections.Counter()
-    for tp, end in (await _end_offsets(inst, await _partitions(inst, topics))).items():
+    for tp, end in (await end_offsets_of(inst, await partitions_of(inst, topics))).items():
         sizes[tp.topic] += end
     return dict(sizes)
 
 
 async def reset_group_to_beginning(inst: Installation, service: str) -> None:
     """Rewind a (stopped) service's consumer group to the start of every topic it consumes."""
-    partitions = await _partitions(inst, consumed_topics(service))
+    partitions = await partitions_of(inst, consumed_topics(service))
     consumer = AIOKafkaConsumer(bootstrap_servers=inst.bootstrap, group_id=PREFIX + service,
                                 enable_auto_commit=False)
     await consumer.start()
@@ -295,12 +295,12 @@ async def reset_group_to_beginning(inst: Installation, service: str) -> None:
 
 async def group_lag(inst: Installation, service: str) -> int:
     """Events in the topics a service consumes that its group has not committed yet."""
-    partitions = await _partitions(inst, consumed_topics(service))
+    partitions = await partitions_of(inst, consumed_topics(service))
     admin = AIOKafkaAdminClient(bootstrap_servers=inst.bootstrap)
     await admin.start()
     try:
         committed = await admin.list_consumer_group_offsets(PREFIX + service)
     finally:
         await admin.close()
-    ends = await _end_offsets(inst, partitions)
+    ends = await end_offsets_of(inst, partitions)
     return sum(end - (committed[tp].offset if tp in committed else 0) for tp, end in ends.items())
