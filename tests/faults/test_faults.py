@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -80,6 +79,12 @@ async def world(installation):
     await client.close()
 
 
+def emit(capsys, line: str) -> None:
+    """Print past pytest's capture: every scenario's counts belong in the CI log."""
+    with capsys.disabled():
+        print(line, flush=True)
+
+
 def bodies_for(n: int) -> tuple[list[dict], list[str]]:
     names = list(TEMPLATES)
     kinds = [names[i % len(names)] for i in range(n)]
@@ -92,7 +97,7 @@ async def when_accepted(result: LoadResult, count: int, timeout: float = 120) ->
         await asyncio.sleep(0.05)
 
 
-async def run_with_fault(installation, world, run: str, fault) -> dict:
+async def run_with_fault(installation, world, run: str, fault, capsys) -> dict:
     """Register N households while `fault(result)` breaks something; then count the outputs."""
     client, expected = world
     bodies, kinds = bodies_for(N)
@@ -114,7 +119,7 @@ async def run_with_fault(installation, world, run: str, fault) -> dict:
         "seconds": round(time.monotonic() - started, 1),
     }
     REPORT[run] = counts
-    print(f"\n[faults] {run}: {json.dumps(counts)}", file=sys.__stdout__)
+    emit(capsys, f"\n[faults] {run}: {json.dumps(counts)}")
     assert not result.refused, result.refused[:3]
     assert len(result.accepted) == N
     assert verdict.missing == [] and verdict.duplicated == [], (verdict.missing[:3], verdict.duplicated[:3])
@@ -124,7 +129,7 @@ async def run_with_fault(installation, world, run: str, fault) -> dict:
 
 # ------------------------------------------------------------------------------------------------ scenarios
 
-async def test_1_a_consumer_service_killed_with_sigkill_and_restarted_twice(installation, world):
+async def test_1_a_consumer_service_killed_with_sigkill_and_restarted_twice(installation, world, capsys):
     async def fault(result):
         for share in (1 / 3, 2 / 3):
             await when_accepted(result, int(N * share))
@@ -132,32 +137,32 @@ async def test_1_a_consumer_service_killed_with_sigkill_and_restarted_twice(inst
             assert code == -signal.SIGKILL
             await asyncio.to_thread(installation.start_service, "school_intake")
 
-    await run_with_fault(installation, world, "1-sigkill-school_intake-twice", fault)
+    await run_with_fault(installation, world, "1-sigkill-school_intake-twice", fault, capsys)
 
 
-async def test_2_the_broker_stopped_for_ten_seconds_during_load(installation, world):
+async def test_2_the_broker_stopped_for_ten_seconds_during_load(installation, world, capsys):
     async def fault(result):
         await when_accepted(result, N // 3)
         await asyncio.to_thread(installation.stop_kafka)
         await asyncio.sleep(10)  # registrations keep being accepted: they wait in the outbox
         await asyncio.to_thread(installation.start_kafka)
 
-    counts = await run_with_fault(installation, world, "2-kafka-stopped-10s", fault)
+    counts = await run_with_fault(installation, world, "2-kafka-stopped-10s", fault, capsys)
     assert counts["accepted"] == N
 
 
-async def test_3_the_database_stopped_and_restarted_during_load(installation, world):
+async def test_3_the_database_stopped_and_restarted_during_load(installation, world, capsys):
     async def fault(result):
         await when_accepted(result, N // 3)
         await asyncio.to_thread(installation.stop_db)
         await asyncio.sleep(10)  # the API answers 503; the load generator retries with the same key
         await asyncio.to_thread(installation.start_db)
 
-    counts = await run_with_fault(installation, world, "3-database-stopped-10s", fault)
+    counts = await run_with_fault(installation, world, "3-database-stopped-10s", fault, capsys)
     assert counts["retried_requests"] > 0  # the outage was seen by clients (503 or refused connections)
 
 
-async def test_4_a_full_redelivery_after_resetting_every_consumer_group_changes_nothing(installation, world):
+async def test_4_a_full_redelivery_after_resetting_every_consumer_group_changes_nothing(installation, world, capsys):
     client, _ = world
     before = await outputs(client, installation)
     output_topics = [PREFIX + t for t in ("onboarding.welcome-letter-generated.v1",
@@ -182,13 +187,13 @@ async def test_4_a_full_redelivery_after_resetting_every_consumer_group_changes_
               "new_output_events": sum(sizes_after.values()) - sum(sizes_before.values()),
               "seconds": round(time.monotonic() - started, 1)}
     REPORT["4-offsets-reset-full-redelivery"] = counts
-    print(f"\n[faults] 4-offsets-reset-full-redelivery: {json.dumps(counts)}", file=sys.__stdout__)
+    emit(capsys, f"\n[faults] 4-offsets-reset-full-redelivery: {json.dumps(counts)}")
     assert all(redelivered.values())
     assert (after.letters, after.tasks, after.leads) == (before.letters, before.tasks, before.leads)
     assert counts["new_output_events"] == 0
 
 
-async def test_5_poison_events_are_dead_lettered_and_the_good_ones_behind_them_handled(installation, world):
+async def test_5_poison_events_are_dead_lettered_and_the_good_ones_behind_them_handled(installation, world, capsys):
     client, expected = world
     good = arrival_event(registration())
     compatible = json.loads(to_json(arrival_event(registration())))
@@ -219,14 +224,14 @@ async def test_5_poison_events_are_dead_lettered_and_the_good_ones_behind_them_h
     counts = {"sent": 6, "poison": 4, "good": 2, "complete": verdict.complete, "missing": len(verdict.missing),
               "dead_lettered": await dead_letters(installation) - dead_before}
     REPORT["5-poison-events"] = counts
-    print(f"\n[faults] 5-poison-events: {json.dumps(counts)}", file=sys.__stdout__)
+    emit(capsys, f"\n[faults] 5-poison-events: {json.dumps(counts)}")
     assert verdict.missing == [] and verdict.duplicated == []
     assert counts["dead_lettered"] == 4 * 3  # each poison event, once per consuming service
     for service in ("welcome_pack", "school_intake", "job_match"):
         assert installation.processes[service].poll() is None  # still running
 
 
-def test_6_the_http_apis_fuzzed_from_their_openapi_documents_give_no_5xx(installation):
+def test_6_the_http_apis_fuzzed_from_their_openapi_documents_give_no_5xx(installation, capsys):
     examples = os.environ.get("FAULTS_FUZZ_EXAMPLES", "25")
     roles = {"registration": ("borgerservice", None), "welcome_pack": ("borgerservice", None),
              "school_intake": ("school_staff", "lindbjerg"), "job_match": ("jobcenter_adviser", None)}
@@ -243,4 +248,4 @@ def test_6_the_http_apis_fuzzed_from_their_openapi_documents_give_no_5xx(install
         counts[service] = {"exit": run.returncode, "summary": summary[-1] if summary else run.stdout[-500:]}
         assert run.returncode == 0, f"{service}:\n{run.stdout[-3000:]}"
     REPORT["6-schemathesis"] = counts
-    print(f"\n[faults] 6-schemathesis: {json.dumps(counts)}", file=sys.__stdout__)
+    emit(capsys, f"\n[faults] 6-schemathesis: {json.dumps(counts)}")

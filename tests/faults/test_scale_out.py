@@ -24,7 +24,7 @@ from shared.settings import ServiceSettings
 from tests.conftest import ROOT
 from bench.flow import write_arrivals
 from tests.faults.harness import Installation, end_offsets_of, partitions_of, free_port
-from tests.faults.test_faults import REPORT
+from tests.faults.test_faults import REPORT, emit
 
 pytestmark = pytest.mark.faults
 EVENTS = int(os.environ.get("FAULTS_SCALE_EVENTS", "600"))
@@ -133,13 +133,13 @@ def installation(tmp_path_factory):
     inst.stop()
 
 
-async def test_three_replicas_share_the_partitions_and_survive_losing_one(installation):
+async def test_three_replicas_share_the_partitions_and_survive_losing_one(installation, capsys):
     one = await run(installation, 1, kill_one=False)
     three_steady = await run(installation, 3, kill_one=False)
     three = await run(installation, 3, kill_one=True)
     REPORT["scale-out"] = {"one_replica": one, "three_replicas": three_steady, "three_replicas_one_killed": three,
                            "speedup_3_vs_1": round(three_steady["events_per_second"] / one["events_per_second"], 2)}
-    print(f"\n[faults] scale-out: {json.dumps(REPORT['scale-out'])}", file=sys.__stdout__)
+    emit(capsys, f"\n[faults] scale-out: {json.dumps(REPORT['scale-out'])}")
     artifact = ROOT / "test-artifacts" / "faults.json"
     artifact.parent.mkdir(exist_ok=True)
     saved = json.loads(artifact.read_text()) if artifact.exists() else {}
