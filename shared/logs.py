@@ -62,7 +62,8 @@ def configure_logging(service_name: str) -> None:
         handler.setFormatter(formatter)
         root.addHandler(handler)
     logging.getLogger("aiokafka").setLevel(logging.WARNING)
-    # uvicorn's loggers write through ours (shared.serve starts uvicorn without its own logging config).
-    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+    # uvicorn's loggers write through ours (shared.serve starts uvicorn without its own logging config). The
+    # access log stays as shared.serve set it (off by default: paths carry case ids, and nobody needs them).
+    for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers.clear()
         logging.getLogger(name).propagate = True
