@@ -293,14 +293,19 @@ async def reset_group_to_beginning(inst: Installation, service: str) -> None:
         await consumer.stop()
 
 
-async def group_lag(inst: Installation, service: str) -> int:
-    """Events in the topics a service consumes that its group has not committed yet."""
-    partitions = await partitions_of(inst, consumed_topics(service))
+async def lag_of(inst: Installation, group: str, topics: list[str]) -> int:
+    """Events in `topics` that `group` has not committed yet."""
+    partitions = await partitions_of(inst, topics)
     admin = AIOKafkaAdminClient(bootstrap_servers=inst.bootstrap)
     await admin.start()
     try:
-        committed = await admin.list_consumer_group_offsets(PREFIX + service)
+        committed = await admin.list_consumer_group_offsets(group)
     finally:
         await admin.close()
     ends = await end_offsets_of(inst, partitions)
     return sum(end - (committed[tp].offset if tp in committed else 0) for tp, end in ends.items())
+
+
+async def group_lag(inst: Installation, service: str) -> int:
+    """Events in the topics a service consumes that its group has not committed yet."""
+    return await lag_of(inst, PREFIX + service, consumed_topics(service))

@@ -23,7 +23,7 @@ from shared.events import NEWCOMER_ARRIVED, WELCOME_LETTER_GENERATED
 from shared.settings import ServiceSettings
 from tests.conftest import ROOT
 from bench.flow import write_arrivals
-from tests.faults.harness import Installation, end_offsets_of, partitions_of, free_port
+from tests.faults.harness import Installation, free_port, lag_of
 from tests.faults.test_faults import REPORT, emit
 
 pytestmark = pytest.mark.faults
@@ -59,18 +59,6 @@ async def assignments(inst: Installation, group: str, topic: str) -> dict[str, l
     return result
 
 
-async def lag(inst: Installation, group: str, topic: str) -> int:
-    partitions = await partitions_of(inst, [topic])
-    admin = AIOKafkaAdminClient(bootstrap_servers=inst.bootstrap)
-    await admin.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(group)
-    finally:
-        await admin.close()
-    ends = await end_offsets_of(inst, partitions)
-    return sum(end - (committed[tp].offset if tp in committed else 0) for tp, end in ends.items())
-
-
 async def run(inst: Installation, replicas: int, kill_one: bool) -> dict:
     prefix = f"scale{replicas}-{int(time.time())}."
     database = f"velkommen_scale_{replicas}_{int(time.time())}"
@@ -90,8 +78,8 @@ async def run(inst: Installation, replicas: int, kill_one: bool) -> dict:
         started = time.perf_counter()
         after_kill = None
         killed_at = None
-        while await lag(inst, group, topic) > 0:
-            if kill_one and killed_at is None and await lag(inst, group, topic) < EVENTS * 0.7:
+        while await lag_of(inst, group, [topic]) > 0:
+            if kill_one and killed_at is None and await lag_of(inst, group, [topic]) < EVENTS * 0.7:
                 processes[0].send_signal(signal.SIGKILL)
                 processes[0].wait()
                 killed_at = time.perf_counter() - started
