@@ -219,12 +219,6 @@ class OutboxRelay:
         """Wake now (writes through watched collections wake it by themselves, and say what they wrote)."""
         self._wake.set()
 
-    def rescan(self) -> None:
-        """Scan every collection on the next pass (a write made around the watched collections)."""
-        for collection in self.collections:
-            self.writes.scan.add(collection.name)
-        self._wake.set()
-
     def stop(self) -> None:
         self._stopping = True
         self._wake.set()

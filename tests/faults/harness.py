@@ -221,9 +221,6 @@ class Verdict:
     missing: list[str]
     duplicated: list[str]
 
-    def line(self) -> str:
-        return f"cases {self.cases}, complete {self.complete}, missing {len(self.missing)}, duplicated {len(self.duplicated)}"
-
 
 def judge(out: Outputs, cases: dict[str, tuple[int, int]]) -> Verdict:
     """cases: case id -> (expected intake tasks, expected leads); every case expects exactly one letter."""
