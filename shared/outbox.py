@@ -15,10 +15,11 @@ own collection (`outbox_log`) instead:
 Events stay in their entity document after publishing (entities owe few events; erasure removes them).
 
 Finding pending events cheaply. FerretDB answers only an exact `{_id: value}` query from an index; everything
-else reads the whole collection. So the relay is told which documents were written: stores write through a
-`watch()`-ed collection (OutboxWrites), which notes the ids, and the relay reads those documents by id. A full
-scan from the checkpoint runs at start and then every OUTBOX_SCAN_SECONDS, for writes made by a process that
-died before its relay saw them. Every read and write of the log is by `_id` too, for the same reason.
+else reads the whole collection. So the relay is told what was written: stores write through a `watch()`-ed
+collection (OutboxWrites). A successful insert hands over the inserted documents' events themselves (nothing to
+read back); an update notes the document's id and the relay reads that document by id. A full scan from the
+checkpoint runs at start and then every OUTBOX_SCAN_SECONDS, for writes made by a process that died before its
+relay saw them. Every read and write of the log is by `_id` too, for the same reason.
 """
 
 from __future__ import annotations
@@ -100,14 +101,16 @@ async def published_event_ids(log_collection: AsyncCollection, event_ids: Iterab
 
 
 class OutboxWrites:
-    """Which outbox-carrying documents this process wrote since the relay last looked.
+    """What outbox-carrying documents this process wrote since the relay last looked.
 
-    `watch(collection)` returns the collection to write through: inserts and updates by `_id` note the ids
-    (and wake the relay); any other update asks for a scan of that collection.
+    `watch(collection)` returns the collection to write through. Per collection, `written` maps a document id to
+    the part of the document the relay needs (`outbox`, `outbox_added_at`) when the write was an insert that
+    succeeded, or to None when the relay must read the document (an update, or a write that failed and may or
+    may not have happened). An update by anything but `_id` asks for a scan of that collection.
     """
 
     def __init__(self) -> None:
-        self.written: dict[str, set[str]] = {}
+        self.written: dict[str, dict[str, dict[str, Any] | None]] = {}
         self.scan: set[str] = set()
         self.wake = asyncio.Event()
 
@@ -115,16 +118,35 @@ class OutboxWrites:
         return WatchedCollection(collection, self)
 
     def note(self, collection_name: str, ids: Iterable[Any] | None) -> None:
+        """These documents were (perhaps) changed: the relay reads them."""
         if ids is None:
             self.scan.add(collection_name)
         else:
-            self.written.setdefault(collection_name, set()).update(str(i) for i in ids)
+            self.written.setdefault(collection_name, {}).update((str(i), None) for i in ids)
         self.wake.set()
 
-    def take(self) -> tuple[dict[str, set[str]], set[str]]:
+    def note_inserted(self, collection_name: str, documents: Iterable[dict[str, Any]]) -> None:
+        """These documents were inserted as they are: the relay publishes their events without reading them."""
+        written = self.written.setdefault(collection_name, {})
+        for doc in documents:
+            key = str(doc["_id"])
+            if key not in written:  # an id noted for reading stays so: it may have changed since
+                written[key] = {"_id": doc["_id"], "outbox": doc.get("outbox"),
+                                "outbox_added_at": doc.get("outbox_added_at")}
+        self.wake.set()
+
+    def take(self) -> tuple[dict[str, dict[str, dict[str, Any] | None]], set[str]]:
         written, scan = self.written, self.scan
         self.written, self.scan = {}, set()
         return written, scan
+
+    def give_back(self, written: dict[str, dict[str, dict[str, Any] | None]], scan: set[str]) -> None:
+        """A pass that did not finish: look at these again next time (a newer note of an id wins)."""
+        for name, docs in written.items():
+            current = self.written.setdefault(name, {})
+            for key, doc in docs.items():
+                current.setdefault(key, doc)
+        self.scan |= scan
 
 
 def _ids_of(selector: dict[str, Any]) -> list[Any] | None:
@@ -150,15 +172,30 @@ class WatchedCollection:
 
     async def insert_one(self, document: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
         try:
-            return await self._collection.insert_one(document, *args, **kwargs)
-        finally:
-            self._writes.note(self._collection.name, [document["_id"]])
+            result = await self._collection.insert_one(document, *args, **kwargs)
+        except BaseException:
+            self._writes.note(self._collection.name, [document["_id"]])  # it may exist (as written before)
+            raise
+        self._writes.note_inserted(self._collection.name, [document])
+        return result
 
     async def insert_many(self, documents: Sequence[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
+        name = self._collection.name
         try:
-            return await self._collection.insert_many(documents, *args, **kwargs)
-        finally:
-            self._writes.note(self._collection.name, [d["_id"] for d in documents])
+            result = await self._collection.insert_many(documents, *args, **kwargs)
+        except BulkWriteError as exc:
+            if kwargs.get("ordered", True):  # stopped at the first error: which went in is not known
+                self._writes.note(name, [d["_id"] for d in documents])
+            else:  # the refused ones exist as written before (or not at all): read them; the rest went in
+                refused = {e["index"] for e in exc.details.get("writeErrors", [])}
+                self._writes.note(name, [documents[i]["_id"] for i in sorted(refused)])
+                self._writes.note_inserted(name, [d for i, d in enumerate(documents) if i not in refused])
+            raise
+        except BaseException:
+            self._writes.note(name, [d["_id"] for d in documents])
+            raise
+        self._writes.note_inserted(name, documents)
+        return result
 
     async def update_one(self, selector: dict[str, Any], update: Any, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -249,14 +286,13 @@ class OutboxRelay:
                 if full or collection.name in scan:
                     sent += await self._pass(collection)
                 elif written.get(collection.name):
-                    docs = await _by_ids(collection, sorted(written[collection.name]),
-                                         {"outbox": 1, "outbox_added_at": 1})
+                    noted = written[collection.name]
+                    docs = [doc for doc in noted.values() if doc is not None]
+                    docs += await _by_ids(collection, sorted(k for k, doc in noted.items() if doc is None),
+                                          {"outbox": 1, "outbox_added_at": 1})
                     sent += await self._publish_documents(sorted(docs, key=lambda d: d.get("outbox_added_at") or EPOCH))
         except BaseException:
-            # Not done: look at those documents again on the next pass.
-            for name, ids in written.items():
-                self.writes.written.setdefault(name, set()).update(ids)
-            self.writes.scan |= scan
+            self.writes.give_back(written, scan)  # not done: look at those documents again on the next pass
             raise
         self.published += sent
         return sent

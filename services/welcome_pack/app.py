@@ -10,7 +10,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.welcome_pack.api import router as api_router
-from services.welcome_pack.handlers import handle_newcomer_arrived, handle_newcomer_erased
+from services.welcome_pack.handlers import handle_newcomer_arrived, handle_newcomer_erased, handle_newcomers_arrived
 from services.welcome_pack.pages import router as pages_router
 from services.welcome_pack.render import LetterRenderer
 from services.welcome_pack.settings import WelcomePackSettings
@@ -33,9 +33,10 @@ def create_app(settings: WelcomePackSettings | None = None) -> FastAPI:
             store = LetterStore(runtime.db, watch=runtime.watch)
             await store.ensure_indexes()
             runtime.start_relay([store.letters])
+            arrival_deps = dict(store=store, renderer=renderer, settings=settings, erasures=runtime.erasures)
             runtime.start_consumer([
-                Subscription(NEWCOMER_ARRIVED, partial(handle_newcomer_arrived, store=store, renderer=renderer,
-                                                       settings=settings, erasures=runtime.erasures)),
+                Subscription(NEWCOMER_ARRIVED, partial(handle_newcomer_arrived, **arrival_deps),
+                             handle_batch=partial(handle_newcomers_arrived, **arrival_deps)),
                 Subscription(NEWCOMER_ERASED, partial(handle_newcomer_erased, store=store, erasures=runtime.erasures)),
             ])
             app.state.runtime, app.state.store, app.state.renderer = runtime, store, renderer

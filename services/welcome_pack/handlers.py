@@ -34,13 +34,32 @@ async def handle_newcomer_arrived(
     event: EventEnvelope[NewcomerArrived], *, store: LetterStore, renderer: LetterRenderer,
     settings: WelcomePackSettings, erasures: ErasureLog,
 ) -> None:
+    await handle_newcomers_arrived([event], store=store, renderer=renderer, settings=settings, erasures=erasures)
+
+
+async def handle_newcomers_arrived(
+    events: list[EventEnvelope[NewcomerArrived]], *, store: LetterStore, renderer: LetterRenderer,
+    settings: WelcomePackSettings, erasures: ErasureLog,
+) -> None:
+    """Write each arrival's letter: one tombstone query, one insert of the new letters and one tombstone query
+    again, whatever the batch size. A letter that exists (a redelivered event) is left as it is."""
+    case_ids = [str(event.payload.case_id) for event in events]
+    erased = await erasures.erased_among(case_ids)  # a replayed arrival must not bring erased data back
+    letters: dict[str, dict] = {}
+    for event in events:
+        arrival = event.payload
+        language = domain.letter_language(arrival.newcomer.preferred_language)
+        letter_id = str(domain.letter_id_for(arrival.case_id, language))
+        if str(arrival.case_id) in erased or letter_id in letters:
+            continue
+        letters[letter_id] = _letter(event, letter_id, language, renderer, settings)
+    await store.insert_letters(list(letters.values()))
+    await erasures.forget_if_erased(case_ids, store.erase_case)
+
+
+def _letter(event: EventEnvelope[NewcomerArrived], letter_id: str, language: str, renderer: LetterRenderer,
+            settings: WelcomePackSettings) -> dict:
     arrival = event.payload
-    if await erasures.is_erased(str(arrival.case_id)):
-        return  # erased: a replayed arrival must not bring the data back
-    language = domain.letter_language(arrival.newcomer.preferred_language)
-    letter_id = str(domain.letter_id_for(arrival.case_id, language))
-    if await store.has_letter(letter_id):
-        return  # delivered before: the letter exists
     sections = domain.letter_sections(arrival)
     html = renderer.render_html(arrival, language, sections, issued_on=event.occurred_at.date())
     generated = WELCOME_LETTER_GENERATED.envelope(
@@ -48,23 +67,20 @@ async def handle_newcomer_arrived(
                                sections=[s.value for s in sections]),
         producer=settings.service_name, correlation_id=event.correlation_id, causation_id=event.event_id,
     )
-    await store.insert_letter(
-        {
-            "_id": letter_id,
-            "case_id": str(arrival.case_id),
-            "language": language,
-            "sections": [s.value for s in sections],
-            "html": html,
-            # Kept to render the letter again in another language; erased with the case.
-            "arrival": arrival.model_dump(mode="json"),
-            "issued_on": event.occurred_at.date().isoformat(),
-            "source_event_id": str(event.event_id),
-            "created_at": datetime.now(UTC),
-            **outbox_fields([outbox_entry(settings.topic(WELCOME_LETTER_GENERATED.topic), str(arrival.case_id),
-                                          generated)]),
-        }
-    )
-    await erasures.forget_if_erased([str(arrival.case_id)], store.erase_case)
+    return {
+        "_id": letter_id,
+        "case_id": str(arrival.case_id),
+        "language": language,
+        "sections": [s.value for s in sections],
+        "html": html,
+        # Kept to render the letter again in another language; erased with the case.
+        "arrival": arrival.model_dump(mode="json"),
+        "issued_on": event.occurred_at.date().isoformat(),
+        "source_event_id": str(event.event_id),
+        "created_at": datetime.now(UTC),
+        **outbox_fields([outbox_entry(settings.topic(WELCOME_LETTER_GENERATED.topic), str(arrival.case_id),
+                                      generated)]),
+    }
 
 
 async def handle_newcomer_erased(event: EventEnvelope[NewcomerErased], *, store: LetterStore,

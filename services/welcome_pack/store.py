@@ -8,7 +8,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.db import insert_new
+from shared.db import insert_new_many
 from shared.outbox import ensure_outbox_indexes
 
 
@@ -21,12 +21,9 @@ class LetterStore:
         await self.letters.create_index([("case_id", 1), ("language", 1)])
         await ensure_outbox_indexes(self.letters)
 
-    async def has_letter(self, letter_id: str) -> bool:
-        return await self.letters.find_one({"_id": letter_id}, {"_id": 1}) is not None  # by _id: FerretDB indexes only that
-
-    async def insert_letter(self, letter: dict[str, Any]) -> bool:
-        """Store a new letter; False if it already exists (the event was delivered before)."""
-        return await insert_new(self.letters, letter)
+    async def insert_letters(self, letters: list[dict[str, Any]]) -> int:
+        """Store the letters that do not exist yet (one unordered insert); returns how many were new."""
+        return await insert_new_many(self.letters, letters)
 
     async def letters_of_case(self, case_id: str) -> list[dict[str, Any]]:
         cursor = self.letters.find({"case_id": case_id}, {"html": 0, "arrival": 0, "outbox": 0}).sort("created_at", 1)

@@ -7,6 +7,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pymongo.errors import BulkWriteError
 
 from shared import bus
 from shared.events import NEWCOMER_ARRIVED
@@ -150,7 +151,8 @@ async def test_a_relay_told_what_was_written_publishes_it_without_scanning(setup
     await relay_.publish_pending(full=True)  # the start-up scan (nothing yet)
     event = arrival_event()
     await watched.insert_one({"_id": "hinted", **outbox_fields([entry(settings, event)])})
-    assert writes.wake.is_set() and writes.written == {collection.name: {"hinted"}}
+    assert writes.wake.is_set() and list(writes.written) == [collection.name]
+    assert writes.written[collection.name]["hinted"]["outbox"].keys() == {str(event.event_id)}  # the events themselves
     # A document written around the watched collection is not seen by a pass without a scan...
     hidden = arrival_event()
     await collection.insert_one({"_id": "unhinted", **outbox_fields([entry(settings, hidden)])})
@@ -160,3 +162,27 @@ async def test_a_relay_told_what_was_written_publishes_it_without_scanning(setup
     assert await relay_.publish_pending(full=True) == 1
     # Two cases: two partitions, so compare without order.
     assert sorted(await published(infrastructure, settings, 2)) == sorted([str(event.event_id), str(hidden.event_id)])
+
+
+async def test_inserted_documents_are_published_from_the_hint_and_others_are_read(setup, infrastructure):
+    """A successful insert hands its events to the relay (no read back); an update or a refused insert only
+    names the document, which the relay then reads."""
+    settings, collection, log, producer = setup
+    writes = OutboxWrites()
+    watched = writes.watch(collection)
+    relay_ = OutboxRelay([watched], producer, log, poll_seconds=0.1, lease_seconds=30.0, writes=writes)
+    await relay_.publish_pending(full=True)
+    first, second, third, fourth = (arrival_event() for _ in range(4))
+    await collection.insert_one({"_id": "exists", **outbox_fields([entry(settings, first)])})  # unwatched
+    with pytest.raises(BulkWriteError):
+        await watched.insert_many([{"_id": "exists", **outbox_fields([entry(settings, second)])},
+                                   {"_id": "new", **outbox_fields([entry(settings, third)])}], ordered=False)
+    noted = writes.written[collection.name]
+    assert noted["exists"] is None and noted["new"]["outbox"].keys() == {str(third.event_id)}
+    await watched.update_one({"_id": "exists"}, outbox_update([entry(settings, fourth)]))
+    assert writes.written[collection.name]["exists"] is None
+    # Proof that the inserted one is not read back: it is gone from the collection, yet published.
+    await collection.delete_one({"_id": "new"})
+    assert await relay_.publish_pending(full=False) == 3
+    assert sorted(await published(infrastructure, settings, 3)) == sorted(
+        str(e.event_id) for e in (first, third, fourth))  # never `second`: that insert was refused

@@ -5,9 +5,8 @@ import json
 import pytest
 
 from services.welcome_pack.app import create_app
-from services.welcome_pack.handlers import handle_newcomer_arrived
+from services.welcome_pack.handlers import handle_newcomer_arrived, handle_newcomers_arrived
 from services.welcome_pack.settings import WelcomePackSettings
-from services.welcome_pack.store import LetterStore
 from tests.apps import running
 from shared.events import WELCOME_LETTER_GENERATED
 from tests.builders import arrival_event, registration
@@ -61,12 +60,20 @@ async def test_unknown_letter_is_404(service):
     assert (await client.get("/letters/00000000-0000-0000-0000-000000000000")).status_code == 404
 
 
-async def test_store_reports_a_duplicate_insert(service):
-    _, store = service
-    assert isinstance(store, LetterStore)
-    letter = {"_id": "dup-test", "case_id": "x", "language": "en", "sections": [], "html": ""}
-    assert await store.insert_letter(dict(letter)) is True
-    assert await store.insert_letter(dict(letter)) is False
+async def test_a_batch_writes_one_letter_per_case_whatever_was_seen_before(service):
+    """The consumer hands over a poll's events at once: redelivered events, an event twice in the batch and an
+    erased case must still give exactly one letter per living case."""
+    client, store = service
+    seen_before, twice, fresh, erased = (arrival_event() for _ in range(4))
+    await handle(client, seen_before)
+    await client.app.state.runtime.erasures.tombstones.insert_one({"_id": str(erased.payload.case_id)})
+    await handle_newcomers_arrived([seen_before, twice, fresh, twice, erased], store=store,
+                                   renderer=client.app.state.renderer, settings=client.app.state.settings,
+                                   erasures=client.app.state.runtime.erasures)
+    for event in (seen_before, twice, fresh):
+        letters = await store.letters_of_case(str(event.payload.case_id))
+        assert len(letters) == 1 and letters[0]["source_event_id"] == str(event.event_id)
+    assert await store.letters_of_case(str(erased.payload.case_id)) == []
 
 
 async def test_the_letter_goes_out_in_the_preferred_language_and_any_other_on_request(service):
