@@ -92,7 +92,7 @@ async def bench_rematch(client: AsyncMongoClient, settings: JobMatchSettings, sp
             body["household"]["spouse"] = spouse(occupation=skills[0], skills=skills,
                                                  languages=[{"language": "en", "level": "C1"},
                                                             {"language": "de", "level": "B2"}])
-            await store.save_spouse(domain.spouse_profile(arrival(body)))
+            await store.save_spouses([domain.spouse_profile(arrival(body))])
         fresh = listings(new, "NEW")
         await import_listings(store, settings, index, fresh, [])
         envelopes = [EventEnvelope[JOB_LISTING_PUBLISHED.payload].model_validate_json(

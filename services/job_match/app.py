@@ -17,6 +17,7 @@ from services.job_match.handlers import (
     handle_job_listings_published,
     handle_newcomer_arrived,
     handle_newcomer_erased,
+    handle_newcomers_arrived,
 )
 from services.job_match.importing import import_listings
 from services.job_match.index import ListingIndex
@@ -53,7 +54,8 @@ def create_app(settings: JobMatchSettings | None = None) -> FastAPI:
             deps = {"store": store, "index": index, "leads_per_spouse": settings.leads_per_spouse,
                     "announce": partial(lead_created_event, settings)}
             runtime.start_consumer([
-                Subscription(NEWCOMER_ARRIVED, partial(handle_newcomer_arrived, **deps, erasures=runtime.erasures)),
+                Subscription(NEWCOMER_ARRIVED, partial(handle_newcomer_arrived, **deps, erasures=runtime.erasures),
+                             handle_batch=partial(handle_newcomers_arrived, **deps, erasures=runtime.erasures)),
                 Subscription(JOB_LISTING_PUBLISHED, partial(handle_job_listing_published, **deps),
                              handle_batch=partial(handle_job_listings_published, **deps)),
                 Subscription(NEWCOMER_ERASED, partial(handle_newcomer_erased, store=store, erasures=runtime.erasures)),

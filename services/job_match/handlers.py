@@ -35,18 +35,32 @@ async def handle_newcomer_arrived(
     event: EventEnvelope[NewcomerArrived], *, store: JobStore, index: ListingIndex, leads_per_spouse: int,
     erasures: ErasureLog, announce: Announce | None = None, today: date | None = None,
 ) -> None:
-    profile = domain.spouse_profile(event.payload)
-    if profile is None or await erasures.is_erased(str(profile.case_id)):
-        return  # no spouse; or erased: a replayed arrival must not bring the data back
-    await store.save_spouse(profile)
-    if not profile.wants_job_help:
-        await erasures.forget_if_erased([str(profile.case_id)], store.erase_case)
-        return
+    await handle_newcomers_arrived([event], store=store, index=index, leads_per_spouse=leads_per_spouse,
+                                   erasures=erasures, announce=announce, today=today)
+
+
+async def handle_newcomers_arrived(
+    events: list[EventEnvelope[NewcomerArrived]], *, store: JobStore, index: ListingIndex, leads_per_spouse: int,
+    erasures: ErasureLog, announce: Announce | None = None, today: date | None = None,
+) -> None:
+    """Profile each arrival's spouse and find the first leads: one tombstone query, one insert of the profiles,
+    one of the leads, and one tombstone query again, whatever the batch size."""
+    profiles = {str(p.case_id): p for p in map(domain.spouse_profile, (e.payload for e in events)) if p is not None}
+    sources = {str(e.payload.case_id): str(e.event_id) for e in events}
+    if not profiles:
+        return  # nobody with a spouse
+    erased = await erasures.erased_among(profiles)  # a replayed arrival must not bring erased data back
+    profiles = {case_id: p for case_id, p in profiles.items() if case_id not in erased}
+    await store.save_spouses(list(profiles.values()))
     today = today or date.today()
-    candidates = index.candidates(profile.search_terms, today)
-    leads = domain.rank_leads(profile, candidates, today, leads_per_spouse)
-    await store.add_leads(str(profile.case_id), leads, str(event.event_id), announce)
-    await erasures.forget_if_erased([str(profile.case_id)], store.erase_case)
+    leads = []
+    for case_id, profile in profiles.items():
+        if profile.wants_job_help:
+            candidates = index.candidates(profile.search_terms, today)
+            leads += [(case_id, lead, sources[case_id])
+                      for lead in domain.rank_leads(profile, candidates, today, leads_per_spouse)]
+    await store.add_leads_of_many(leads, announce)
+    await erasures.forget_if_erased(profiles, store.erase_case)
 
 
 async def handle_job_listing_published(

@@ -74,13 +74,12 @@ class JobStore:
 
     # ------------------------------------------------------------------------------------------ spouses
 
-    async def save_spouse(self, profile: SpouseProfile) -> None:
+    async def save_spouses(self, profiles: list[SpouseProfile]) -> int:
+        """Store the profiles of spouses not known yet (one unordered insert; a case arrives once, so a profile
+        that exists came from the same event delivered before). Returns how many were new."""
         # Only what matching needs; the spouse's name is kept for the adviser's lead board.
-        await self.spouses.replace_one(
-            {"_id": str(profile.case_id)},
-            {**profile.model_dump(mode="json"), "terms": sorted(profile.search_terms)},
-            upsert=True,
-        )
+        return await insert_new_many(self.spouses, [
+            {"_id": str(p.case_id), **p.model_dump(mode="json"), "terms": sorted(p.search_terms)} for p in profiles])
 
     async def erase_case(self, case_id: str) -> int:
         """Delete the spouse's profile and leads (notes included)."""
