@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from services.school_intake.api import router as api_router
 from services.school_intake.domain import MunicipalityConfig
-from services.school_intake.handlers import handle_newcomer_arrived, handle_newcomer_erased
+from services.school_intake.handlers import handle_newcomer_arrived, handle_newcomer_erased, handle_newcomers_arrived
 from services.school_intake.settings import SchoolIntakeSettings
 from services.school_intake.store import IntakeTaskStore
 from services.school_intake.pages import router as pages_router
@@ -38,7 +38,8 @@ def create_app(settings: SchoolIntakeSettings | None = None, config: Municipalit
             runtime.start_relay([store.tasks])
             deps = {"store": store, "settings": settings, "config": config, "erasures": runtime.erasures}
             runtime.start_consumer([
-                Subscription(NEWCOMER_ARRIVED, partial(handle_newcomer_arrived, **deps)),
+                Subscription(NEWCOMER_ARRIVED, partial(handle_newcomer_arrived, **deps),
+                             handle_batch=partial(handle_newcomers_arrived, **deps)),
                 Subscription(NEWCOMER_ERASED, partial(handle_newcomer_erased, **deps)),
             ])
             app.state.runtime, app.state.store = runtime, store

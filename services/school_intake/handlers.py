@@ -33,11 +33,17 @@ async def handle_newcomer_arrived(
     event: EventEnvelope[NewcomerArrived], *, store: IntakeTaskStore, settings: SchoolIntakeSettings,
     config: domain.MunicipalityConfig, erasures: ErasureLog,
 ) -> None:
-    case_id = str(event.payload.case_id)
-    if await erasures.is_erased(case_id):
-        return  # erased: a replayed arrival must not bring the data back
-    await open_intake_tasks(store, settings, config, event)
-    await erasures.forget_if_erased([case_id], partial(erase_case, store, settings, config))
+    await handle_newcomers_arrived([event], store=store, settings=settings, config=config, erasures=erasures)
+
+
+async def handle_newcomers_arrived(
+    events: list[EventEnvelope[NewcomerArrived]], *, store: IntakeTaskStore, settings: SchoolIntakeSettings,
+    config: domain.MunicipalityConfig, erasures: ErasureLog,
+) -> None:
+    case_ids = [str(event.payload.case_id) for event in events]
+    erased = await erasures.erased_among(case_ids)  # a replayed arrival must not bring erased data back
+    await open_intake_tasks(store, settings, config, [e for e in events if str(e.payload.case_id) not in erased])
+    await erasures.forget_if_erased(case_ids, partial(erase_case, store, settings, config))
 
 
 async def handle_newcomer_erased(

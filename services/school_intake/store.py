@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -11,7 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.school_intake.domain import TaskStatus
 from shared.concurrency import ChangeTurns
-from shared.db import insert_new
+from shared.db import insert_new, insert_new_many
 from shared.outbox import ensure_outbox_indexes
 
 
@@ -61,17 +62,27 @@ class IntakeTaskStore:
     async def seat_of(self, task_id: str) -> dict[str, Any] | None:
         return await self.seats.find_one({"task_id": task_id})
 
+    async def all_seats(self) -> list[dict[str, Any]]:
+        """Every taken seat (at most the municipality's reception-class capacity: a few hundred)."""
+        return await self.seats.find({}, {"pool_id": 1, "task_id": 1}).to_list(length=None)
+
     async def seats_taken(self) -> dict[str, int]:
         pipeline = [{"$group": {"_id": "$pool_id", "count": {"$sum": 1}}}]
         return {row["_id"]: row["count"] async for row in await self.seats.aggregate(pipeline)}
 
     # ------------------------------------------------------------------------------------------ tasks
 
-    async def task_exists(self, task_id: str) -> bool:
-        return await self.tasks.find_one({"_id": task_id}, {"_id": 1}) is not None  # by _id: FerretDB indexes only that
+    async def existing_task_ids(self, task_ids: list[str]) -> set[str]:
+        # By _id each, at once: FerretDB answers only that from an index (it reads the whole collection for $in).
+        found = await asyncio.gather(*(self.tasks.find_one({"_id": i}, {"_id": 1}) for i in task_ids))
+        return {doc["_id"] for doc in found if doc is not None}
 
     async def insert_task(self, task: dict[str, Any]) -> bool:
         return await insert_new(self.tasks, task)
+
+    async def insert_tasks(self, tasks: list[dict[str, Any]]) -> int:
+        """Store the tasks that do not exist yet (one unordered insert); returns how many were new."""
+        return await insert_new_many(self.tasks, tasks)
 
     async def get_task(self, task_id: str) -> dict[str, Any] | None:
         return await self.tasks.find_one({"_id": task_id}, {"outbox": 0})

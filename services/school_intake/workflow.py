@@ -83,30 +83,75 @@ async def _reserve_seat(store: IntakeTaskStore, school: domain.School, grade: in
 
 
 async def _reserve_first_free(store: IntakeTaskStore, config: domain.MunicipalityConfig, task_id: str,
-                              grade: int, school_ids: tuple[str, ...]) -> domain.School | None:
-    held = await store.seat_of(task_id)  # a redelivered event finds the seat it took the first time
-    if held is not None:
+                              grade: int, school_ids: tuple[str, ...],
+                              seats: SeatSnapshot | None = None) -> domain.School | None:
+    """The first candidate school with a free place for the grade, whose seat the task now holds (None:
+    waitlist). `seats`, read once per batch, saves a query per school; a seat taken meanwhile by someone
+    else is found by the insert, and the pool is then asked again."""
+    held = seats.held_by(task_id) if seats is not None else await store.seat_of(task_id)
+    if held is not None:  # a redelivered event finds the seat it took the first time
         return config.school(domain.parse_pool_id(held["pool_id"])[0])
     for school_id in school_ids:
         school = config.school(school_id)
-        if await _reserve_seat(store, school, grade, task_id):
+        rc = school.reception_class_for(grade)
+        if rc is None:
+            continue
+        pool_id = domain.place_pool_id(school.id, rc.grades)
+        if seats is not None and seats.full(pool_id, rc.capacity):
+            continue
+        if await store.reserve_seat(pool_id, rc.capacity, task_id):
+            if seats is not None:
+                seats.took(pool_id, task_id)
             return school
     return None
 
 
+class SeatSnapshot:
+    """The reception-class seats as read at the start of a batch, kept up to date with the batch's own takes."""
+
+    def __init__(self, seats: list[dict[str, Any]]):
+        self.by_task = {seat["task_id"]: seat for seat in seats}
+        self.taken: dict[str, int] = {}
+        for seat in seats:
+            self.taken[seat["pool_id"]] = self.taken.get(seat["pool_id"], 0) + 1
+
+    def held_by(self, task_id: str) -> dict[str, Any] | None:
+        return self.by_task.get(task_id)
+
+    def full(self, pool_id: str, capacity: int) -> bool:
+        return self.taken.get(pool_id, 0) >= capacity
+
+    def took(self, pool_id: str, task_id: str) -> None:
+        self.by_task[task_id] = {"pool_id": pool_id, "task_id": task_id}
+        self.taken[pool_id] = self.taken.get(pool_id, 0) + 1
+
+
 async def open_intake_tasks(store: IntakeTaskStore, settings: SchoolIntakeSettings,
-                            config: domain.MunicipalityConfig, event: EventEnvelope[NewcomerArrived]) -> int:
-    """Create the tasks an arrival needs; reception-class tasks take a free place or join the waitlist."""
-    arrival = event.payload
-    created = 0
-    for decision in domain.decide_intake(arrival, config):
-        task_id = str(domain.task_id_for(arrival.case_id, decision.child_index, decision.kind))
-        if await store.task_exists(task_id):
+                            config: domain.MunicipalityConfig, events: list[EventEnvelope[NewcomerArrived]]) -> int:
+    """Create the tasks these arrivals need; reception-class tasks take a free place or join the waitlist.
+
+    For a whole batch: one read of the seats, one existence check per reception-class task (a task that exists
+    must not take a seat again), one insert per seat taken, and one insert of all new tasks. Tasks are placed in
+    the order of the events: first come, first served. Returns how many tasks were new.
+    """
+    planned = []
+    for event in events:
+        for decision in domain.decide_intake(event.payload, config):
+            planned.append((event, decision, str(domain.task_id_for(event.payload.case_id, decision.child_index,
+                                                                   decision.kind))))
+    placing = [task_id for _, decision, task_id in planned
+               if decision.kind is IntakeKind.RECEPTION_CLASS and decision.candidate_school_ids]
+    existing = await store.existing_task_ids(placing)
+    seats = SeatSnapshot(await store.all_seats()) if placing else None
+    tasks: dict[str, dict[str, Any]] = {}
+    for event, decision, task_id in planned:
+        if task_id in existing or task_id in tasks:
             continue
         now = datetime.now(UTC)
         status, reason = TaskStatus.NEW, "newcomer registered"
-        if decision.kind is IntakeKind.RECEPTION_CLASS and decision.candidate_school_ids:
-            school = await _reserve_first_free(store, config, task_id, decision.grade, decision.candidate_school_ids)
+        if task_id in placing:
+            school = await _reserve_first_free(store, config, task_id, decision.grade, decision.candidate_school_ids,
+                                               seats)
             if school is not None:
                 rc = school.reception_class_for(decision.grade)
                 decision = decision.model_copy(update={"unit_id": school.id, "unit_name": school.name,
@@ -116,10 +161,10 @@ async def open_intake_tasks(store: IntakeTaskStore, settings: SchoolIntakeSettin
                 admin = config.school_administration
                 decision = decision.model_copy(update={"unit_id": admin.id, "unit_name": admin.name})
                 status, reason = TaskStatus.WAITLISTED, "no free reception-class place for the grade: waitlisted"
-        task = new_task_document(arrival, decision, task_id, status, str(event.event_id), now, reason)
+        task = new_task_document(event.payload, decision, task_id, status, str(event.event_id), now, reason)
         task.update(outbox_fields([_status_entry(settings, task, None, SYSTEM, reason, now, event.event_id)]))
-        created += await store.insert_task(task)
-    return created
+        tasks[task_id] = task
+    return await store.insert_tasks(list(tasks.values()))
 
 
 async def transition(store: IntakeTaskStore, settings: SchoolIntakeSettings, config: domain.MunicipalityConfig,

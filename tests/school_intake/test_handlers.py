@@ -9,7 +9,7 @@ import pytest
 
 from services.school_intake import domain
 from services.school_intake.app import create_app
-from services.school_intake.handlers import handle_newcomer_arrived
+from services.school_intake.handlers import handle_newcomer_arrived, handle_newcomers_arrived
 from services.school_intake.schemas import IntakeTaskPublic
 from services.school_intake.settings import SchoolIntakeSettings
 from shared.events import SCHOOL_INTAKE_STATUS_CHANGED
@@ -218,6 +218,31 @@ async def test_concurrent_arrivals_for_the_last_place_one_placed_the_other_waitl
     [school] = [s for s in (await client.get("/schools", headers=staff_of(app, "herningsholm"))).json() if s["reception_classes"]]
     assert school["reception_classes"][0]["free"] == 0
     assert school["reception_classes"][0]["waitlisted"] == 1
+
+
+async def test_a_batch_places_first_come_first_served_and_a_redelivered_task_keeps_its_place(one_seat):
+    """A poll's arrivals at once, against a class with one place: the first new child takes it, later ones
+    are waitlisted in order, a redelivered event (its child waitlisted before) does not take the place, an
+    event twice in the batch gives one task, and an erased case gets none."""
+    _, app = one_seat
+    waiting_before, first, second, erased = (
+        arrival_event(registration(children=[child(name, "2019-03-05")])) for name in ("Early", "First", "Second", "Gone"))
+    holder = arrival_event(registration(children=[child("Holder", "2019-03-05")]))
+    await handle(app, holder)
+    await handle(app, waiting_before)
+    assert [(await tasks_of(app, e))[0]["status"] for e in (holder, waiting_before)] == ["new", "waitlisted"]
+    # The place comes free (seat given back directly: no offer to the waitlist), then the batch arrives.
+    [holding] = await tasks_of(app, holder)
+    await app.state.store.release_seat(holding["task_id"])
+    await app.state.runtime.erasures.tombstones.insert_one({"_id": str(erased.payload.case_id)})
+    await handle_newcomers_arrived([waiting_before, first, second, first, erased], store=app.state.store,
+                                   settings=app.state.settings, config=app.state.intake_config,
+                                   erasures=app.state.runtime.erasures)
+    assert [[t["status"] for t in await tasks_of(app, e)] for e in (waiting_before, first, second, erased)] == [
+        ["waitlisted"], ["new"], ["waitlisted"], []]
+    [placed] = await tasks_of(app, first)
+    seats = await app.state.store.all_seats()
+    assert [seat["task_id"] for seat in seats] == [placed["task_id"]]
 
 
 async def test_a_freed_place_goes_to_the_child_who_arrived_first(one_seat):
