@@ -41,6 +41,7 @@ from tests.faults.harness import PREFIX, Installation, free_port, group_lag
 SECTIONS = set(os.environ.get("BENCH_SECTIONS", "registration,e2e,sustain,consumers").split(","))
 E2E_SECONDS = float(os.environ.get("BENCH_E2E_SECONDS", "60"))
 REPLAY_EVENTS = int(os.environ.get("BENCH_REPLAY_EVENTS", "50000"))
+REPLAY_SERVICES = os.environ.get("BENCH_REPLAY_SERVICES", "welcome_pack,school_intake,job_match").split(",")
 SUSTAIN_RATES = [float(r) for r in os.environ.get("BENCH_SUSTAIN_RATES", "75,100,150,200").split(",") if r]
 
 
@@ -149,7 +150,7 @@ async def replay_through(inst: Installation, service: str, topic_prefix: str, n:
         process.terminate()
         process.wait(timeout=60)
     seconds = now - first_seen
-    consumed = n - first_lag
+    consumed = first_lag  # what was left at the first commit seen, all handled by now
     return {"events": n, "seconds": round(seconds, 1), "per_second": round(consumed / seconds, 1) if seconds else None,
             "startup_to_first_commit_s": round(first_seen - started, 1)}
 
@@ -186,7 +187,11 @@ async def main() -> None:
             results["catch_up"] = await catch_up(inst)
             report("catch_up", results["catch_up"])
         if "e2e" in SECTIONS:
+            before = database_commands(inst)
             results["end_to_end_50_per_s"] = end_to_end(inst, token, 50, E2E_SECONDS, drain=30)
+            results["db_commands_per_registration"] = per_registration(
+                before, database_commands(inst), results["end_to_end_50_per_s"]["posted"])
+            report("db_commands_per_registration", results["db_commands_per_registration"])
             results["peak_rss_mib"] = {s: peak_rss_mib(p.pid) for s, p in inst.processes.items()}
             report("end_to_end_50_per_s", results["end_to_end_50_per_s"])
             report("peak_rss_mib", results["peak_rss_mib"])
@@ -246,6 +251,29 @@ def end_to_end(inst: Installation, token: str, rate: float, seconds: float, drai
                     "--drain", str(drain))
 
 
+def database_commands(inst: Installation) -> dict[str, dict[str, float]]:
+    """Each service's database commands so far, by "command collection" (from its /metrics)."""
+    counts: dict[str, dict[str, float]] = {}
+    for service, url in inst.urls.items():
+        mine = counts.setdefault(service, {})
+        for line in httpx.get(f"{url}/metrics", timeout=10).text.splitlines():
+            if line.startswith("velkommen_db_commands_total{"):
+                labels, value = line.rsplit(" ", 1)
+                fields = dict(part.split("=", 1) for part in labels[labels.index("{") + 1:-1].split(","))
+                mine[f"{fields['command'].strip(chr(34))} {fields['collection'].strip(chr(34))}"] = float(value)
+    return counts
+
+
+def per_registration(before: dict, after: dict, registrations: int) -> dict:
+    """Database commands per registration during the run, per service (total and the five biggest)."""
+    out = {}
+    for service, counts in after.items():
+        diff = {k: v - before.get(service, {}).get(k, 0) for k, v in counts.items()}
+        diff = {k: round(v / max(registrations, 1), 2) for k, v in sorted(diff.items(), key=lambda kv: -kv[1]) if v}
+        out[service] = {"total": round(sum(diff.values()), 2), "top": dict(list(diff.items())[:5])}
+    return out
+
+
 def highest_sustained_rate(inst: Installation, token: str) -> dict:
     """Sustained: every registration completes and later ones are not slower than earlier ones (no growing lag)."""
     sustained, attempts = None, []
@@ -268,7 +296,7 @@ async def consumers_vs_raw(inst: Installation) -> dict:
     await write_arrivals(inst.bootstrap, topic, REPLAY_EVENTS)
     raw = await raw_consume(inst.bootstrap, topic, REPLAY_EVENTS)
     consumers: dict = {"events": REPLAY_EVENTS, "raw_aiokafka_per_s": round(raw, 1)}
-    for service in ("welcome_pack", "school_intake", "job_match"):
+    for service in REPLAY_SERVICES:
         run = await replay_through(inst, service, replay_prefix, REPLAY_EVENTS)
         run["ratio_to_raw"] = round(run["per_second"] / raw, 4) if run["per_second"] else None
         consumers[service] = run
@@ -292,6 +320,10 @@ def summary_rows(results: dict) -> list[tuple[str, str]]:
         e = results["end_to_end_50_per_s"]
         rows += [(f"end to end @50/s, {E2E_SECONDS:.0f} s", f"p50 {e['p50_ms']} ms  p99 {e['p99_ms']} ms  max {e['max_ms']} ms  "
                                                           f"({e['complete']}/{e['posted']} complete)"),
+                 ("  where the time goes (p50 / p99 ms)",
+                  ", ".join(f"{k} {v['p50_ms']} / {v['p99_ms']}" for k, v in e.get("stages_ms", {}).items())),
+                 ("  database commands per registration",
+                  ", ".join(f"{k} {v['total']}" for k, v in results.get("db_commands_per_registration", {}).items())),
                  ("peak RSS MiB", ", ".join(f"{k} {v}" for k, v in results["peak_rss_mib"].items()))]
     if "sustain" in results:
         rows.append(("highest sustained rate", f"{results['sustain']['highest_sustained_per_s']} /s"))
@@ -299,7 +331,7 @@ def summary_rows(results: dict) -> list[tuple[str, str]]:
         c = results["consumers"]
         rows.append((f"raw consume ({c['events']} events)", f"{c['raw_aiokafka_per_s']} events/s"))
         rows += [(f"replay {s}", f"{c[s]['per_second']} events/s (ratio {c[s]['ratio_to_raw']})")
-                 for s in ("welcome_pack", "school_intake", "job_match")]
+                 for s in REPLAY_SERVICES if s in c]
     return rows
 
 

@@ -15,6 +15,7 @@ import asyncio
 import json
 import time
 import uuid
+from datetime import datetime
 
 import httpx
 from aiokafka import AIOKafkaConsumer
@@ -61,8 +62,9 @@ async def closed_loop(url: str, seconds: float, concurrency: int, token: str | N
 
 async def open_loop_e2e(url: str, rate: float, seconds: float, token: str, bootstrap: str, prefix: str,
                         drain: float) -> dict:
+    arrivals = f"{prefix}onboarding.newcomer-arrived.v1"
     topics = [f"{prefix}onboarding.welcome-letter-generated.v1", f"{prefix}onboarding.school-intake-status-changed.v1",
-              f"{prefix}onboarding.job-lead-status-changed.v1"]
+              f"{prefix}onboarding.job-lead-status-changed.v1", arrivals]
     consumer = AIOKafkaConsumer(*topics, bootstrap_servers=bootstrap, group_id=f"bench-{uuid.uuid4()}",
                                 auto_offset_reset="latest", enable_auto_commit=False)
     await consumer.start()
@@ -71,7 +73,13 @@ async def open_loop_e2e(url: str, rate: float, seconds: float, token: str, boots
     for tp in consumer.assignment():
         await consumer.seek_to_end(tp)
     posted: dict[str, float] = {}
+    posted_wall: dict[str, float] = {}
     seen: dict[str, dict] = {}
+    # Where the time goes, per stage (wall clock; all processes are on this machine): POST -> arrival on Kafka
+    # (registration's outbox relay) -> output event created (consumer: fetch, queue, handle) -> output on Kafka
+    # (that service's relay) -> seen here. For each case, the stages of its slowest output.
+    arrival_at: dict[str, float] = {}
+    stages: dict[str, dict[str, float]] = {}
     done: dict[str, float] = {}
     post_errors = 0
 
@@ -83,6 +91,13 @@ async def open_loop_e2e(url: str, rate: float, seconds: float, token: str, boots
                 for r in records:
                     event = json.loads(r.value)
                     case_id = event["payload"]["case_id"]
+                    if r.topic == arrivals:
+                        arrival_at[case_id] = r.timestamp / 1000
+                        continue
+                    created = datetime.fromisoformat(event["occurred_at"]).timestamp()
+                    slowest = stages.setdefault(case_id, {})
+                    if r.timestamp / 1000 >= slowest.get("published", 0):
+                        slowest.update(created=created, published=r.timestamp / 1000, seen=time.time())
                     state = seen.setdefault(case_id, {"letter": False, "tasks": set(), "leads": False})
                     if event["type"] == "WelcomeLetterGenerated":
                         state["letter"] = True
@@ -101,10 +116,11 @@ async def open_loop_e2e(url: str, rate: float, seconds: float, token: str, boots
     async def post(http: httpx.AsyncClient) -> None:
         nonlocal post_errors
         key = str(uuid.uuid4())
-        started = time.perf_counter()
+        started, wall_started = time.perf_counter(), time.time()
         response = await http.post(url, json=body, headers={**headers, "Idempotency-Key": key})
         if response.status_code in (200, 201):
             posted[response.json()["case_id"]] = started
+            posted_wall[response.json()["case_id"]] = wall_started
         else:
             post_errors += 1
 
@@ -131,7 +147,17 @@ async def open_loop_e2e(url: str, rate: float, seconds: float, token: str, boots
     half = len(ordered) // 2
     first = [done[c] - posted[c] for c in ordered[:half]]
     second = [done[c] - posted[c] for c in ordered[half:]]
-    return {"rate": rate, "seconds": round(offered_seconds, 1), "posted": len(posted), "post_errors": post_errors,
+    breakdown: dict[str, list[float]] = {"registration_relay": [], "consumer": [], "output_relay": [], "to_reader": []}
+    for case_id in done:
+        st = stages.get(case_id)
+        if st is None or case_id not in arrival_at:
+            continue
+        breakdown["registration_relay"].append(arrival_at[case_id] - posted_wall[case_id])
+        breakdown["consumer"].append(st["created"] - arrival_at[case_id])
+        breakdown["output_relay"].append(st["published"] - st["created"])
+        breakdown["to_reader"].append(st["seen"] - st["published"])
+    return {"stages_ms": {k: _summary(v) for k, v in breakdown.items()},
+            "rate": rate, "seconds": round(offered_seconds, 1), "posted": len(posted), "post_errors": post_errors,
             "complete": len(done), "incomplete": len(posted) - len(done), "backlog_at_end_of_load": backlog_at_end,
             "drain_seconds": round(drain_seconds, 1), **_summary(latencies),
             "p50_first_half_ms": _summary(first)["p50_ms"], "p50_second_half_ms": _summary(second)["p50_ms"]}

@@ -102,7 +102,7 @@ class AuditLog:
         return [AuditEntry(id=d.pop("_id"), **d) async for d in cursor]
 
 
-def _audit_log(request: Request) -> AuditLog:
+async def _audit_log(request: Request) -> AuditLog:
     return request.app.state.runtime.audit
 
 

@@ -154,10 +154,9 @@ class ConsumerRunner:
     """Consumes the subscribed topics in one consumer group; see the module docstring for the guarantees."""
 
     def __init__(self, settings: ServiceSettings, subscriptions: Iterable[Subscription], producer: Producer,
-                 after_batch: Callable[[], None] | None = None, metrics: ServiceMetrics | None = None):
+                 metrics: ServiceMetrics | None = None):
         self.settings = settings
         self.metrics = metrics
-        self.after_batch = after_batch  # e.g. wake the outbox relay: handlers may have stored events
         self.producer = producer
         self.by_topic = {settings.topic(s.spec.topic): s for s in subscriptions}
         self.stats = ConsumerStats()
@@ -230,31 +229,38 @@ class ConsumerRunner:
                         log.warning("consumer made no progress for %.0fs with events waiting; reconnecting",
                                     self.settings.consumer_stall_seconds)
                         await self._reconnect()
+                if not batches:
+                    continue
+                # All partitions' records of a topic go to the handler together (each partition's in order):
+                # under load that is one database round trip per poll rather than one per partition.
+                by_topic: dict[str, list[ConsumerRecord]] = {}
                 for tp, records in batches.items():
-                    subscription = self.by_topic[tp.topic]
+                    by_topic.setdefault(tp.topic, []).extend(records)
+                for topic, records in by_topic.items():
+                    subscription = self.by_topic[topic]
                     if subscription.handle_batch is not None and len(records) > 1:
                         await self._process_batch(subscription, records)
                     else:
                         for record in records:
                             await self._process(record)
-                    await self._commit(tp, records[-1].offset + 1)
-                    if self.metrics is not None:
+                await self._commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
+                if self.metrics is not None:
+                    for tp, records in batches.items():
                         highwater = self.consumer.highwater(tp)
                         if highwater is not None:
                             self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
                                 max(highwater - records[-1].offset - 1, 0))
-                if batches and self.after_batch is not None:
-                    self.after_batch()
         finally:
             await self.consumer.stop()
 
-    async def _commit(self, tp: TopicPartition, offset: int) -> None:
+    async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         assert self.consumer is not None
         try:
-            await self.consumer.commit({tp: offset})
+            await self.consumer.commit(offsets)
         except KafkaError as exc:
-            # A rebalance took the partition away: its records come again to whoever owns it (handlers are idempotent).
-            log.warning("commit of %s at %d failed (%s); records will be redelivered", tp, offset, exc)
+            # A rebalance took partitions away: their records come again to whoever owns them (handlers are
+            # idempotent).
+            log.warning("commit of %s failed (%s); records will be redelivered", offsets, exc)
 
     async def _process_batch(self, subscription: Subscription, records: list[ConsumerRecord]) -> None:
         assert subscription.handle_batch is not None

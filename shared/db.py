@@ -3,7 +3,7 @@
 from collections.abc import Sequence
 from typing import Any
 
-from pymongo import AsyncMongoClient
+from pymongo import AsyncMongoClient, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
@@ -21,7 +21,7 @@ from shared.settings import ServiceSettings
 TRANSIENT_DB_ERRORS = (AutoReconnect, ConnectionFailure, NetworkTimeout, ServerSelectionTimeoutError)
 
 
-def connect(settings: ServiceSettings) -> AsyncMongoClient:
+def connect(settings: ServiceSettings, listeners: Sequence[monitoring.CommandListener] = ()) -> AsyncMongoClient:
     # tz_aware: datetimes come back as UTC-aware, like the ones we write.
     return AsyncMongoClient(
         settings.mongodb_uri,
@@ -29,6 +29,7 @@ def connect(settings: ServiceSettings) -> AsyncMongoClient:
         serverSelectionTimeoutMS=5000,
         connectTimeoutMS=5000,
         appname=settings.service_name,
+        event_listeners=list(listeners),
     )
 
 

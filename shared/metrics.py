@@ -9,6 +9,7 @@ import time
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from pymongo import monitoring
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -36,6 +37,12 @@ class ServiceMetrics:
                                        "Events the outbox relay published (broker acknowledged).", ["topic"], **labels)
         self.outbox_pending = Gauge("velkommen_outbox_pending_events",
                                     "Events the relay saw pending in its last pass.", **labels)
+        self.db_commands = Counter("velkommen_db_commands_total",
+                                   "Database commands sent, by command and collection (what loads the database).",
+                                   ["command", "collection"], **labels)
+        self.db_seconds = Counter("velkommen_db_command_seconds_total",
+                                  "Time spent waiting for database commands, by command and collection.",
+                                  ["command", "collection"], **labels)
         self.outbox_oldest_age = Gauge("velkommen_outbox_oldest_pending_age_seconds",
                                        "Age of the oldest pending event the relay saw in its last pass.", **labels)
 
@@ -75,3 +82,23 @@ router = APIRouter(tags=["health"])
 @router.get("/metrics", include_in_schema=False)
 async def metrics(request: Request) -> Response:
     return Response(generate_latest(request.app.state.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class DatabaseCommands(monitoring.CommandListener):
+    """Counts the service's database commands and their time (PyMongo's command monitoring)."""
+
+    def __init__(self, metrics: ServiceMetrics):
+        self.metrics = metrics
+        self._collections: dict[int, str] = {}
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        target = event.command.get(event.command_name)
+        self._collections[event.request_id] = target if isinstance(target, str) else ""
+
+    def _finished(self, event: monitoring.CommandSucceededEvent | monitoring.CommandFailedEvent) -> None:
+        collection = self._collections.pop(event.request_id, "")
+        self.metrics.db_commands.labels(event.command_name, collection).inc()
+        self.metrics.db_seconds.labels(event.command_name, collection).inc(event.duration_micros / 1e6)
+
+    succeeded = _finished
+    failed = _finished

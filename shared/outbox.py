@@ -217,7 +217,7 @@ class WatchedCollection:
 
 
 class OutboxRelay:
-    """Publishes pending events of the given collections; wake it with notify() after a write."""
+    """Publishes pending events of the given collections; writes through watched collections wake it."""
 
     def __init__(
         self,
@@ -251,10 +251,6 @@ class OutboxRelay:
         self._published_recently: dict[str, None] = {}  # insertion-ordered; saves a log read per pass
         self._wake = self.writes.wake
         self._stopping = False
-
-    def notify(self) -> None:
-        """Wake now (writes through watched collections wake it by themselves, and say what they wrote)."""
-        self._wake.set()
 
     def stop(self) -> None:
         self._stopping = True

@@ -20,7 +20,7 @@ from shared.audit import AuditLog
 from shared.erasure import ErasureLog
 from shared.events import ALL_EVENTS
 from shared.outbox import LOG_COLLECTION, OutboxRelay, OutboxWrites
-from shared.metrics import ServiceMetrics
+from shared.metrics import DatabaseCommands, ServiceMetrics
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -48,7 +48,7 @@ class ServiceRuntime:
         self.settings = settings
         self.metrics = metrics
         self.startup_timeout = startup_timeout
-        self.mongo = db.connect(settings)
+        self.mongo = db.connect(settings, [DatabaseCommands(metrics)] if metrics is not None else [])
         self.db = db.database(self.mongo, settings)
         self.producer = bus.create_producer(settings)
         self.consumer: bus.ConsumerRunner | None = None
@@ -70,13 +70,9 @@ class ServiceRuntime:
         return self
 
     def start_consumer(self, subscriptions: Iterable[bus.Subscription]) -> None:
-        self.consumer = bus.ConsumerRunner(self.settings, subscriptions, self.producer, after_batch=self._wake_relay,
-                                           metrics=self.metrics)
+        # Handlers write through watched collections, which wake the relay themselves.
+        self.consumer = bus.ConsumerRunner(self.settings, subscriptions, self.producer, metrics=self.metrics)
         self._tasks.append(asyncio.create_task(self._run_consumer(), name="consumer"))
-
-    def _wake_relay(self) -> None:
-        if self.relay is not None:
-            self.relay.notify()
 
     async def _run_consumer(self) -> None:
         assert self.consumer is not None

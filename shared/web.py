@@ -24,7 +24,6 @@ from shared.db import TRANSIENT_DB_ERRORS
 from shared.health import router as health_router
 from shared.metrics import HttpMetrics, ServiceMetrics
 from shared.metrics import router as metrics_router
-from shared.outbox import OutboxRelay
 from shared.pages import StaffPages, login_router, static_files, wants_html
 from shared.settings import ServiceSettings
 from shared.tracing import configure_tracing
@@ -32,21 +31,18 @@ from shared.workflow import IllegalTransition
 
 
 def from_state(name: str) -> Callable[[Request], Any]:
-    """A dependency returning what the app's lifespan put on app.state (store, settings, renderer, ...)."""
+    """A dependency returning what the app's lifespan put on app.state (store, settings, renderer, ...).
 
-    def dependency(request: Request) -> Any:
+    Dependencies are `async def` on purpose: FastAPI runs a plain `def` one in a worker thread, which cost
+    measurable time per request under load (bench/flow.py profile)."""
+
+    async def dependency(request: Request) -> Any:
         return getattr(request.app.state, name)
 
     dependency.__name__ = f"get_{name}"
     return dependency
 
 
-def _relay(request: Request) -> OutboxRelay | None:
-    runtime = getattr(request.app.state, "runtime", None)
-    return runtime.relay if runtime is not None else None
-
-
-RelayDep = Annotated[OutboxRelay | None, Depends(_relay)]
 PagesDep = Annotated[StaffPages, Depends(from_state("pages"))]
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import uuid
 
-import httpx
 import pytest
 
 from services.job_match.app import create_app as job_match_app

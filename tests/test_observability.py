@@ -102,6 +102,10 @@ async def test_metrics_count_requests_events_and_the_outbox_without_a_token(syst
     assert 'velkommen_events_consumed_total{outcome="ok",topic="onboarding.newcomer-arrived.v1"}' in consumer
     assert "velkommen_consumer_lag_events{" in consumer
     assert "velkommen_event_handler_duration_seconds_bucket" in consumer
+    # The letter was written by an insert into `letters`: database commands are counted by command and collection.
+    inserts = [line for line in consumer.splitlines()
+               if line.startswith('velkommen_db_commands_total{collection="letters",command="insert"}')]
+    assert inserts and float(inserts[0].split()[-1]) >= 1
 
 
 def test_logs_are_json_with_the_ids_of_the_work_in_hand():

@@ -16,7 +16,7 @@ from services.job_match.settings import JobMatchSettings
 from services.job_match.store import JobStore
 from shared.audit import AuditAction, AuditDep
 from shared.auth import Principal, Role, require
-from shared.web import RelayDep, from_state
+from shared.web import from_state
 
 router = APIRouter()
 MAX_IMPORT_BYTES = 50 * 1024 * 1024
@@ -30,8 +30,8 @@ ListingManager = Annotated[Principal, Depends(require(Role.JOBCENTER_ADVISER, Ro
 
 @router.post("/listings/import", response_model=ImportReport, tags=["listings"],
              openapi_extra={"requestBody": {"content": {"application/json": {}, "text/csv": {}}, "required": True}})
-async def import_listing_file(request: Request, user: ListingManager, store: StoreDep, settings: SettingsDep,
-                              relay: RelayDep) -> ImportReport:
+async def import_listing_file(request: Request, user: ListingManager, store: StoreDep,
+                              settings: SettingsDep) -> ImportReport:
     """Import a Jobnet-style export as JSON (a list, or {"listings": [...]}) or CSV (header row, ';' lists).
 
     Good rows are imported even when others are bad; each bad row is reported with its line and reason.
@@ -51,8 +51,6 @@ async def import_listing_file(request: Request, user: ListingManager, store: Sto
     else:
         raise HTTPException(status.HTTP_415_UNSUPPORTED_MEDIA_TYPE, "send application/json or text/csv")
     report = await import_listings(store, settings, request.app.state.listing_index, parsed, errors)
-    if relay is not None and (report.new or report.changed):
-        relay.notify()
     return report
 
 
@@ -76,14 +74,14 @@ async def leads(
 
 @router.post("/leads/{lead_id}/transitions", response_model=LeadPublic, tags=["leads"])
 async def transition_lead(lead_id: uuid.UUID, body: LeadTransitionRequest, user: Adviser, store: StoreDep,
-                          settings: SettingsDep, audit: AuditDep, relay: RelayDep) -> LeadPublic:
-    lead = await move_lead(user, lead_id, body, store=store, settings=settings, audit=audit, relay=relay,
+                          settings: SettingsDep, audit: AuditDep) -> LeadPublic:
+    lead = await move_lead(user, lead_id, body, store=store, settings=settings, audit=audit,
                            channel="api")
     return LeadPublic.from_document(lead)
 
 
 async def move_lead(user: Principal, lead_id: uuid.UUID, body: LeadTransitionRequest, *, store: JobStore,
-                    settings: JobMatchSettings, audit: AuditDep, relay: RelayDep, channel: str) -> dict:
+                    settings: JobMatchSettings, audit: AuditDep, channel: str) -> dict:
     """One lead transition by an adviser (API and pages), audited."""
     try:
         lead = await workflow.transition(store, settings, str(lead_id), body.to, user.name, body.reason)
@@ -93,8 +91,6 @@ async def move_lead(user: Principal, lead_id: uuid.UUID, body: LeadTransitionReq
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     await audit.record(user, AuditAction.CHANGE, f"job lead -> {body.to.value}", case_ids=[lead["case_id"]],
                        record_ids=[lead["_id"]], channel=channel)
-    if relay is not None:
-        relay.notify()
     return lead
 
 

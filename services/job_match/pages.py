@@ -14,7 +14,7 @@ from services.job_match.api import Adviser, SettingsDep, StoreDep, move_lead
 from services.job_match.domain import LEAD_WORKFLOW, LeadStatus
 from services.job_match.schemas import LeadTransitionRequest
 from shared.audit import AuditAction, AuditDep
-from shared.web import PagesDep, RelayDep
+from shared.web import PagesDep
 
 router = APIRouter(include_in_schema=False)
 
@@ -44,13 +44,13 @@ async def lead_board(request: Request, user: Adviser, store: StoreDep, pages: Pa
 
 @router.post("/leads/{lead_id}/move")
 async def move_from_page(lead_id: uuid.UUID, user: Adviser, store: StoreDep, settings: SettingsDep, audit: AuditDep,
-                         relay: RelayDep, to: Annotated[str, Form()],
+                         to: Annotated[str, Form()],
                          reason: Annotated[str, Form(max_length=1000)] = "") -> Response:
     try:
         body = LeadTransitionRequest(to=to, reason=reason.strip() or None)
     except ValidationError:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "Unknown action.") from None
-    lead = await move_lead(user, lead_id, body, store=store, settings=settings, audit=audit, relay=relay,
+    lead = await move_lead(user, lead_id, body, store=store, settings=settings, audit=audit,
                            channel="page")
     return RedirectResponse(f"/#case-{lead['case_id']}", status_code=status.HTTP_303_SEE_OTHER)
 

@@ -23,7 +23,7 @@ from services.registration.store import CaseStore
 from shared.audit import AuditAction, AuditDep
 from shared.auth import Principal, Role, require
 from shared.events import ErasureBasis
-from shared.web import RelayDep, from_state
+from shared.web import from_state
 
 router = APIRouter(tags=["registrations"])
 
@@ -47,12 +47,11 @@ async def register_arrival(
     user: Borgerservice,
     store: StoreDep,
     settings: SettingsDep,
-    relay: RelayDep,
     audit: AuditDep,
     idempotency_key: IdempotencyKey = None,
 ) -> RegistrationPublic:
     try:
-        registered = await register_household(body, idempotency_key, store=store, settings=settings, relay=relay)
+        registered = await register_household(body, idempotency_key, store=store, settings=settings)
     except IdempotencyKeyReused:
         raise HTTPException(status.HTTP_409_CONFLICT, KEY_REUSED) from None
     except CaseErased:
@@ -90,11 +89,11 @@ async def erasure_of(store: CaseStore, case: dict) -> ErasurePublic:
 
 @router.delete("/registrations/{case_id}", response_model=ErasurePublic, status_code=status.HTTP_202_ACCEPTED)
 async def erase_registration(case_id: uuid.UUID, body: ErasureRequest, user: Borgerservice, store: StoreDep,
-                             settings: SettingsDep, relay: RelayDep, audit: AuditDep) -> ErasurePublic:
+                             settings: SettingsDep, audit: AuditDep) -> ErasurePublic:
     """Erase the case's personal data here now, and in every other service as it consumes the erasure event
     (202: follow the confirmations at GET /registrations/{case_id}/erasure). Erasing twice changes nothing."""
     try:
-        case = await erase_case(store, settings, relay, str(case_id), by=user.name, reason=body.reason,
+        case = await erase_case(store, settings, str(case_id), by=user.name, reason=body.reason,
                                 basis=ErasureBasis.REQUEST)
     except CaseNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No registration with this case id.") from None

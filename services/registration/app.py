@@ -50,7 +50,7 @@ def create_app(settings: RegistrationSettings | None = None) -> FastAPI:
                 for spec in (WELCOME_LETTER_GENERATED, SCHOOL_INTAKE_STATUS_CHANGED, JOB_LEAD_STATUS_CHANGED)
             ] + [Subscription(ERASURE_CONFIRMED, partial(handle_erasure_confirmed, store=store),
                               handle_batch=partial(handle_erasure_confirmations, store=store))])
-            runtime.start_periodic("retention", partial(erase_expired_cases, store, settings, runtime.relay),
+            runtime.start_periodic("retention", partial(erase_expired_cases, store, settings),
                                    settings.retention_check_seconds)
             app.state.runtime, app.state.store = runtime, store
             yield

@@ -11,7 +11,7 @@ from services.registration.schemas import RegistrationCreate, RegistrationPublic
 from services.registration.settings import RegistrationSettings
 from services.registration.store import CaseStore
 from shared.events import NEWCOMER_ARRIVED, NewcomerArrived
-from shared.outbox import OutboxRelay, outbox_entry, outbox_fields
+from shared.outbox import outbox_entry, outbox_fields
 
 
 class IdempotencyKeyReused(Exception):
@@ -41,7 +41,7 @@ def public(case: dict[str, Any], arrival_published: bool) -> RegistrationPublic:
 
 
 async def register_household(body: RegistrationCreate, idempotency_key: str | None, *, store: CaseStore,
-                             settings: RegistrationSettings, relay: OutboxRelay | None) -> Registered:
+                             settings: RegistrationSettings) -> Registered:
     case_id = domain.case_id_for(idempotency_key)
     fingerprint = domain.request_fingerprint(body.model_dump_json().encode())
     arrived = NEWCOMER_ARRIVED.envelope(
@@ -62,9 +62,7 @@ async def register_household(body: RegistrationCreate, idempotency_key: str | No
         "arrival_event_id": str(arrived.event_id),
         **outbox_fields([outbox_entry(settings.topic(NEWCOMER_ARRIVED.topic), str(case_id), arrived)]),
     }
-    if await store.insert_case(case):
-        if relay is not None:
-            relay.notify()
+    if await store.insert_case(case):  # the write wakes the outbox relay (a watched collection)
         return Registered(public(case, arrival_published=False), created=True)
     existing = await store.get_case(str(case_id))
     if existing is not None and existing.get("erasure"):

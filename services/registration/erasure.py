@@ -16,7 +16,7 @@ from typing import Any
 from services.registration.settings import RegistrationSettings
 from services.registration.store import CaseStore
 from shared.events import NEWCOMER_ERASED, ErasureBasis, NewcomerErased
-from shared.outbox import OutboxRelay, outbox_entry, outbox_fields
+from shared.outbox import outbox_entry, outbox_fields
 
 log = logging.getLogger(__name__)
 PERSONAL_FIELDS = ("newcomer", "household", "cpr_number", "request_fingerprint")
@@ -26,7 +26,7 @@ class CaseNotFound(Exception):
     pass
 
 
-async def erase_case(store: CaseStore, settings: RegistrationSettings, relay: OutboxRelay | None, case_id: str,
+async def erase_case(store: CaseStore, settings: RegistrationSettings, case_id: str,
                      *, by: str, reason: str, basis: ErasureBasis) -> dict[str, Any]:
     """Erase the case's personal data here and announce it; erasing an erased case changes nothing."""
     case = await store.get_case(case_id)
@@ -47,12 +47,10 @@ async def erase_case(store: CaseStore, settings: RegistrationSettings, relay: Ou
         "$unset": {field: "" for field in PERSONAL_FIELDS},
     }
     await store.cases.update_one({"_id": case_id, "erasure": {"$exists": False}}, update)
-    if relay is not None:
-        relay.notify()
     return await store.get_case(case_id)
 
 
-async def erase_expired_cases(store: CaseStore, settings: RegistrationSettings, relay: OutboxRelay | None,
+async def erase_expired_cases(store: CaseStore, settings: RegistrationSettings,
                               now: datetime | None = None) -> int:
     """Erase every case closed longer ago than CASE_RETENTION_DAYS (the periodic retention job)."""
     if settings.case_retention_days is None:
@@ -60,7 +58,7 @@ async def erase_expired_cases(store: CaseStore, settings: RegistrationSettings, 
     cutoff = (now or datetime.now(UTC)) - timedelta(days=settings.case_retention_days)
     expired = await store.closed_before(cutoff)
     for case_id in expired:
-        await erase_case(store, settings, relay, case_id, by="system", reason="retention period ended",
+        await erase_case(store, settings, case_id, by="system", reason="retention period ended",
                          basis=ErasureBasis.RETENTION)
     if expired:
         log.info("retention: erased %d closed case(s)", len(expired))

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
+from fastapi import APIRouter, Form, HTTPException, Request, status
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
@@ -18,7 +18,7 @@ from services.registration.schemas import RegistrationCreate
 from shared import forms
 from shared.audit import AuditAction, AuditDep
 from shared.events import DanishLevel, EducationLevel, ErasureBasis, LanguageLevel, PurposeOfStay
-from shared.web import PagesDep, RelayDep
+from shared.web import PagesDep
 
 router = APIRouter(include_in_schema=False)
 
@@ -121,7 +121,7 @@ async def new_case_form(request: Request, user: Borgerservice, pages: PagesDep) 
 
 @router.post("/cases/new")
 async def register_from_form(request: Request, user: Borgerservice, store: StoreDep, settings: SettingsDep,
-                             relay: RelayDep, pages: PagesDep, audit: AuditDep) -> Response:
+                             pages: PagesDep, audit: AuditDep) -> Response:
     form = await request.form()
     fields = [(k, v) for k, v in form.multi_items() if isinstance(v, str)]
     body = registration_from_form(fields)
@@ -133,7 +133,7 @@ async def register_from_form(request: Request, user: Borgerservice, store: Store
         return pages.render(request, "register.html", status_code=422, body=body, idempotency_key=key,
                             errors=forms.field_errors(exc, _form_fields(body)), **_choices())
     try:
-        registered = await register_household(registration, key, store=store, settings=settings, relay=relay)
+        registered = await register_household(registration, key, store=store, settings=settings)
     except IdempotencyKeyReused:
         raise HTTPException(status.HTTP_409_CONFLICT, KEY_REUSED) from None
     except CaseErased:
@@ -161,10 +161,10 @@ async def case_page(case_id: uuid.UUID, request: Request, user: Borgerservice, s
 
 @router.post("/cases/{case_id}/erase")
 async def erase_from_page(case_id: uuid.UUID, user: Borgerservice, store: StoreDep, settings: SettingsDep,
-                          relay: RelayDep, audit: AuditDep,
+                          audit: AuditDep,
                           reason: Annotated[str, Form(min_length=3, max_length=1000)]) -> Response:
     try:
-        await erase_case(store, settings, relay, str(case_id), by=user.name, reason=reason.strip(),
+        await erase_case(store, settings, str(case_id), by=user.name, reason=reason.strip(),
                          basis=ErasureBasis.REQUEST)
     except CaseNotFound:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No registration with this case id.") from None

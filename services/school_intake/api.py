@@ -16,7 +16,7 @@ from services.school_intake.settings import SchoolIntakeSettings
 from services.school_intake.store import IntakeTaskStore
 from shared.audit import AuditAction, AuditDep
 from shared.auth import AnyStaff, Principal, Role, require
-from shared.web import RelayDep, from_state
+from shared.web import from_state
 
 router = APIRouter(tags=["intake tasks"])
 
@@ -65,7 +65,7 @@ async def intake_task(task_id: uuid.UUID, user: SchoolStaff, store: StoreDep, au
 
 async def move_task(user: Principal, task_id: uuid.UUID, body: TransitionRequest, *, store: IntakeTaskStore,
                     settings: SchoolIntakeSettings, config: domain.MunicipalityConfig, audit: AuditDep,
-                    relay: RelayDep, channel: str) -> dict:
+                    channel: str) -> dict:
     """One transition by a school's staff member (API and pages), audited."""
     try:
         task = await workflow.transition(store, settings, config, str(task_id), body.to, user.name, body.reason,
@@ -78,16 +78,14 @@ async def move_task(user: Principal, task_id: uuid.UUID, body: TransitionRequest
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     await audit.record(user, AuditAction.CHANGE, f"intake task -> {body.to.value}", case_ids=[task["case_id"]],
                        record_ids=[task["_id"]], channel=channel)
-    if relay is not None:
-        relay.notify()
     return task
 
 
 @router.post("/intake-tasks/{task_id}/transitions", response_model=IntakeTaskPublic)
 async def transition_task(task_id: uuid.UUID, body: TransitionRequest, user: SchoolStaff, store: StoreDep,
-                          settings: SettingsDep, config: ConfigDep, audit: AuditDep, relay: RelayDep) -> IntakeTaskPublic:
+                          settings: SettingsDep, config: ConfigDep, audit: AuditDep) -> IntakeTaskPublic:
     task = await move_task(user, task_id, body, store=store, settings=settings, config=config, audit=audit,
-                           relay=relay, channel="api")
+                           channel="api")
     return IntakeTaskPublic.from_document(task)
 
 

@@ -13,7 +13,7 @@ from services.school_intake import domain
 from services.school_intake.api import ConfigDep, SchoolStaff, SettingsDep, StoreDep, move_task
 from services.school_intake.schemas import TransitionRequest
 from shared.audit import AuditAction, AuditDep
-from shared.web import PagesDep, RelayDep
+from shared.web import PagesDep
 
 router = APIRouter(include_in_schema=False)
 
@@ -42,13 +42,13 @@ async def queue_page(request: Request, user: SchoolStaff, store: StoreDep, confi
 
 @router.post("/tasks/{task_id}/move")
 async def move_from_page(task_id: uuid.UUID, request: Request, user: SchoolStaff, store: StoreDep,
-                         settings: SettingsDep, config: ConfigDep, audit: AuditDep, relay: RelayDep,
+                         settings: SettingsDep, config: ConfigDep, audit: AuditDep,
                          to: Annotated[str, Form()], reason: Annotated[str, Form(max_length=1000)] = "",
                          target_school_id: Annotated[str, Form(max_length=100)] = "") -> Response:
     try:
         body = TransitionRequest(to=to, reason=reason.strip() or None, target_school_id=target_school_id or None)
     except ValidationError:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "Unknown action.") from None
-    await move_task(user, task_id, body, store=store, settings=settings, config=config, audit=audit, relay=relay,
+    await move_task(user, task_id, body, store=store, settings=settings, config=config, audit=audit,
                     channel="page")
     return RedirectResponse(f"/#task-{task_id}", status_code=status.HTTP_303_SEE_OTHER)
