@@ -74,6 +74,7 @@ async def open_loop_e2e(url: str, rate: float, seconds: float, token: str, boots
         await consumer.seek_to_end(tp)
     posted: dict[str, float] = {}
     posted_wall: dict[str, float] = {}
+    answered: list[float] = []  # POST answer times
     seen: dict[str, dict] = {}
     # Where the time goes, per stage (wall clock; all processes are on this machine): POST -> arrival on Kafka
     # (registration's outbox relay) -> output event created (consumer: fetch, queue, handle) -> output on Kafka
@@ -82,6 +83,14 @@ async def open_loop_e2e(url: str, rate: float, seconds: float, token: str, boots
     stages: dict[str, dict[str, float]] = {}
     done: dict[str, float] = {}
     post_errors = 0
+
+    def complete_if_done(case_id: str) -> None:
+        # Called for every output event and when the POST's answer comes: under load the outputs can all be
+        # seen before the answer to the POST is.
+        state = seen.get(case_id)
+        if (state is not None and case_id in posted and case_id not in done and state["letter"]
+                and len(state["tasks"]) >= 2 and state["leads"]):
+            done[case_id] = state["last"]
 
     async def watch() -> None:
         while True:
@@ -105,9 +114,8 @@ async def open_loop_e2e(url: str, rate: float, seconds: float, token: str, boots
                         state["tasks"].add(event["payload"]["task_id"])
                     elif event["type"] == "JobLeadStatusChanged":
                         state["leads"] = True  # all leads of an arrival are stored in one write
-                    if (case_id in posted and case_id not in done and state["letter"] and len(state["tasks"]) >= 2
-                            and state["leads"]):
-                        done[case_id] = now
+                    state["last"] = now
+                    complete_if_done(case_id)
 
     watcher = asyncio.create_task(watch())
     headers = {"Authorization": f"Bearer {token}"}
@@ -120,7 +128,9 @@ async def open_loop_e2e(url: str, rate: float, seconds: float, token: str, boots
         response = await http.post(url, json=body, headers={**headers, "Idempotency-Key": key})
         if response.status_code in (200, 201):
             posted[response.json()["case_id"]] = started
+            answered.append(time.perf_counter() - started)
             posted_wall[response.json()["case_id"]] = wall_started
+            complete_if_done(response.json()["case_id"])
         else:
             post_errors += 1
 
@@ -156,7 +166,7 @@ async def open_loop_e2e(url: str, rate: float, seconds: float, token: str, boots
         breakdown["consumer"].append(st["created"] - arrival_at[case_id])
         breakdown["output_relay"].append(st["published"] - st["created"])
         breakdown["to_reader"].append(st["seen"] - st["published"])
-    return {"stages_ms": {k: _summary(v) for k, v in breakdown.items()},
+    return {"stages_ms": {k: _summary(v) for k, v in breakdown.items()}, "post_answer_ms": _summary(answered),
             "rate": rate, "seconds": round(offered_seconds, 1), "posted": len(posted), "post_errors": post_errors,
             "complete": len(done), "incomplete": len(posted) - len(done), "backlog_at_end_of_load": backlog_at_end,
             "drain_seconds": round(drain_seconds, 1), **_summary(latencies),
