@@ -13,6 +13,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+
+import orjson
 import time
 import uuid
 from datetime import datetime
@@ -98,7 +100,7 @@ async def open_loop_e2e(url: str, rate: float, seconds: float, token: str, boots
             now = time.perf_counter()
             for records in batches.values():
                 for r in records:
-                    event = json.loads(r.value)
+                    event = orjson.loads(r.value)
                     case_id = event["payload"]["case_id"]
                     if r.topic == arrivals:
                         arrival_at[case_id] = r.timestamp / 1000

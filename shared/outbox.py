@@ -20,6 +20,10 @@ collection (OutboxWrites). A successful insert hands over the inserted documents
 read back); an update notes the document's id and the relay reads that document by id. A full scan from the
 checkpoint runs at start and then every OUTBOX_SCAN_SECONDS, for writes made by a process that died before its
 relay saw them. Every read and write of the log is by `_id` too, for the same reason.
+On FerretDB a scan reads the whole collection whatever the filter (measured: seconds, once the collection holds
+tens of thousands of documents), so the periodic scan runs in its own task beside the hinted passes and never
+holds them up, and it leaves documents written in the last `overlap_seconds` to the relay of the process that
+wrote them.
 """
 
 from __future__ import annotations
@@ -240,7 +244,6 @@ class OutboxRelay:
         self.collections = [c.unwatched if isinstance(c, WatchedCollection) else c for c in collections]
         self.writes = writes or OutboxWrites()
         self.scan_seconds = scan_seconds
-        self._next_scan = 0.0
         self.producer = producer
         self.log = log_collection
         self.poll_seconds = poll_seconds
@@ -257,25 +260,43 @@ class OutboxRelay:
         self._wake.set()
 
     async def run(self) -> None:
+        scans = asyncio.create_task(self._scan_periodically(), name="outbox-scan")
+        try:
+            while not self._stopping:
+                self._wake.clear()
+                try:
+                    await self.publish_pending(full=False)
+                except (*TRANSIENT_DB_ERRORS, KafkaError) as exc:
+                    log.warning("outbox relay: %r; will retry", exc)
+                except Exception:  # noqa: BLE001 - the relay must keep running; the event stays pending
+                    log.exception("outbox relay failed; will retry")
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+                except TimeoutError:
+                    pass
+        finally:
+            scans.cancel()
+            await asyncio.gather(scans, return_exceptions=True)
+
+    async def _scan_periodically(self) -> None:
+        """The safety net: at start every pending event (a process that died may have left some), then every
+        scan_seconds those older than the overlap (younger ones are their writer's relay's)."""
+        recent_too = True
         while not self._stopping:
-            self._wake.clear()
             try:
-                await self.publish_pending(full=time.monotonic() >= self._next_scan)
+                for collection in self.collections:
+                    self.published += await self._pass(collection, recent_too=recent_too)
+                recent_too = False
             except (*TRANSIENT_DB_ERRORS, KafkaError) as exc:
-                log.warning("outbox relay: %r; will retry", exc)
-            except Exception:  # noqa: BLE001 - the relay must keep running; the event stays pending
-                log.exception("outbox relay failed; will retry")
-            try:
-                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
-            except TimeoutError:
-                pass
+                log.warning("outbox scan: %r; will retry", exc)
+            except Exception:  # noqa: BLE001 - the scan must keep running; the events stay pending
+                log.exception("outbox scan failed; will retry")
+            await asyncio.sleep(self.scan_seconds if not recent_too else self.poll_seconds)
 
     async def publish_pending(self, full: bool = True) -> int:
         """Publish what is pending: in the documents written since the last pass, or (full) in every document
         changed since the checkpoint. Returns how many events this relay published."""
         written, scan = self.writes.take()
-        if full:
-            self._next_scan = time.monotonic() + self.scan_seconds
         sent = 0
         try:
             for collection in self.collections:
@@ -293,12 +314,13 @@ class OutboxRelay:
         self.published += sent
         return sent
 
-    async def _pass(self, collection: AsyncCollection) -> int:
+    async def _pass(self, collection: AsyncCollection, recent_too: bool = True) -> int:
         checkpoint_id = f"checkpoint:{collection.name}"
         checkpoint = await self.log.find_one({"_id": checkpoint_id})
         since = checkpoint["at"] if checkpoint else EPOCH
         started = datetime.now(UTC)
-        cursor = collection.find({"outbox_added_at": {"$gte": since}}, {"outbox": 1, "outbox_added_at": 1})
+        window: dict[str, Any] = {"$gte": since} if recent_too else {"$gte": since, "$lt": started - self.overlap}
+        cursor = collection.find({"outbox_added_at": window}, {"outbox": 1, "outbox_added_at": 1})
         docs = await cursor.sort("outbox_added_at", 1).to_list(length=None)
         sent = await self._publish_documents(docs)
         oldest_pending = next((d["outbox_added_at"] for d in docs
@@ -352,13 +374,14 @@ class OutboxRelay:
                     if event_id in published or (claim and claim.get("published_at")):
                         self._remember(event_id)
                         continue
-                    if claim and claim["owner"] != self.owner and claim["until"] > now:
-                        # Another replica is publishing it. Keep the document's order: stop at this event and
-                        # give back the claims just taken on the ones after it.
+                    if claim and claim["until"] > now:
+                        # Another replica is publishing it, or this relay's other task (the scan and the hinted
+                        # passes run side by side; a relay that died had another owner id). Keep the document's
+                        # order: stop at this event and give back the claims just taken on the ones after it.
                         release += [e["event_id"] for e in todo[n + 1:] if e["event_id"] not in lost]
                         break
-                    # Our own unfinished claim, or an expired one (its relay died): take it over. Two replicas
-                    # doing this at once may both publish; consumers are idempotent.
+                    # An expired claim (its relay died, or its release failed): take it over. Two replicas doing
+                    # this at once may both publish; consumers are idempotent.
                     takeovers.append(event_id)
                 batch.append(entry)
         if release:

@@ -27,8 +27,9 @@ class ServiceSettings(BaseSettings):
     # lease on an event it is publishing.
     outbox_poll_seconds: float = Field(default=5.0, gt=0)
     # How often the relay also scans for pending events it was not told about (written by a process that died
-    # before its relay saw them); every such scan reads the changed documents' whole collection on FerretDB.
-    outbox_scan_seconds: float = Field(default=60.0, gt=0)
+    # before its relay saw them; a restarted process scans at start anyway). On FerretDB every such scan reads the
+    # whole collection, so not often.
+    outbox_scan_seconds: float = Field(default=300.0, gt=0)
     outbox_lease_seconds: float = Field(default=30.0, gt=0)
     # Municipality whose configuration the services use (data files are looked up by this name).
     municipality: str = "herning"

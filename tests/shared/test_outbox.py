@@ -186,3 +186,18 @@ async def test_inserted_documents_are_published_from_the_hint_and_others_are_rea
     assert await relay_.publish_pending(full=False) == 3
     assert sorted(await published(infrastructure, settings, 3)) == sorted(
         str(e.event_id) for e in (first, third, fourth))  # never `second`: that insert was refused
+
+
+async def test_the_periodic_scan_leaves_the_last_seconds_to_the_writers_relay(setup, infrastructure):
+    """The periodic scan (beside the hinted passes) publishes what nobody was told about, except documents
+    written within the overlap: those belong to the relay of the process that wrote them."""
+    settings, collection, log, _ = setup
+    old, recent = arrival_event(), arrival_event()
+    await collection.insert_one({"_id": "old", **outbox_fields([entry(settings, old)])})
+    await collection.update_one({"_id": "old"}, {"$set": {"outbox_added_at": datetime.now(UTC) - timedelta(minutes=1)}})
+    await collection.insert_one({"_id": "recent", **outbox_fields([entry(settings, recent)])})
+    relay_ = relay(setup)
+    assert await relay_._pass(collection, recent_too=False) == 1
+    assert await published(infrastructure, settings, 1) == [str(old.event_id)]
+    assert await relay_.publish_pending(full=True) == 1  # the start-up scan takes everything
+    assert sorted(await published(infrastructure, settings, 2)) == sorted([str(old.event_id), str(recent.event_id)])
