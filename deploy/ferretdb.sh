@@ -32,7 +32,9 @@ start() {
   if port_open "$PORT"; then log "port $PORT already in use by another process"; exit 1; fi
   mkdir -p "$STATE/data"
   log "starting on 127.0.0.1:$PORT"
-  nohup "$BIN" --listen-addr "127.0.0.1:$PORT" --data-dir "$STATE/data" >"$STATE/ferretdb.log" 2>&1 </dev/null &
+  # FERRETDB_DEBUG_ADDR (e.g. 127.0.0.1:6060): Go's profiler, for `go tool pprof` while benchmarking.
+  nohup "$BIN" --listen-addr "127.0.0.1:$PORT" --data-dir "$STATE/data" ${FERRETDB_DEBUG_ADDR:+--debug-addr "$FERRETDB_DEBUG_ADDR"} \
+    >"$STATE/ferretdb.log" 2>&1 </dev/null &
   echo $! >"$PIDFILE"
   for _ in $(seq 1 60); do
     if port_open "$PORT"; then log "ready"; return; fi

@@ -1,6 +1,7 @@
 // Command ferretdb runs FerretDB 1.24 (MongoDB wire protocol, SQLite backend) embedded in our own binary.
 //
-// Also adds the _id index the SQLite backend needs and lacks (idindex.go).
+// Also adds the _id index the SQLite backend needs and lacks (idindex.go), and keeps its debug logging from
+// costing CPU when it is off (logging.go).
 //
 // Why not `go install .../cmd/ferretdb`: that binary panics at start because build/version/version.txt is not
 // part of the published module. Embedding the public `ferretdb` package avoids it.
@@ -10,6 +11,9 @@ import (
 	"context"
 	"flag"
 	"log"
+	"log/slog"
+	"net/http"
+	_ "net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -21,13 +25,20 @@ import (
 func main() {
 	listen := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on")
 	dataDir := flag.String("data-dir", "data/ferretdb", "directory for the SQLite files")
+	debugAddr := flag.String("debug-addr", "", "if set, serve Go's profiler (net/http/pprof) there, e.g. 127.0.0.1:6060")
 	flag.Parse()
+
+	if *debugAddr != "" {
+		go func() { log.Print(http.ListenAndServe(*debugAddr, nil)) }() // for `go tool pprof` (benchmarks)
+	}
 
 	if err := os.MkdirAll(*dataDir, 0o755); err != nil {
 		log.Fatalf("cannot create data directory %s: %v", *dataDir, err)
 	}
 
+	logger := slog.New(lazyAttrs{next: slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})})
 	f, err := ferretdb.New(&ferretdb.Config{
+		Logger:    logger,
 		Listener:  ferretdb.ListenerConfig{TCP: *listen},
 		Handler:   "sqlite",
 		SQLiteURL: "file:" + *dataDir + "/",
