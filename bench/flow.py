@@ -351,6 +351,8 @@ def summary_rows(results: dict) -> list[tuple[str, str]]:
         e = results["end_to_end_50_per_s"]
         rows += [(f"end to end @50/s, {E2E_SECONDS:.0f} s", f"p50 {e['p50_ms']} ms  p99 {e['p99_ms']} ms  max {e['max_ms']} ms  "
                                                           f"({e['complete']}/{e['posted']} complete)"),
+                 ("  consumer stage by output (p50 / p99 ms)",
+                  ", ".join(f"{k} {v['p50_ms']} / {v['p99_ms']}" for k, v in e.get("consumer_ms_by_output", {}).items())),
                  ("  POST answered in", f"p50 {e['post_answer_ms']['p50_ms']} ms  p99 {e['post_answer_ms']['p99_ms']} ms"),
                  ("  where the time goes (p50 / p99 ms)",
                   ", ".join(f"{k} {v['p50_ms']} / {v['p99_ms']}" for k, v in e.get("stages_ms", {}).items())),

@@ -83,6 +83,7 @@ async def open_loop_e2e(url: str, rate: float, seconds: float, token: str, boots
     # (that service's relay) -> seen here. For each case, the stages of its slowest output.
     arrival_at: dict[str, float] = {}
     stages: dict[str, dict[str, float]] = {}
+    by_type: dict[str, list[float]] = {}  # arrival on Kafka -> each output created, per output type
     done: dict[str, float] = {}
     post_errors = 0
 
@@ -106,6 +107,8 @@ async def open_loop_e2e(url: str, rate: float, seconds: float, token: str, boots
                         arrival_at[case_id] = r.timestamp / 1000
                         continue
                     created = datetime.fromisoformat(event["occurred_at"]).timestamp()
+                    if case_id in arrival_at:
+                        by_type.setdefault(event["type"], []).append(created - arrival_at[case_id])
                     slowest = stages.setdefault(case_id, {})
                     if r.timestamp / 1000 >= slowest.get("published", 0):
                         slowest.update(created=created, published=r.timestamp / 1000, seen=time.time())
@@ -169,6 +172,7 @@ async def open_loop_e2e(url: str, rate: float, seconds: float, token: str, boots
         breakdown["output_relay"].append(st["published"] - st["created"])
         breakdown["to_reader"].append(st["seen"] - st["published"])
     return {"stages_ms": {k: _summary(v) for k, v in breakdown.items()}, "post_answer_ms": _summary(answered),
+            "consumer_ms_by_output": {k: _summary(v) for k, v in by_type.items()},
             "rate": rate, "seconds": round(offered_seconds, 1), "posted": len(posted), "post_errors": post_errors,
             "complete": len(done), "incomplete": len(posted) - len(done), "backlog_at_end_of_load": backlog_at_end,
             "drain_seconds": round(drain_seconds, 1), **_summary(latencies),

@@ -252,6 +252,7 @@ class OutboxRelay:
         self.owner = owner or f"relay-{uuid.uuid4()}"
         self.published = 0
         self._published_recently: dict[str, None] = {}  # insertion-ordered; saves a log read per pass
+        self._marking: set[asyncio.Task] = set()
         self._wake = self.writes.wake
         self._stopping = False
 
@@ -265,7 +266,7 @@ class OutboxRelay:
             while not self._stopping:
                 self._wake.clear()
                 try:
-                    await self.publish_pending(full=False)
+                    await self.publish_pending(full=False, settle=False)
                 except (*TRANSIENT_DB_ERRORS, KafkaError) as exc:
                     log.warning("outbox relay: %r; will retry", exc)
                 except Exception:  # noqa: BLE001 - the relay must keep running; the event stays pending
@@ -277,6 +278,7 @@ class OutboxRelay:
         finally:
             scans.cancel()
             await asyncio.gather(scans, return_exceptions=True)
+            await self.settle()
 
     async def _scan_periodically(self) -> None:
         """The safety net: at start every pending event (a process that died may have left some), then every
@@ -293,9 +295,10 @@ class OutboxRelay:
                 log.exception("outbox scan failed; will retry")
             await asyncio.sleep(self.scan_seconds if not recent_too else self.poll_seconds)
 
-    async def publish_pending(self, full: bool = True) -> int:
+    async def publish_pending(self, full: bool = True, settle: bool = True) -> int:
         """Publish what is pending: in the documents written since the last pass, or (full) in every document
-        changed since the checkpoint. Returns how many events this relay published."""
+        changed since the checkpoint. Returns how many events this relay published. With `settle`, returns once
+        their published markers are written too."""
         written, scan = self.writes.take()
         sent = 0
         try:
@@ -312,6 +315,8 @@ class OutboxRelay:
             self.writes.give_back(written, scan)  # not done: look at those documents again on the next pass
             raise
         self.published += sent
+        if settle:
+            await self.settle()
         return sent
 
     async def _pass(self, collection: AsyncCollection, recent_too: bool = True) -> int:
@@ -338,7 +343,7 @@ class OutboxRelay:
         """Publish the unpublished events of these documents, each document's in order.
 
         One insert claims them all; only events claimed before are read back (by _id); then the sends, then one
-        insert of the published markers.
+        insert of the published markers (in the background: see settle()).
         """
         pending, oldest = [], None
         for doc in docs:
@@ -406,17 +411,32 @@ class OutboxRelay:
             if isinstance(exc, FATAL_PRODUCER_ERRORS):
                 await self.producer.renew()
             raise
-        try:
-            await self.log.insert_many([{"_id": _marker(i), "at": datetime.now(UTC)} for i in batch_ids],
-                                       ordered=False)
-        except BulkWriteError as exc:
-            duplicate_ids(exc)  # another replica marked some of them too: fine
         for event_id in batch_ids:
             self._remember(event_id)
+        # The markers are written while the next pass goes on (one database round trip less per pass: measured
+        # in the relay's share of end-to-end latency). This relay knows the events are out (_published_recently);
+        # others learn it from the markers, or, if writing them fails, publish again once the claims' lease ends.
+        marking = asyncio.create_task(self._mark_published(batch_ids))
+        self._marking.add(marking)
+        marking.add_done_callback(self._marking.discard)
         if self.metrics is not None:
             for e in batch:
                 self.metrics.events_produced.labels(e["topic"]).inc()
         return len(batch)
+
+    async def _mark_published(self, event_ids: list[str]) -> None:
+        try:
+            await self.log.insert_many([{"_id": _marker(i), "at": datetime.now(UTC)} for i in event_ids],
+                                       ordered=False)
+        except BulkWriteError as exc:
+            duplicate_ids(exc)  # another replica marked some of them too: fine
+        except Exception as exc:  # noqa: BLE001 - see the caller: at worst a duplicate after the lease
+            log.warning("outbox relay: could not mark %d published events (%r)", len(event_ids), exc)
+
+    async def settle(self) -> None:
+        """Wait for the published markers being written."""
+        while self._marking:
+            await asyncio.gather(*self._marking, return_exceptions=True)
 
     def _remember(self, event_id: str) -> None:
         self._published_recently[event_id] = None

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	_ "net/http/pprof"
+	"net/url"
 	"os"
 	"os/signal"
 	"syscall"
@@ -25,6 +26,9 @@ import (
 func main() {
 	listen := flag.String("listen-addr", "127.0.0.1:27017", "TCP address to listen on")
 	dataDir := flag.String("data-dir", "data/ferretdb", "directory for the SQLite files")
+	synchronous := flag.String("sqlite-synchronous", "FULL",
+		"SQLite's synchronous setting: FULL (fsync at every commit) or NORMAL (WAL: survives a crash of the process, "+
+			"may lose the last commits on power loss)")
 	debugAddr := flag.String("debug-addr", "", "if set, serve Go's profiler (net/http/pprof) there, e.g. 127.0.0.1:6060")
 	flag.Parse()
 
@@ -41,7 +45,7 @@ func main() {
 		Logger:    logger,
 		Listener:  ferretdb.ListenerConfig{TCP: *listen},
 		Handler:   "sqlite",
-		SQLiteURL: "file:" + *dataDir + "/",
+		SQLiteURL: "file:" + *dataDir + "/?_pragma=synchronous(" + url.QueryEscape(*synchronous) + ")",
 	})
 	if err != nil {
 		log.Fatalf("cannot configure FerretDB: %v", err)
