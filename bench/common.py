@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import platform
 import statistics
@@ -17,7 +18,11 @@ def servers() -> tuple[str, str]:
     if kafka and mongo:
         return kafka, mongo
     for name in ("ferretdb", "kafka"):
-        subprocess.run([ROOT / "deploy" / f"{name}.sh", "start"], check=True)
+        script = ROOT / "deploy" / f"{name}.sh"
+        was_running = subprocess.run([script, "status"], capture_output=True).returncode == 0
+        subprocess.run([script, "start"], check=True)
+        if not was_running:  # stopped again when the benchmark ends (they would eat CPU in the next one)
+            atexit.register(subprocess.run, [script, "stop"], check=False)
     return "127.0.0.1:9092", "mongodb://127.0.0.1:27017/"
 
 

@@ -48,8 +48,9 @@ SUSTAIN_RATES = [float(r) for r in os.environ.get("BENCH_SUSTAIN_RATES", "75,100
 
 
 def run_load(*args: str) -> dict:
-    out = subprocess.run([sys.executable, "-m", "bench.load", *args], cwd=ROOT, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run([sys.executable, "-m", "bench.load", *args], cwd=ROOT, capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"load generator failed: {out.stderr.strip()[-1500:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -157,9 +158,16 @@ async def replay_through(inst: Installation, service: str, topic_prefix: str, n:
             "startup_to_first_commit_s": round(first_seen - started, 1)}
 
 
-def report(name: str, value: object) -> None:
-    """Each result is printed as soon as it is known (a long run interrupted still tells something)."""
+RESULTS = ROOT / "bench" / "results" / f"flow-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
+
+
+def report(name: str, value: object, results: dict | None = None) -> None:
+    """Each result is printed as soon as it is known, and the results so far saved (a long run interrupted
+    still tells something)."""
     print(f"[bench] {name}: {json.dumps(value)}", flush=True)
+    if results is not None:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(results, indent=2))
 
 
 def table(rows: list[tuple[str, str]]) -> str:
@@ -181,13 +189,13 @@ async def main() -> None:
             for service in CONSUMERS:
                 inst.kill_service(service, signal.SIGTERM)
             results["registration_api"] = registration_vs_bare_insert(inst, token)
-            report("registration_api", results["registration_api"])
+            report("registration_api", results["registration_api"], results)
             for service in CONSUMERS:
                 inst.start_service(service, wait=False)
             for service in CONSUMERS:
                 inst.wait_ready(service)
             results["catch_up"] = await catch_up(inst)
-            report("catch_up", results["catch_up"])
+            report("catch_up", results["catch_up"], results)
         if "e2e" in SECTIONS:
             if WARMUP_SECONDS:
                 # Steady state is what is measured: the broker's JIT, the services' caches and connection pools
@@ -198,31 +206,29 @@ async def main() -> None:
             results["end_to_end_50_per_s"] = end_to_end(inst, token, 50, E2E_SECONDS, drain=30)
             posted = results["end_to_end_50_per_s"]["posted"]
             results["db_commands_per_registration"] = per_registration(before, database_commands(inst), posted)
-            report("db_commands_per_registration", results["db_commands_per_registration"])
+            report("db_commands_per_registration", results["db_commands_per_registration"], results)
             cpu_after = cpu_seconds(inst)
             results["cpu_ms_per_registration"] = {k: round((cpu_after[k] - cpu_before.get(k, 0)) * 1000 / max(posted, 1), 2)
                                                   for k in cpu_after}
-            report("cpu_ms_per_registration", results["cpu_ms_per_registration"])
+            report("cpu_ms_per_registration", results["cpu_ms_per_registration"], results)
             results["peak_rss_mib"] = {s: peak_rss_mib(p.pid) for s, p in inst.processes.items()}
-            report("end_to_end_50_per_s", results["end_to_end_50_per_s"])
-            report("peak_rss_mib", results["peak_rss_mib"])
+            report("end_to_end_50_per_s", results["end_to_end_50_per_s"], results)
+            report("peak_rss_mib", results["peak_rss_mib"], results)
         if "sustain" in SECTIONS:
             results["sustain"] = highest_sustained_rate(inst, token)
-            report("sustain", results["sustain"])
+            report("sustain", results["sustain"], results)
         if "consumers" in SECTIONS:
             # Alone on the machine: the installation's own services stop first (their relays and consumers would
             # share the database and the CPU with the one being measured).
             for service in list(inst.processes):
                 inst.kill_service(service, signal.SIGTERM)
             results["consumers"] = await consumers_vs_raw(inst)
-            report("consumers", results["consumers"])
+            report("consumers", results["consumers"], results)
     finally:
         inst.stop()
-    out = ROOT / "bench" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"flow-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
-    path.write_text(json.dumps(results, indent=2))
-    print(f"\nflow benchmark -> {path.relative_to(ROOT)}")
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(results, indent=2))
+    print(f"\nflow benchmark -> {RESULTS.relative_to(ROOT)}")
     print(table(summary_rows(results)))
 
 
@@ -309,7 +315,12 @@ def highest_sustained_rate(inst: Installation, token: str) -> dict:
     """Sustained: every registration completes and later ones are not slower than earlier ones (no growing lag)."""
     sustained, attempts = None, []
     for rate in [50.0, *SUSTAIN_RATES]:
-        run = end_to_end(inst, token, rate, 20, drain=20)
+        try:
+            run = end_to_end(inst, token, rate, 20, drain=20)
+        except RuntimeError as exc:  # the load generator itself gave up: not sustained
+            attempts.append({"rate": rate, "error": str(exc)})
+            report(f"sustain_{rate:.0f}_per_s", attempts[-1])
+            break
         attempts.append(run)
         report(f"sustain_{rate:.0f}_per_s", run)
         growing = (run["p50_second_half_ms"] or 0) > 2 * (run["p50_first_half_ms"] or 1) + 200
