@@ -132,9 +132,10 @@ BatchHandler = Callable[[list[EventEnvelope]], Awaitable[None]]
 class Subscription:
     """One consumed event and the function that handles it.
 
-    `handle_batch`, when given, receives all readable events of one partition's poll at once (one database
-    round trip per batch instead of per event). If it fails with anything but a transient error, the events
-    are handled one by one with `handle`, so that a bad event is isolated and dead-lettered alone.
+    `handle_batch`, when given, receives all readable events of one poll of the topic at once, each partition's
+    in order (one database round trip per batch instead of per event). If it fails with anything but a
+    transient error, the events are handled one by one with `handle`, so that a bad event is isolated and
+    dead-lettered alone.
     """
 
     spec: EventSpec
