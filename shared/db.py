@@ -1,5 +1,6 @@
 """The database client. Each service owns one database (settings.mongodb_database) and reads no other."""
 
+import asyncio
 from collections.abc import Sequence
 from typing import Any
 
@@ -72,3 +73,14 @@ async def insert_new_many(collection: AsyncCollection, documents: Sequence[dict[
         return len((await collection.insert_many(documents, ordered=False)).inserted_ids)
     except BulkWriteError as exc:
         return len(documents) - len(duplicate_ids(exc))
+
+
+async def find_by_ids(collection: AsyncCollection, ids: Sequence[Any], projection: dict | None = None,
+                      chunk: int = 200) -> list[dict[str, Any]]:
+    """Documents by _id, one indexed lookup each, run side by side (FerretDB reads the whole collection for
+    `$in`: only an exact `{_id: value}` uses its index)."""
+    found: list[dict[str, Any]] = []
+    for start in range(0, len(ids), chunk):
+        docs = await asyncio.gather(*(collection.find_one({"_id": i}, projection) for i in ids[start:start + chunk]))
+        found.extend(d for d in docs if d is not None)
+    return found

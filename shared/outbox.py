@@ -41,7 +41,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.bus import FATAL_PRODUCER_ERRORS, Producer
-from shared.db import TRANSIENT_DB_ERRORS, duplicate_ids
+from shared.db import TRANSIENT_DB_ERRORS, duplicate_ids, find_by_ids
 from shared.events import EventEnvelope, to_json
 from shared.metrics import ServiceMetrics
 from shared.tracing import current_trace_headers, publishing
@@ -89,18 +89,8 @@ def _marker(event_id: str) -> str:
     return f"published:{event_id}"
 
 
-async def _by_ids(collection: AsyncCollection, ids: Sequence[str], projection: dict | None = None,
-                  chunk: int = 200) -> list[dict[str, Any]]:
-    """Documents by _id, one indexed lookup each (FerretDB scans the collection for `$in`)."""
-    found: list[dict[str, Any]] = []
-    for start in range(0, len(ids), chunk):
-        docs = await asyncio.gather(*(collection.find_one({"_id": i}, projection) for i in ids[start:start + chunk]))
-        found.extend(d for d in docs if d is not None)
-    return found
-
-
 async def published_event_ids(log_collection: AsyncCollection, event_ids: Iterable[str]) -> set[str]:
-    markers = await _by_ids(log_collection, [_marker(i) for i in event_ids], {"_id": 1})
+    markers = await find_by_ids(log_collection, [_marker(i) for i in event_ids], {"_id": 1})
     return {m["_id"].removeprefix("published:") for m in markers}
 
 
@@ -308,7 +298,7 @@ class OutboxRelay:
                 elif written.get(collection.name):
                     noted = written[collection.name]
                     docs = [doc for doc in noted.values() if doc is not None]
-                    docs += await _by_ids(collection, sorted(k for k, doc in noted.items() if doc is None),
+                    docs += await find_by_ids(collection, sorted(k for k, doc in noted.items() if doc is None),
                                           {"outbox": 1, "outbox_added_at": 1})
                     sent += await self._publish_documents(sorted(docs, key=lambda d: d.get("outbox_added_at") or EPOCH))
         except BaseException:
@@ -368,7 +358,7 @@ class OutboxRelay:
                                        ordered=False)
         except BulkWriteError as exc:
             lost = set(duplicate_ids(exc))
-        known = {d["_id"]: d for d in await _by_ids(self.log, sorted(lost))} if lost else {}
+        known = {d["_id"]: d for d in await find_by_ids(self.log, sorted(lost))} if lost else {}
         published = await published_event_ids(self.log, sorted(lost)) if lost else set()
         takeovers, batch, release = [], [], []
         for todo in pending:

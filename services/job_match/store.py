@@ -104,11 +104,6 @@ class JobStore:
             scores[doc["case_id"]].append(doc["score"])
         return scores
 
-    async def add_leads(self, case_id: str, leads: list[JobLead], source_event_id: str,
-                        announce: Announce | None = None) -> int:
-        """Store leads that are new for this spouse; an existing lead keeps its status and notes."""
-        return await self.add_leads_of_many([(case_id, lead, source_event_id) for lead in leads], announce)
-
     async def add_leads_of_many(self, leads: list[tuple[str, JobLead, str]], announce: Announce | None = None) -> int:
         """(case id, lead, source event id) triples; a lead that exists already is left as it is.
         `announce(lead document)` gives the outbox entry published when the lead is new.

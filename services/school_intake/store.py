@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -12,7 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.school_intake.domain import TaskStatus
 from shared.concurrency import ChangeTurns
-from shared.db import insert_new, insert_new_many
+from shared.db import find_by_ids, insert_new, insert_new_many
 from shared.outbox import ensure_outbox_indexes
 
 
@@ -73,9 +72,7 @@ class IntakeTaskStore:
     # ------------------------------------------------------------------------------------------ tasks
 
     async def existing_task_ids(self, task_ids: list[str]) -> set[str]:
-        # By _id each, at once: FerretDB answers only that from an index (it reads the whole collection for $in).
-        found = await asyncio.gather(*(self.tasks.find_one({"_id": i}, {"_id": 1}) for i in task_ids))
-        return {doc["_id"] for doc in found if doc is not None}
+        return {doc["_id"] for doc in await find_by_ids(self.tasks, task_ids, {"_id": 1})}
 
     async def insert_task(self, task: dict[str, Any]) -> bool:
         return await insert_new(self.tasks, task)

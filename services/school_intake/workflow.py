@@ -83,12 +83,11 @@ async def _reserve_seat(store: IntakeTaskStore, school: domain.School, grade: in
 
 
 async def _reserve_first_free(store: IntakeTaskStore, config: domain.MunicipalityConfig, task_id: str,
-                              grade: int, school_ids: tuple[str, ...],
-                              seats: SeatSnapshot | None = None) -> domain.School | None:
+                              grade: int, school_ids: tuple[str, ...], seats: SeatSnapshot) -> domain.School | None:
     """The first candidate school with a free place for the grade, whose seat the task now holds (None:
     waitlist). `seats`, read once per batch, saves a query per school; a seat taken meanwhile by someone
     else is found by the insert, and the pool is then asked again."""
-    held = seats.held_by(task_id) if seats is not None else await store.seat_of(task_id)
+    held = seats.held_by(task_id)
     if held is not None:  # a redelivered event finds the seat it took the first time
         return config.school(domain.parse_pool_id(held["pool_id"])[0])
     for school_id in school_ids:
@@ -97,11 +96,10 @@ async def _reserve_first_free(store: IntakeTaskStore, config: domain.Municipalit
         if rc is None:
             continue
         pool_id = domain.place_pool_id(school.id, rc.grades)
-        if seats is not None and seats.full(pool_id, rc.capacity):
+        if seats.full(pool_id, rc.capacity):
             continue
         if await store.reserve_seat(pool_id, rc.capacity, task_id):
-            if seats is not None:
-                seats.took(pool_id, task_id)
+            seats.took(pool_id, task_id)
             return school
     return None
 
@@ -142,7 +140,7 @@ async def open_intake_tasks(store: IntakeTaskStore, settings: SchoolIntakeSettin
     placing = [task_id for _, decision, task_id in planned
                if decision.kind is IntakeKind.RECEPTION_CLASS and decision.candidate_school_ids]
     existing = await store.existing_task_ids(placing)
-    seats = SeatSnapshot(await store.all_seats()) if placing else None
+    seats = SeatSnapshot(await store.all_seats() if placing else [])
     tasks: dict[str, dict[str, Any]] = {}
     for event, decision, task_id in planned:
         if task_id in existing or task_id in tasks:
