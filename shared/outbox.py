@@ -243,6 +243,7 @@ class OutboxRelay:
         self.published = 0
         self._published_recently: dict[str, None] = {}  # insertion-ordered; saves a log read per pass
         self._marking: set[asyncio.Task] = set()
+        self._foreign_claims_until: datetime | None = None  # the latest live claim of another relay seen
         self._wake = self.writes.wake
         self._stopping = False
 
@@ -253,14 +254,19 @@ class OutboxRelay:
     async def run(self) -> None:
         scans = asyncio.create_task(self._scan_periodically(), name="outbox-scan")
         try:
-            while not self._stopping:
+            while True:
                 self._wake.clear()
+                # After stop() one more pass: a graceful stop publishes what the last handled events wrote
+                # rather than leaving it to the next start-up scan.
+                last = self._stopping
                 try:
                     await self.publish_pending(full=False, settle=False)
                 except (*TRANSIENT_DB_ERRORS, KafkaError) as exc:
                     log.warning("outbox relay: %r; will retry", exc)
                 except Exception:  # noqa: BLE001 - the relay must keep running; the event stays pending
                     log.exception("outbox relay failed; will retry")
+                if last:
+                    break
                 try:
                     await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
                 except TimeoutError:
@@ -283,7 +289,13 @@ class OutboxRelay:
                 log.warning("outbox scan: %r; will retry", exc)
             except Exception:  # noqa: BLE001 - the scan must keep running; the events stay pending
                 log.exception("outbox scan failed; will retry")
-            await asyncio.sleep(self.scan_seconds if not recent_too else self.poll_seconds)
+            wait = self.poll_seconds if recent_too else self.scan_seconds
+            if self._foreign_claims_until is not None:
+                # Another relay's live claim held an event back. That relay may have died (before sending or
+                # after): its events must not wait a whole scan interval once its lease is over.
+                wait = min(wait, max((self._foreign_claims_until - datetime.now(UTC)).total_seconds(), 0.0) + 1.0)
+                self._foreign_claims_until, recent_too = None, True
+            await asyncio.sleep(wait)
 
     async def publish_pending(self, full: bool = True, settle: bool = True) -> int:
         """Publish what is pending: in the documents written since the last pass, or (full) in every document
@@ -374,6 +386,9 @@ class OutboxRelay:
                         # passes run side by side; a relay that died had another owner id). Keep the document's
                         # order: stop at this event and give back the claims just taken on the ones after it.
                         release += [e["event_id"] for e in todo[n + 1:] if e["event_id"] not in lost]
+                        if claim.get("owner") != self.owner:
+                            ends = self._foreign_claims_until
+                            self._foreign_claims_until = claim["until"] if ends is None else max(ends, claim["until"])
                         break
                     # An expired claim (its relay died, or its release failed): take it over. Two replicas doing
                     # this at once may both publish; consumers are idempotent.
@@ -382,6 +397,8 @@ class OutboxRelay:
         if release:
             await asyncio.gather(*(self.log.delete_one({"_id": i}) for i in release))
         if takeovers:
+            log.info("outbox relay: taking over %d events whose claims expired (their relay died or failed to "
+                     "mark them); a consumer may see them twice", len(takeovers))
             await asyncio.gather(*(self.log.update_one({"_id": i}, {"$set": {"owner": self.owner,
                                                                           "until": now + self.lease}})
                                    for i in takeovers))
@@ -405,7 +422,8 @@ class OutboxRelay:
             self._remember(event_id)
         # The markers are written while the next pass goes on (one database round trip less per pass: measured
         # in the relay's share of end-to-end latency). This relay knows the events are out (_published_recently);
-        # others learn it from the markers, or, if writing them fails, publish again once the claims' lease ends.
+        # others (and this service's next process) learn it from the markers; without them, they publish again once
+        # the claims' lease ends.
         marking = asyncio.create_task(self._mark_published(batch_ids))
         self._marking.add(marking)
         marking.add_done_callback(self._marking.discard)
@@ -415,13 +433,26 @@ class OutboxRelay:
         return len(batch)
 
     async def _mark_published(self, event_ids: list[str]) -> None:
-        try:
-            await self.log.insert_many([{"_id": _marker(i), "at": datetime.now(UTC)} for i in event_ids],
-                                       ordered=False)
-        except BulkWriteError as exc:
-            duplicate_ids(exc)  # another replica marked some of them too: fine
-        except Exception as exc:  # noqa: BLE001 - see the caller: at worst a duplicate after the lease
-            log.warning("outbox relay: could not mark %d published events (%r)", len(event_ids), exc)
+        # Retried until written (e.g. through a database restart): an event without its marker is published again
+        # by whichever relay scans it after the claim's lease, a new process of this service included.
+        delay = 0.25
+        while True:
+            try:
+                await self.log.insert_many([{"_id": _marker(i), "at": datetime.now(UTC)} for i in event_ids],
+                                           ordered=False)
+                return
+            except BulkWriteError as exc:
+                duplicate_ids(exc)  # another replica, or an attempt that failed late, marked some of them: fine
+                return
+            except Exception as exc:  # noqa: BLE001 - at worst a duplicate after the lease, never a lost event
+                if self._stopping:
+                    log.warning("outbox relay: could not mark %d published events (%r); stopping, so they may be "
+                                "published again", len(event_ids), exc)
+                    return
+                log.warning("outbox relay: could not mark %d published events (%r); retrying in %.1fs",
+                            len(event_ids), exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 4.0)
 
     async def settle(self) -> None:
         """Wait for the published markers being written."""

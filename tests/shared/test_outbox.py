@@ -7,7 +7,7 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from pymongo.errors import BulkWriteError
+from pymongo.errors import AutoReconnect, BulkWriteError
 
 from shared import bus
 from shared.events import NEWCOMER_ARRIVED
@@ -201,3 +201,68 @@ async def test_the_periodic_scan_leaves_the_last_seconds_to_the_writers_relay(se
     assert await published(infrastructure, settings, 1) == [str(old.event_id)]
     assert await relay_.publish_pending(full=True) == 1  # the start-up scan takes everything
     assert sorted(await published(infrastructure, settings, 2)) == sorted([str(old.event_id), str(recent.event_id)])
+
+
+async def test_an_event_held_by_a_dead_relays_claim_is_published_when_the_lease_ends_not_at_the_next_scan(
+        setup, infrastructure):
+    """A relay killed between claiming (or sending) and marking leaves a live claim: the start-up scan of its
+    successor must skip it, and then take it over once the lease is over, not a whole scan interval later."""
+    settings, collection, log, _ = setup
+    event = arrival_event()
+    await collection.insert_one({"_id": "orphan", **outbox_fields([entry(settings, event)])})
+    await log.insert_one({"_id": str(event.event_id), "owner": "killed-relay", "published_at": None,
+                          "until": datetime.now(UTC) + timedelta(seconds=1)})
+    relay_ = relay(setup, scan_seconds=300.0)
+    running = asyncio.create_task(relay_.run())
+    try:
+        assert await published(infrastructure, settings, 1) == [str(event.event_id)]  # read_topic waits 5 s
+    finally:
+        relay_.stop()
+        await running
+    assert str(event.event_id) in await published_event_ids(log, [str(event.event_id)])
+
+
+async def test_a_graceful_stop_publishes_what_was_written_just_before_it(setup, infrastructure):
+    settings, collection, log, producer = setup
+    writes = OutboxWrites()
+    watched = writes.watch(collection)
+    relay_ = OutboxRelay([watched], producer, log, poll_seconds=60.0, lease_seconds=30.0, scan_seconds=300.0,
+                         writes=writes)
+    running = asyncio.create_task(relay_.run())
+    while not await log.find_one({"_id": f"checkpoint:{collection.name}"}):  # the start-up scan is done
+        await asyncio.sleep(0.05)
+    event = arrival_event()
+    await watched.insert_one({"_id": "last", **outbox_fields([entry(settings, event)])})
+    relay_.stop()  # before the relay task ran again: the write's wake-up and the stop come together
+    await running
+    assert await published(infrastructure, settings, 1) == [str(event.event_id)]
+    assert str(event.event_id) in await published_event_ids(log, [str(event.event_id)])
+
+
+class LogLosingMarkerWrites:
+    """The relay's log collection, whose first `failures` inserts of published markers fail as during a database
+    restart."""
+
+    def __init__(self, log, failures: int):
+        self._log, self.failures = log, failures
+
+    def __getattr__(self, name):
+        return getattr(self._log, name)
+
+    async def insert_many(self, documents, *args, **kwargs):
+        if self.failures and documents[0]["_id"].startswith("published:"):
+            self.failures -= 1
+            raise AutoReconnect("connection closed (injected)")
+        return await self._log.insert_many(documents, *args, **kwargs)
+
+
+async def test_published_markers_that_could_not_be_written_are_retried(setup, infrastructure):
+    """Without its marker, an event is published again by the next process's start-up scan once the claim ends."""
+    settings, collection, log, producer = setup
+    event = arrival_event()
+    await collection.insert_one({"_id": "f", **outbox_fields([entry(settings, event)])})
+    flaky = LogLosingMarkerWrites(log, failures=2)
+    relay_ = OutboxRelay([collection], producer, flaky, poll_seconds=0.1, lease_seconds=30.0)
+    assert await relay_.publish_pending() == 1  # returns once the markers are written (settle)
+    assert flaky.failures == 0
+    assert await published_event_ids(log, [str(event.event_id)]) == {str(event.event_id)}
