@@ -6,7 +6,8 @@ matching benchmarks; results: printed table + bench/results/flow-<time>.json.
 2. End to end: a steady 50 registrations/s for 60 s; time from POST to letter, intake tasks and leads stored
    (announced on Kafka), p50/p99; then higher rates, to find the highest one sustained without growing lag.
 3. Consumers: replay N arrival events (BENCH_REPLAY_EVENTS, default 50,000) through each consumer service,
-   events/s, against a raw aiokafka consume-only loop over the same topic.
+   events/s, against a raw aiokafka consume-only loop over the same topic, and against that loop storing one
+   minimal document per event (the ceiling of any consumer that stores anything, on this database).
 5. Cost: peak RSS (VmHWM) of each service during run 2.
 
 Everything runs on a private Kafka + FerretDB (tests/faults/harness.py) on free ports. The load generator is a
@@ -31,6 +32,7 @@ from pathlib import Path
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from pymongo import AsyncMongoClient
 
 from bench.common import ROOT, machine
 from shared import bus
@@ -94,6 +96,35 @@ async def raw_consume(bootstrap: str, topic: str, expect: int) -> float:
                 got += len(records)
     finally:
         await consumer.stop()
+    return got / (time.perf_counter() - started)
+
+
+async def raw_consume_and_store(bootstrap: str, mongodb_uri: str, topic: str, expect: int) -> float:
+    """The ceiling of any consumer that stores something per event on this database: the raw loop plus one
+    unordered insert_many of a minimal document per event and one offset commit per poll (what our consumers do
+    at the least), no parsing, no rules."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"raw-store-{uuid.uuid4()}",
+                                auto_offset_reset="earliest", enable_auto_commit=False, max_poll_records=500)
+    client = AsyncMongoClient(mongodb_uri)
+    collection = client[f"velkommen_raw_store_{uuid.uuid4().hex[:6]}"]["events"]
+    await consumer.start()
+    got, started = 0, None
+    try:
+        while got < expect:
+            batches = await consumer.getmany(timeout_ms=1000, max_records=500)
+            docs = [{"_id": f"{tp.partition}:{r.offset}", "key": r.key} for tp, records in batches.items()
+                    for r in records]
+            if not docs:
+                continue
+            if started is None:
+                started = time.perf_counter()
+            await collection.insert_many(docs, ordered=False)
+            await consumer.commit()
+            got += len(docs)
+    finally:
+        await consumer.stop()
+        await client.drop_database(collection.database.name)
+        await client.close()
     return got / (time.perf_counter() - started)
 
 
@@ -337,10 +368,14 @@ async def consumers_vs_raw(inst: Installation) -> dict:
                             [NEWCOMER_ARRIVED])
     await write_arrivals(inst.bootstrap, topic, REPLAY_EVENTS)
     raw = await raw_consume(inst.bootstrap, topic, REPLAY_EVENTS)
-    consumers: dict = {"events": REPLAY_EVENTS, "raw_aiokafka_per_s": round(raw, 1)}
+    stored = await raw_consume_and_store(inst.bootstrap, inst.mongodb_uri, topic, REPLAY_EVENTS)
+    consumers: dict = {"events": REPLAY_EVENTS, "raw_aiokafka_per_s": round(raw, 1),
+                       "raw_consume_and_store_per_s": round(stored, 1)}
+    report("raw_consume", {k: consumers[k] for k in ("raw_aiokafka_per_s", "raw_consume_and_store_per_s")})
     for service in REPLAY_SERVICES:
         run = await replay_through(inst, service, replay_prefix, REPLAY_EVENTS)
         run["ratio_to_raw"] = round(run["per_second"] / raw, 4) if run["per_second"] else None
+        run["ratio_to_raw_store"] = round(run["per_second"] / stored, 3) if run["per_second"] else None
         consumers[service] = run
         report(f"replay_{service}", run)
     return consumers
@@ -377,7 +412,9 @@ def summary_rows(results: dict) -> list[tuple[str, str]]:
     if "consumers" in results:
         c = results["consumers"]
         rows.append((f"raw consume ({c['events']} events)", f"{c['raw_aiokafka_per_s']} events/s"))
-        rows += [(f"replay {s}", f"{c[s]['per_second']} events/s (ratio {c[s]['ratio_to_raw']})")
+        rows.append(("raw consume + one insert per event", f"{c['raw_consume_and_store_per_s']} events/s"))
+        rows += [(f"replay {s}", f"{c[s]['per_second']} events/s (ratio to raw {c[s]['ratio_to_raw']}, "
+                                 f"to raw + insert {c[s]['ratio_to_raw_store']})")
                  for s in REPLAY_SERVICES if s in c]
     return rows
 
