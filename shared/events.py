@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Generic, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError, model_validator
@@ -289,6 +290,12 @@ class EventSpec(BaseModel, Generic[P]):
     # The payload field whose value is the message key (ordering and partitioning follow it).
     key: str = "case_id"
 
+    @cached_property
+    def envelope_model(self) -> type[EventEnvelope[P]]:
+        # Held here because pydantic keeps parametrized generic models only weakly: after a garbage collection
+        # `EventEnvelope[X]` builds the class again, ~2 ms each time (seen in the consumers' profiles).
+        return EventEnvelope[self.payload]  # type: ignore[name-defined]
+
     def envelope(
         self,
         payload: P,
@@ -298,7 +305,7 @@ class EventSpec(BaseModel, Generic[P]):
         causation_id: uuid.UUID | None = None,
         event_id: uuid.UUID | None = None,
     ) -> EventEnvelope[P]:
-        return EventEnvelope[self.payload](  # type: ignore[name-defined]
+        return self.envelope_model(
             event_id=event_id or uuid.uuid4(),
             type=self.type,
             version=self.version,
@@ -314,7 +321,7 @@ class EventSpec(BaseModel, Generic[P]):
         if not raw:
             raise UnreadableEvent("empty message value")
         try:
-            envelope = EventEnvelope[self.payload].model_validate_json(raw)  # type: ignore[name-defined]
+            envelope = self.envelope_model.model_validate_json(raw)
         except ValidationError as exc:
             raise UnreadableEvent(f"not a valid {self.type} v{self.version}: {_summarise(exc)}") from exc
         if envelope.type != self.type:

@@ -93,6 +93,8 @@ class DatabaseCommands(monitoring.CommandListener):
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         target = event.command.get(event.command_name)
+        if not isinstance(target, str):  # getMore names a cursor; its collection is a field of its own
+            target = event.command.get("collection", "")
         self._collections[event.request_id] = target if isinstance(target, str) else ""
 
     def _finished(self, event: monitoring.CommandSucceededEvent | monitoring.CommandFailedEvent) -> None:

@@ -243,7 +243,9 @@ class OutboxRelay:
         self.published = 0
         self._published_recently: dict[str, None] = {}  # insertion-ordered; saves a log read per pass
         self._marking: set[asyncio.Task] = set()
-        self._foreign_claims_until: datetime | None = None  # the latest live claim of another relay seen
+        # When the periodic scan must look again sooner than scan_seconds (with recent documents too): when the
+        # latest live claim of another relay seen ends, or now after a failed scan.
+        self._scan_again_at: datetime | None = None
         self._wake = self.writes.wake
         self._stopping = False
 
@@ -252,7 +254,7 @@ class OutboxRelay:
         self._wake.set()
 
     async def run(self) -> None:
-        scans = asyncio.create_task(self._scan_periodically(), name="outbox-scan")
+        scans: asyncio.Task | None = None
         try:
             while True:
                 self._wake.clear()
@@ -260,7 +262,14 @@ class OutboxRelay:
                 # rather than leaving it to the next start-up scan.
                 last = self._stopping
                 try:
-                    await self.publish_pending(full=False, settle=False)
+                    if scans is None:
+                        # The start-up scan: every pending event (a process that died may have left some). The
+                        # hinted passes and the periodic scans start after it: running beside it, they would
+                        # race it for the same events (each lost race costs a look-up of the claim).
+                        await self.publish_pending(full=True, settle=False)
+                        scans = asyncio.create_task(self._scan_periodically(), name="outbox-scan")
+                    else:
+                        await self.publish_pending(full=False, settle=False)
                 except (*TRANSIENT_DB_ERRORS, KafkaError) as exc:
                     log.warning("outbox relay: %r; will retry", exc)
                 except Exception:  # noqa: BLE001 - the relay must keep running; the event stays pending
@@ -272,30 +281,34 @@ class OutboxRelay:
                 except TimeoutError:
                     pass
         finally:
-            scans.cancel()
-            await asyncio.gather(scans, return_exceptions=True)
+            if scans is not None:
+                scans.cancel()
+                await asyncio.gather(scans, return_exceptions=True)
             await self.settle()
 
     async def _scan_periodically(self) -> None:
-        """The safety net: at start every pending event (a process that died may have left some), then every
-        scan_seconds those older than the overlap (younger ones are their writer's relay's)."""
-        recent_too = True
+        """The safety net after the start-up scan: every scan_seconds the events older than the overlap (younger
+        ones are their writer's relay's), sooner when another relay's claim held some back."""
+        recent_too = False
         while not self._stopping:
+            wait = self.scan_seconds
+            if self._scan_again_at is not None:
+                # Another relay's live claim held an event back: that relay may have died (before sending or
+                # after), and its events must not wait a whole scan interval once its lease is over. Or the
+                # last scan failed.
+                wait = min(wait, max((self._scan_again_at - datetime.now(UTC)).total_seconds(), 0.0) + 1.0)
+                self._scan_again_at, recent_too = None, True
+            await asyncio.sleep(wait)
             try:
                 for collection in self.collections:
                     self.published += await self._pass(collection, recent_too=recent_too)
                 recent_too = False
             except (*TRANSIENT_DB_ERRORS, KafkaError) as exc:
                 log.warning("outbox scan: %r; will retry", exc)
+                self._scan_again_at = datetime.now(UTC)
             except Exception:  # noqa: BLE001 - the scan must keep running; the events stay pending
                 log.exception("outbox scan failed; will retry")
-            wait = self.poll_seconds if recent_too else self.scan_seconds
-            if self._foreign_claims_until is not None:
-                # Another relay's live claim held an event back. That relay may have died (before sending or
-                # after): its events must not wait a whole scan interval once its lease is over.
-                wait = min(wait, max((self._foreign_claims_until - datetime.now(UTC)).total_seconds(), 0.0) + 1.0)
-                self._foreign_claims_until, recent_too = None, True
-            await asyncio.sleep(wait)
+                self._scan_again_at = datetime.now(UTC)
 
     async def publish_pending(self, full: bool = True, settle: bool = True) -> int:
         """Publish what is pending: in the documents written since the last pass, or (full) in every document
@@ -387,8 +400,8 @@ class OutboxRelay:
                         # order: stop at this event and give back the claims just taken on the ones after it.
                         release += [e["event_id"] for e in todo[n + 1:] if e["event_id"] not in lost]
                         if claim.get("owner") != self.owner:
-                            ends = self._foreign_claims_until
-                            self._foreign_claims_until = claim["until"] if ends is None else max(ends, claim["until"])
+                            ends = self._scan_again_at
+                            self._scan_again_at = claim["until"] if ends is None else max(ends, claim["until"])
                         break
                     # An expired claim (its relay died, or its release failed): take it over. Two replicas doing
                     # this at once may both publish; consumers are idempotent.
@@ -430,6 +443,7 @@ class OutboxRelay:
         if self.metrics is not None:
             for e in batch:
                 self.metrics.events_produced.labels(e["topic"]).inc()
+            self.metrics.outbox_pending.set(sum(len(t) for t in pending) - len(batch))  # held by live claims
         return len(batch)
 
     async def _mark_published(self, event_ids: list[str]) -> None:

@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from pymongo import AsyncMongoClient
 
 from services.job_match.app import create_app as job_match_app
 from services.job_match.settings import JobMatchSettings
@@ -26,6 +27,7 @@ from services.school_intake.settings import SchoolIntakeSettings
 from services.welcome_pack.app import create_app as welcome_pack_app
 from services.welcome_pack.settings import WelcomePackSettings
 from shared.logs import JsonFormatter, log_context
+from shared.metrics import DatabaseCommands, ServiceMetrics
 from tests.apps import as_role, running
 from tests.builders import registration
 
@@ -116,3 +118,16 @@ def test_logs_are_json_with_the_ids_of_the_work_in_hand():
     assert (line["event_id"], line["case_id"], line["level"]) == ("e-1", "c-1", "WARNING")
     outside = json.loads(JsonFormatter("welcome_pack").format(record))
     assert "case_id" not in outside
+
+
+async def test_a_cursors_further_batches_are_counted_under_its_collection(infrastructure):
+    metrics = ServiceMetrics("test")
+    client = AsyncMongoClient(infrastructure.mongodb_uri, event_listeners=[DatabaseCommands(metrics)])
+    try:
+        collection = client[f"test_{uuid.uuid4().hex[:8]}"]["many"]
+        await collection.insert_many([{"n": n} for n in range(30)])
+        assert len(await collection.find({}).batch_size(10).to_list(length=None)) == 30
+        assert metrics.db_commands.labels("getMore", "many")._value.get() >= 2  # not under "" (a cursor id)
+        await client.drop_database(collection.database.name)
+    finally:
+        await client.close()
