@@ -186,7 +186,8 @@ async def replay_through(inst: Installation, service: str, topic_prefix: str, n:
             "startup_to_first_commit_s": round(first_seen - started, 1), "primed_s": primed_s}
 
 
-def start_replica(inst: Installation, service: str, topic_prefix: str, database: str, name: str) -> tuple[subprocess.Popen, int]:
+def start_replica(inst: Installation, service: str, topic_prefix: str, database: str,
+                  name: str) -> tuple[subprocess.Popen, int]:
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "shared.serve", service, "--port", str(port)], cwd=ROOT,

@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Response, status
 
-from services.registration.cases import CaseErased, IdempotencyKeyReused, public, register_household
+from services.registration.cases import CaseErased, IdempotencyKeyReused, Registered, public, register_household
 from services.registration import domain
 from services.registration.erasure import CaseNotFound, erase_case
 from services.registration.schemas import (
@@ -50,6 +50,16 @@ async def register_arrival(
     audit: AuditDep,
     idempotency_key: IdempotencyKey = None,
 ) -> RegistrationPublic:
+    registered = await register(user, body, idempotency_key, store=store, settings=settings, audit=audit,
+                                channel="api")
+    if not registered.created:
+        response.status_code = status.HTTP_200_OK
+    return registered.case
+
+
+async def register(user: Principal, body: RegistrationCreate, idempotency_key: str | None, *, store: CaseStore,
+                   settings: RegistrationSettings, audit: AuditDep, channel: str) -> Registered:
+    """One registration by Borgerservice (API and pages), audited; a reused or erased key is refused."""
     try:
         registered = await register_household(body, idempotency_key, store=store, settings=settings)
     except IdempotencyKeyReused:
@@ -57,10 +67,8 @@ async def register_arrival(
     except CaseErased:
         raise HTTPException(status.HTTP_410_GONE, CASE_ERASED) from None
     await audit.record(user, AuditAction.CREATE if registered.created else AuditAction.READ, "registration",
-                       case_ids=[str(registered.case.case_id)])
-    if not registered.created:
-        response.status_code = status.HTTP_200_OK
-    return registered.case
+                       case_ids=[str(registered.case.case_id)], channel=channel)
+    return registered
 
 
 @router.get("/registrations/{case_id}", response_model=RegistrationPublic)

@@ -11,8 +11,7 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from services.registration import domain
-from services.registration.api import CASE_ERASED, KEY_REUSED, Borgerservice, SettingsDep, StoreDep
-from services.registration.cases import CaseErased, IdempotencyKeyReused, register_household
+from services.registration.api import Borgerservice, SettingsDep, StoreDep, register
 from services.registration.erasure import CaseNotFound, erase_case
 from services.registration.schemas import RegistrationCreate
 from shared import forms
@@ -132,14 +131,7 @@ async def register_from_form(request: Request, user: Borgerservice, store: Store
     except ValidationError as exc:
         return pages.render(request, "register.html", status_code=422, body=body, idempotency_key=key,
                             errors=forms.field_errors(exc, _form_fields(body)), **_choices())
-    try:
-        registered = await register_household(registration, key, store=store, settings=settings)
-    except IdempotencyKeyReused:
-        raise HTTPException(status.HTTP_409_CONFLICT, KEY_REUSED) from None
-    except CaseErased:
-        raise HTTPException(status.HTTP_410_GONE, CASE_ERASED) from None
-    await audit.record(user, AuditAction.CREATE if registered.created else AuditAction.READ, "registration",
-                       case_ids=[str(registered.case.case_id)], channel="page")
+    registered = await register(user, registration, key, store=store, settings=settings, audit=audit, channel="page")
     return RedirectResponse(f"/cases/{registered.case.case_id}", status_code=status.HTTP_303_SEE_OTHER)
 
 
