@@ -5,7 +5,7 @@ VENV  := .venv
 PIP   := $(VENV)/bin/pip
 PYTHON := $(VENV)/bin/python
 
-.PHONY: install run stop status test test-unit infra infra-stop clean-data bench faults
+.PHONY: install run stop status test test-unit lint infra infra-stop clean-data bench faults
 
 CATALOGS := $(patsubst %.po,%.mo,$(wildcard services/welcome_pack/locales/*/LC_MESSAGES/messages.po))
 
@@ -62,9 +62,14 @@ infra-stop:
 test: install
 	$(PYTHON) -m pytest -q $(PYTEST_ARGS)
 
-## test-unit: only the pure-logic tests (no servers)
+## test-unit: only the pure-logic tests: no servers, no built tools (seconds)
 test-unit: $(VENV)/.installed $(CATALOGS)
-	$(PYTHON) -m pytest -q -m "not infra" $(PYTEST_ARGS)
+	$(PYTHON) -m pytest -q -m "not infra and not tools" $(PYTEST_ARGS)
+
+## lint: ruff (rules in pyproject.toml) and mypy (shared/ and services/); CI runs it
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check shared services tests bench
+	$(VENV)/bin/mypy
 
 ## faults: the fault-injection suite at full size (1,000 registrations per scenario; `make test` runs 100)
 faults: install

@@ -34,7 +34,8 @@ def machine() -> str:
         memory = f", {kib / 1024 / 1024:.0f} GiB"
     except OSError:
         pass
-    return f"{os.cpu_count()} cores{memory}, {platform.processor() or platform.machine()}, Python {platform.python_version()}"
+    processor = platform.processor() or platform.machine()
+    return f"{os.cpu_count()} cores{memory}, {processor}, Python {platform.python_version()}"
 
 
 def percentile(values: list[float], q: float) -> float:

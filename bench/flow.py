@@ -282,7 +282,8 @@ async def main() -> None:
             results["db_commands_per_registration"] = per_registration(before, database_commands(inst), posted)
             report("db_commands_per_registration", results["db_commands_per_registration"], results)
             cpu_after = cpu_seconds(inst)
-            results["cpu_ms_per_registration"] = {k: round((cpu_after[k] - cpu_before.get(k, 0)) * 1000 / max(posted, 1), 2)
+            results["cpu_ms_per_registration"] = {
+                k: round((cpu_after[k] - cpu_before.get(k, 0)) * 1000 / max(posted, 1), 2)
                                                   for k in cpu_after}
             report("cpu_ms_per_registration", results["cpu_ms_per_registration"], results)
             results["peak_rss_mib"] = {s: peak_rss_mib(p.pid) for s, p in inst.processes.items()}
@@ -333,7 +334,8 @@ def registration_vs_bare_insert(inst: Installation, token: str) -> dict:
         bare.terminate()
     reg = max(reg_runs, key=lambda r: r["per_second"])
     base = max(bare_runs, key=lambda r: r["per_second"])
-    return {"registration": reg_runs, "bare_insert": bare_runs, "ratio": round(reg["per_second"] / base["per_second"], 2)}
+    return {"registration": reg_runs, "bare_insert": bare_runs,
+            "ratio": round(reg["per_second"] / base["per_second"], 2)}
 
 
 def end_to_end(inst: Installation, token: str, rate: float, seconds: float, drain: float) -> dict:
@@ -430,19 +432,24 @@ def summary_rows(results: dict) -> list[tuple[str, str]]:
         r = results["registration_api"]
         best = max(r["registration"], key=lambda x: x["per_second"])
         base = max(r["bare_insert"], key=lambda x: x["per_second"])
-        rows += [("registration POST/s (c=32)", f"{best['per_second']}  p50 {best['p50_ms']} ms  p99 {best['p99_ms']} ms"),
-                 ("bare insert POST/s (c=32)", f"{base['per_second']}  p50 {base['p50_ms']} ms  p99 {base['p99_ms']} ms"),
+        rows += [("registration POST/s (c=32)",
+                  f"{best['per_second']}  p50 {best['p50_ms']} ms  p99 {best['p99_ms']} ms"),
+                 ("bare insert POST/s (c=32)",
+                  f"{base['per_second']}  p50 {base['p50_ms']} ms  p99 {base['p99_ms']} ms"),
                  ("registration / bare insert", str(r["ratio"]))]
     if "catch_up" in results:
         c = results["catch_up"]
         rows.append(("catch-up after the API run", f"{sum(c['backlog_events'].values())} events in {c['seconds']} s"))
     if "end_to_end_50_per_s" in results:
         e = results["end_to_end_50_per_s"]
-        rows += [(f"end to end @50/s, {E2E_SECONDS:.0f} s", f"p50 {e['p50_ms']} ms  p99 {e['p99_ms']} ms  max {e['max_ms']} ms  "
+        rows += [(f"end to end @50/s, {E2E_SECONDS:.0f} s",
+                  f"p50 {e['p50_ms']} ms  p99 {e['p99_ms']} ms  max {e['max_ms']} ms  "
                                                           f"({e['complete']}/{e['posted']} complete)"),
                  ("  consumer stage by output (p50 / p99 ms)",
-                  ", ".join(f"{k} {v['p50_ms']} / {v['p99_ms']}" for k, v in e.get("consumer_ms_by_output", {}).items())),
-                 ("  POST answered in", f"p50 {e['post_answer_ms']['p50_ms']} ms  p99 {e['post_answer_ms']['p99_ms']} ms"),
+                  ", ".join(f"{k} {v['p50_ms']} / {v['p99_ms']}"
+                            for k, v in e.get("consumer_ms_by_output", {}).items())),
+                 ("  POST answered in",
+                  f"p50 {e['post_answer_ms']['p50_ms']} ms  p99 {e['post_answer_ms']['p99_ms']} ms"),
                  ("  where the time goes (p50 / p99 ms)",
                   ", ".join(f"{k} {v['p50_ms']} / {v['p99_ms']}" for k, v in e.get("stages_ms", {}).items())),
                  ("  database commands per registration",

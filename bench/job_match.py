@@ -24,11 +24,12 @@ from pymongo import AsyncMongoClient
 from bench.common import machine, median, percentile, servers
 from services.job_match import domain
 from services.job_match.data.make_sample_listings import make
-from services.job_match.handlers import handle_job_listings_published
+from services.job_match.handlers import JobMatchHandlers
 from services.job_match.importing import import_listings, listing_event
 from services.job_match.index import ListingIndex
 from services.job_match.settings import JobMatchSettings
 from services.job_match.store import JobStore
+from shared.erasure import ErasureLog
 from shared.events import JOB_LISTING_PUBLISHED, EventEnvelope
 from tests.builders import arrival, registration, spouse
 
@@ -43,7 +44,8 @@ def listings(count: int, prefix: str) -> list[domain.Listing]:
 def welder() -> domain.SpouseProfile:
     body = registration(children=[])
     body["household"]["spouse"] = spouse(occupation="svejser", skills=["TIG", "MIG/MAG"],
-                                         languages=[{"language": "de", "level": "C1"}, {"language": "en", "level": "B2"}])
+                                         languages=[{"language": "de", "level": "C1"}, {"language": "en",
+                                                                                        "level": "B2"}])
     return domain.spouse_profile(arrival(body))
 
 
@@ -86,7 +88,7 @@ async def bench_rematch(client: AsyncMongoClient, settings: JobMatchSettings, sp
         await store.ensure_indexes()
         index = ListingIndex()
         await import_listings(store, settings, index, listings(5000, "BASE"), [])
-        for i in range(spouses):
+        for _ in range(spouses):
             body = registration(children=[])
             skills = rng.choice(skill_sets)
             body["household"]["spouse"] = spouse(occupation=skills[0], skills=skills,
@@ -100,9 +102,10 @@ async def bench_rematch(client: AsyncMongoClient, settings: JobMatchSettings, sp
         before = await store.leads.count_documents({})
         started = time.perf_counter()
         batch = JobMatchSettings().consumer_max_records  # what the consumer hands the batch handler at most
+        handlers = JobMatchHandlers(store=store, index=index, leads_per_spouse=10,
+                                    erasures=ErasureLog(client[db_name], settings), today=TODAY)
         for start in range(0, len(envelopes), batch):
-            await handle_job_listings_published(envelopes[start:start + batch], store=store, index=index,
-                                                leads_per_spouse=10, today=TODAY)
+            await handlers.job_listings_published(envelopes[start:start + batch])
         elapsed = time.perf_counter() - started
         return {"spouses": spouses, "new_listings": new, "seconds": elapsed,
                 "leads_added": await store.leads.count_documents({}) - before}

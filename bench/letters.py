@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import time
+from functools import partial
 
 from bench.common import machine
 from services.welcome_pack.domain import SUPPORTED_LANGUAGES, letter_sections
@@ -37,9 +38,9 @@ def main() -> None:
         letter = arrival(registration(preferred_language=language))
         sections = letter_sections(letter)
         html = renderer.render_html(letter, language, sections, letter.newcomer.arrival_date)
-        html_rate = rate(lambda: renderer.render_html(letter, language, sections, letter.newcomer.arrival_date),
+        html_rate = rate(partial(renderer.render_html, letter, language, sections, letter.newcomer.arrival_date),
                          args.seconds)
-        pdf_rate = rate(lambda: renderer.render_pdf(html), args.seconds)
+        pdf_rate = rate(partial(renderer.render_pdf, html), args.seconds)
         print(f"{language:>8} {html_rate:>8.0f} {pdf_rate:>7.1f}", flush=True)
 
 

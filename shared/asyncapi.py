@@ -13,9 +13,10 @@ import importlib
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
+from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from shared.bus import dead_letter_topic
@@ -31,8 +32,21 @@ def snapshot_path(spec: EventSpec) -> Path:
     return SNAPSHOTS / f"{spec.type}.v{spec.version}.json"
 
 
+def _open_for_newer_versions(schema: Any) -> Any:
+    """The published contract leaves objects open: a compatible newer version adds fields, and readers of the
+    older one drop them (shared/events.py). That readers refuse unknown fields in their own version is their
+    rule, not the contract's, so pydantic's `additionalProperties: false` is left out."""
+    if isinstance(schema, dict):
+        return {k: _open_for_newer_versions(v) for k, v in schema.items()
+                if not (k == "additionalProperties" and v is False)}
+    if isinstance(schema, list):
+        return [_open_for_newer_versions(v) for v in schema]
+    return schema
+
+
 def payload_schema(spec: EventSpec) -> dict[str, Any]:
-    return spec.payload.model_json_schema()
+    schema: dict[str, Any] = _open_for_newer_versions(spec.payload.model_json_schema())
+    return schema
 
 
 def _message_id(spec: EventSpec) -> str:
@@ -55,8 +69,10 @@ def _roles() -> dict[str, dict[str, list[str]]]:
 
 
 def document() -> dict[str, Any]:
-    envelopes = [(EventEnvelope[spec.payload], "validation") for spec in ALL_EVENTS]  # type: ignore[name-defined]
+    envelopes: list[tuple[type[BaseModel], Literal["validation"]]] = [
+        (EventEnvelope[spec.payload], "validation") for spec in ALL_EVENTS]  # type: ignore[name-defined]
     keys, schema = models_json_schema(envelopes, ref_template="#/components/schemas/{model}")
+    schema = _open_for_newer_versions(schema)
     roles = _roles()
     channels, operations, messages = {}, {}, {}
     for spec, (model, _) in zip(ALL_EVENTS, envelopes, strict=True):

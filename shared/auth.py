@@ -54,6 +54,13 @@ class Principal:
         """The role shown and audited: the first of the principal's roles in a fixed order."""
         return next(r for r in Role if r in self.roles)
 
+    @property
+    def own_school_id(self) -> str:
+        """The school (unit) a school staff member acts for; the role is refused without one (require())."""
+        if self.school_id is None:
+            raise Forbidden("A school staff token must name the school (school_id claim).")
+        return self.school_id
+
     def audit_fields(self) -> dict[str, Any]:
         return {"actor": self.subject, "actor_name": self.name, "role": self.role.value, "school_id": self.school_id}
 
@@ -214,7 +221,8 @@ async def _authenticated(request: Request) -> Principal:
         sent = request.headers.get(CSRF_HEADER)
         if sent is None and request.headers.get("content-type", "").startswith(
                 ("application/x-www-form-urlencoded", "multipart/form-data")):
-            sent = (await request.form()).get(CSRF_FIELD)
+            field = (await request.form()).get(CSRF_FIELD)
+            sent = field if isinstance(field, str) else None
         if not isinstance(sent, str) or not hmac.compare_digest(sent, csrf_token_for(token)):
             raise Forbidden("The form is out of date or did not come from this site (CSRF check); reload the page.")
     request.state.principal = principal

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -24,6 +24,7 @@ from aiokafka.errors import (
     TopicAlreadyExistsError,
     UnknownProducerId,
 )
+from pydantic import BaseModel
 
 from shared.db import TRANSIENT_DB_ERRORS
 from shared.events import EventEnvelope, EventSpec, UnreadableEvent
@@ -63,7 +64,7 @@ class Producer:
         )
 
     @property
-    def client(self):  # noqa: ANN201 - aiokafka's client, for readiness checks
+    def client(self):
         return self._producer.client
 
     async def start(self) -> None:
@@ -91,7 +92,7 @@ class Producer:
         await self._producer.start()
         try:
             await asyncio.wait_for(old.stop(), 10)
-        except Exception:  # noqa: BLE001 - the old producer is broken anyway
+        except Exception:
             log.debug("stopping the old producer failed", exc_info=True)
 
 
@@ -124,12 +125,13 @@ def dead_letter_topic(topic: str) -> str:
     return f"{topic}.dlq"
 
 
-Handler = Callable[[EventEnvelope], Awaitable[None]]
-BatchHandler = Callable[[list[EventEnvelope]], Awaitable[None]]
+P = TypeVar("P", bound=BaseModel)
+Handler = Callable[[EventEnvelope[P]], Awaitable[None]]
+BatchHandler = Callable[[list[EventEnvelope[P]]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
-class Subscription:
+class Subscription(Generic[P]):
     """One consumed event and the function that handles it.
 
     `handle_batch`, when given, receives all readable events of one poll of the topic at once, each partition's
@@ -138,9 +140,9 @@ class Subscription:
     dead-lettered alone.
     """
 
-    spec: EventSpec
-    handle: Handler
-    handle_batch: BatchHandler | None = None
+    spec: EventSpec[P]
+    handle: Handler[P]
+    handle_batch: BatchHandler[P] | None = None
 
 
 @dataclass
@@ -204,7 +206,7 @@ class ConsumerRunner:
         old, self.consumer = self.consumer, self._new_consumer()
         try:
             await asyncio.wait_for(old.stop(), 15)
-        except Exception:  # noqa: BLE001 - the old consumer is what is broken
+        except Exception:
             log.debug("stopping the stalled consumer failed", exc_info=True)
         await self.consumer.start()
 
@@ -219,40 +221,48 @@ class ConsumerRunner:
         try:
             while not self._stopping.is_set():
                 batches = await self.consumer.getmany(timeout_ms=500, max_records=self.settings.consumer_max_records)
-                if batches:
-                    last_progress = loop.time()
-                elif loop.time() - last_progress > self.settings.consumer_stall_seconds:
-                    # After a broker restart an aiokafka consumer can stay in its group yet fetch nothing, for
-                    # good (seen in the fault suite: no progress for minutes). A new consumer resumes from the
-                    # committed offsets.
-                    last_progress = loop.time()
-                    if await self._stalled():
-                        log.warning("consumer made no progress for %.0fs with events waiting; reconnecting",
-                                    self.settings.consumer_stall_seconds)
-                        await self._reconnect()
                 if not batches:
+                    if loop.time() - last_progress > self.settings.consumer_stall_seconds:
+                        last_progress = loop.time()
+                        await self._reconnect_if_stalled()
                     continue
-                # All partitions' records of a topic go to the handler together (each partition's in order):
-                # under load that is one database round trip per poll rather than one per partition.
-                by_topic: dict[str, list[ConsumerRecord]] = {}
-                for tp, records in batches.items():
-                    by_topic.setdefault(tp.topic, []).extend(records)
-                for topic, records in by_topic.items():
-                    subscription = self.by_topic[topic]
-                    if subscription.handle_batch is not None and len(records) > 1:
-                        await self._process_batch(subscription, records)
-                    else:
-                        for record in records:
-                            await self._process(record)
+                last_progress = loop.time()
+                await self._handle(batches)
                 await self._commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
-                if self.metrics is not None:
-                    for tp, records in batches.items():
-                        highwater = self.consumer.highwater(tp)
-                        if highwater is not None:
-                            self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
-                                max(highwater - records[-1].offset - 1, 0))
+                self._report_lag(batches)
         finally:
             await self.consumer.stop()
+
+    async def _reconnect_if_stalled(self) -> None:
+        # After a broker restart an aiokafka consumer can stay in its group yet fetch nothing, for good (seen in
+        # the fault suite: no progress for minutes). A new consumer resumes from the committed offsets.
+        if await self._stalled():
+            log.warning("consumer made no progress for %.0fs with events waiting; reconnecting",
+                        self.settings.consumer_stall_seconds)
+            await self._reconnect()
+
+    async def _handle(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        # All partitions' records of a topic go to the handler together (each partition's in order): under load
+        # that is one database round trip per poll rather than one per partition.
+        by_topic: dict[str, list[ConsumerRecord]] = {}
+        for tp, records in batches.items():
+            by_topic.setdefault(tp.topic, []).extend(records)
+        for topic, records in by_topic.items():
+            subscription = self.by_topic[topic]
+            if subscription.handle_batch is not None and len(records) > 1:
+                await self._process_batch(subscription, records)
+            else:
+                for record in records:
+                    await self._process(record)
+
+    def _report_lag(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
+        if self.metrics is None or self.consumer is None:
+            return
+        for tp, records in batches.items():
+            highwater = self.consumer.highwater(tp)
+            if highwater is not None:
+                self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
+                    max(highwater - records[-1].offset - 1, 0))
 
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         assert self.consumer is not None
@@ -289,7 +299,7 @@ class ConsumerRunner:
                 log.warning("transient error handling a batch of %d (attempt %d): %r; retrying in %.1fs",
                             len(readable), attempt, exc, delay)
                 await asyncio.sleep(delay)
-            except Exception:  # noqa: BLE001 - isolate the bad event: one by one, each with its own retries
+            except Exception:
                 log.exception("batch of %d failed; handling its events one by one", len(readable))
                 for record, _ in readable:
                     await self._process(record)

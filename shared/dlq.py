@@ -84,7 +84,8 @@ async def dead_letter_topics(settings: ServiceSettings) -> dict[str, int]:
     return counts
 
 
-async def read_dead_letters(settings: ServiceSettings, topic: str, *, from_group: str | None = None) -> list[DeadLetter]:
+async def read_dead_letters(settings: ServiceSettings, topic: str, *,
+                            from_group: str | None = None) -> list[DeadLetter]:
     """Every message of a dead-letter topic (or, with `from_group`, those after that group's position)."""
     partitions = (await _partitions(settings, [topic])).get(topic)
     if not partitions:
@@ -105,7 +106,7 @@ async def read_dead_letters(settings: ServiceSettings, topic: str, *, from_group
         remaining = {tp for tp in partitions if await consumer.position(tp) < ends[tp]}
         while remaining:
             batch = await consumer.getmany(*remaining, timeout_ms=1000)
-            for tp, records in batch.items():
+            for records in batch.values():
                 for r in records:
                     letters.append(DeadLetter(
                         topic=r.topic, partition=r.partition, offset=r.offset,

@@ -7,13 +7,24 @@ Personal data in events is kept to what consumers need; a CPR number is never pu
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from functools import cached_property
-from typing import Annotated, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    ValidationInfo,
+    model_validator,
+)
+
 
 def _lower(value: object) -> object:
     return value.strip().lower() if isinstance(value, str) else value
@@ -31,10 +42,27 @@ LanguageCode = Annotated[str, BeforeValidator(_lower), StringConstraints(pattern
 CountryCode = Annotated[str, BeforeValidator(_upper), StringConstraints(pattern=r"^[A-Z]{2}$")]
 
 
-class EventModel(BaseModel):
-    """Base of event payload parts: unknown fields are ignored so an older consumer reads a newer version."""
+# Validation context under which the fields a model does not know are dropped instead of refused: set only when
+# reading an event of a newer version that says readers of ours may read it (EventSpec.parse).
+READING_NEWER_VERSION = "reading_newer_version"
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
+
+class _RefusesUnknownFields(BaseModel):
+    """Unknown fields are refused at every depth (a misspelt `wants_jobhelp` is an error, not a default), except
+    in an event of a newer, compatible version: its added fields are dropped (see EventSpec.can_read)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _drop_fields_of_a_newer_version(cls, data: Any, info: ValidationInfo) -> Any:
+        if isinstance(data, dict) and info.context and info.context.get(READING_NEWER_VERSION):
+            return {k: v for k, v in data.items() if k in cls.model_fields}
+        return data
+
+
+class EventModel(_RefusesUnknownFields):
+    """Base of event payload parts, also the API's input models (shared.events.Newcomer, Household, ...)."""
 
 
 class LanguageLevel(StrEnum):
@@ -108,12 +136,6 @@ class Address(EventModel):
     city: ShortText
 
 
-def _not_in_future(value: date, field: str) -> date:
-    if value > datetime.now(UTC).date():
-        raise ValueError(f"{field} cannot be in the future")
-    return value
-
-
 class Newcomer(EventModel):
     full_name: Name
     date_of_birth: date
@@ -125,13 +147,6 @@ class Newcomer(EventModel):
     purpose_of_stay: PurposeOfStay
     expected_stay_months: int | None = Field(default=None, ge=1, le=1200)
 
-    @model_validator(mode="after")
-    def _dates(self) -> Newcomer:
-        _not_in_future(self.date_of_birth, "date_of_birth")
-        if self.arrival_date < self.date_of_birth:
-            raise ValueError("arrival_date cannot be before date_of_birth")
-        return self
-
 
 class Spouse(EventModel):
     full_name: Name
@@ -142,11 +157,6 @@ class Spouse(EventModel):
     languages: list[LanguageSkill] = Field(default_factory=list, max_length=20)
     wants_job_help: bool = True
 
-    @model_validator(mode="after")
-    def _dates(self) -> Spouse:
-        _not_in_future(self.date_of_birth, "date_of_birth")
-        return self
-
 
 class Child(EventModel):
     full_name: Name
@@ -154,11 +164,6 @@ class Child(EventModel):
     languages: list[LanguageCode] = Field(default_factory=list, max_length=10)
     danish_level: DanishLevel = DanishLevel.NONE
     years_of_schooling: int = Field(default=0, ge=0, le=15)
-
-    @model_validator(mode="after")
-    def _dates(self) -> Child:
-        _not_in_future(self.date_of_birth, "date_of_birth")
-        return self
 
 
 class Household(EventModel):
@@ -260,8 +265,7 @@ class ErasureConfirmed(EventModel):
 P = TypeVar("P", bound=BaseModel)
 
 
-class EventEnvelope(BaseModel, Generic[P]):
-    model_config = ConfigDict(frozen=True)
+class EventEnvelope(_RefusesUnknownFields, Generic[P]):
 
     event_id: uuid.UUID = Field(default_factory=uuid.uuid4)
     type: str
@@ -284,17 +288,17 @@ class EventSpec(BaseModel, Generic[P]):
     type: str
     version: int
     topic: str
-    payload: type[P]
+    payload: builtins.type[P]
     # For a version that only adds optional fields to the one before: readers of that older version may read it.
     min_reader_version: int | None = None
     # The payload field whose value is the message key (ordering and partitioning follow it).
     key: str = "case_id"
 
     @cached_property
-    def envelope_model(self) -> type[EventEnvelope[P]]:
+    def envelope_model(self) -> builtins.type[EventEnvelope[P]]:
         # Held here because pydantic keeps parametrized generic models only weakly: after a garbage collection
         # `EventEnvelope[X]` builds the class again, ~2 ms each time (seen in the consumers' profiles).
-        return EventEnvelope[self.payload]  # type: ignore[name-defined]
+        return EventEnvelope[self.payload]  # type: ignore[name-defined]  # a runtime parametrization
 
     def envelope(
         self,
@@ -323,12 +327,26 @@ class EventSpec(BaseModel, Generic[P]):
         try:
             envelope = self.envelope_model.model_validate_json(raw)
         except ValidationError as exc:
-            raise UnreadableEvent(f"not a valid {self.type} v{self.version}: {_summarise(exc)}") from exc
+            envelope = self._parse_newer_version(raw, exc)
         if envelope.type != self.type:
             raise UnreadableEvent(f"expected event type {self.type}, got {envelope.type}")
         if not self.can_read(envelope):
             raise UnreadableEvent(f"{self.type} version {envelope.version} is not readable here (reads v{self.version}"
                                   f"; the event's oldest reader is v{envelope.min_reader_version or envelope.version})")
+        return envelope
+
+    def _parse_newer_version(self, raw: bytes, exc: ValidationError) -> EventEnvelope[P]:
+        """Unknown fields are refused in this version and older ones; a newer version may carry fields we do not
+        know: those are dropped, and parse() then decides by its min_reader_version whether we may read it."""
+        unreadable = UnreadableEvent(f"not a valid {self.type} v{self.version}: {_summarise(exc)}")
+        if any(e["type"] != "extra_forbidden" for e in exc.errors()):
+            raise unreadable from exc
+        try:
+            envelope = self.envelope_model.model_validate_json(raw, context={READING_NEWER_VERSION: True})
+        except ValidationError:
+            raise unreadable from exc
+        if envelope.version <= self.version:
+            raise unreadable from exc
         return envelope
 
     def can_read(self, envelope: EventEnvelope) -> bool:

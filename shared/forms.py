@@ -39,10 +39,14 @@ def _lists(node: Any) -> Any:
 def field_errors(exc: ValidationError, known_fields: set[str]) -> dict[str, str]:
     """Error messages by form field; an error inside a field that is not on the form goes to its nearest
     enclosing field, or to "" (shown above the form)."""
-    errors: dict[str, str] = {}
-    for error in exc.errors():
-        loc = [str(p) for p in error["loc"]]
-        message = error["msg"].removeprefix("Value error, ")
+    return located_errors(((e["loc"], e["msg"].removeprefix("Value error, ")) for e in exc.errors()), known_fields)
+
+
+def located_errors(errors: Iterable[tuple[tuple[str | int, ...], str]], known_fields: set[str]) -> dict[str, str]:
+    """The same for errors given as (field location, message): the first message per field is kept."""
+    located: dict[str, str] = {}
+    for where, message in errors:
+        loc = [str(p) for p in where]
         name = ""
         for end in range(len(loc), 0, -1):
             if ".".join(loc[:end]) in known_fields:
@@ -50,5 +54,5 @@ def field_errors(exc: ValidationError, known_fields: set[str]) -> dict[str, str]
                 break
         if name == "" and loc:
             message = f"{'.'.join(loc)}: {message}"
-        errors.setdefault(name, message)
-    return errors
+        located.setdefault(name, message)
+    return located

@@ -11,11 +11,13 @@ import contextvars
 import json
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
+from types import MappingProxyType
 
 # The ids of what this task is working on (an event being handled); added to every log line it writes.
-_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("log_context", default={})
+_context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar("log_context",
+                                                                          default=MappingProxyType({}))
 
 
 @contextlib.contextmanager

@@ -9,42 +9,45 @@ import time
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
-from pymongo import monitoring
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from pymongo import monitoring
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class ServiceMetrics:
     def __init__(self, service: str):
         self.registry = CollectorRegistry()
-        labels = {"registry": self.registry}
-        self.info = Gauge("velkommen_service_info", "The service these metrics are of.", ["service"], **labels)
+        registry = self.registry
+        self.info = Gauge("velkommen_service_info", "The service these metrics are of.", ["service"], registry=registry)
         self.info.labels(service).set(1)
         self.http_requests = Counter("velkommen_http_requests_total", "HTTP requests answered.",
-                                     ["method", "route", "status"], **labels)
+                                     ["method", "route", "status"], registry=registry)
         self.http_seconds = Histogram("velkommen_http_request_duration_seconds", "Time to answer an HTTP request.",
-                                      ["method", "route"], **labels)
+                                      ["method", "route"], registry=registry)
         self.events_consumed = Counter(
             "velkommen_events_consumed_total",
             "Events consumed, by outcome: ok, retried (an attempt failed and will be repeated), dead_lettered.",
-            ["topic", "outcome"], **labels)
+            ["topic", "outcome"], registry=registry)
         self.handler_seconds = Histogram("velkommen_event_handler_duration_seconds",
-                                         "Time to handle one event (or one batch, per event).", ["topic"], **labels)
+                                         "Time to handle one event (or one batch, per event).", ["topic"],
+                                         registry=registry)
         self.consumer_lag = Gauge("velkommen_consumer_lag_events",
                                   "Events in the partition after this consumer's position.", ["topic", "partition"],
-                                  **labels)
+                                  registry=registry)
         self.events_produced = Counter("velkommen_events_published_total",
-                                       "Events the outbox relay published (broker acknowledged).", ["topic"], **labels)
+                                       "Events the outbox relay published (broker acknowledged).", ["topic"],
+                                       registry=registry)
         self.outbox_pending = Gauge("velkommen_outbox_pending_events",
-                                    "Events the relay saw pending in its last pass.", **labels)
+                                    "Events the relay saw pending in its last pass.", registry=registry)
         self.db_commands = Counter("velkommen_db_commands_total",
                                    "Database commands sent, by command and collection (what loads the database).",
-                                   ["command", "collection"], **labels)
+                                   ["command", "collection"], registry=registry)
         self.db_seconds = Counter("velkommen_db_command_seconds_total",
                                   "Time spent waiting for database commands, by command and collection.",
-                                  ["command", "collection"], **labels)
+                                  ["command", "collection"], registry=registry)
         self.outbox_oldest_age = Gauge("velkommen_outbox_oldest_pending_age_seconds",
-                                       "Age of the oldest pending event the relay saw in its last pass.", **labels)
+                                       "Age of the oldest pending event the relay saw in its last pass.",
+                                       registry=registry)
 
 
 class HttpMetrics:

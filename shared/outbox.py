@@ -33,7 +33,9 @@ import logging
 import time
 import uuid
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import Enum
 from typing import Any
 
 from aiokafka.errors import KafkaError
@@ -210,6 +212,30 @@ class WatchedCollection:
             self._writes.note(self._collection.name, _ids_of(selector))
 
 
+class _Verdict(Enum):
+    OURS = "ours"            # claimed by this pass's insert
+    PUBLISHED = "published"  # a marker (or an old-style claim) says it is out
+    HELD = "held"            # a live claim of another relay (or of this relay's other task)
+    EXPIRED = "expired"      # a claim whose lease ended: take it over
+
+
+def _verdict(claimed_before: bool, claim: dict[str, Any] | None, published: bool, now: datetime) -> _Verdict:
+    if not claimed_before:
+        return _Verdict.OURS
+    if published or (claim and claim.get("published_at")):
+        return _Verdict.PUBLISHED
+    if claim and claim["until"] > now:
+        return _Verdict.HELD
+    return _Verdict.EXPIRED
+
+
+@dataclass
+class _Claims:
+    batch: list[dict[str, Any]] = field(default_factory=list)
+    release: list[str] = field(default_factory=list)
+    takeovers: list[str] = field(default_factory=list)
+
+
 class OutboxRelay:
     """Publishes pending events of the given collections; writes through watched collections wake it."""
 
@@ -272,7 +298,7 @@ class OutboxRelay:
                         await self.publish_pending(full=False, settle=False)
                 except (*TRANSIENT_DB_ERRORS, KafkaError) as exc:
                     log.warning("outbox relay: %r; will retry", exc)
-                except Exception:  # noqa: BLE001 - the relay must keep running; the event stays pending
+                except Exception:
                     log.exception("outbox relay failed; will retry")
                 if last:
                     break
@@ -306,7 +332,7 @@ class OutboxRelay:
             except (*TRANSIENT_DB_ERRORS, KafkaError) as exc:
                 log.warning("outbox scan: %r; will retry", exc)
                 self._scan_again_at = datetime.now(UTC)
-            except Exception:  # noqa: BLE001 - the scan must keep running; the events stay pending
+            except Exception:
                 log.exception("outbox scan failed; will retry")
                 self._scan_again_at = datetime.now(UTC)
 
@@ -360,6 +386,29 @@ class OutboxRelay:
         One insert claims them all; only events claimed before are read back (by _id); then the sends, then one
         insert of the published markers (in the background: see settle()).
         """
+        pending = self._unpublished(docs)
+        if not pending:
+            return 0
+        now = datetime.now(UTC)
+        lost = await self._claim([e["event_id"] for todo in pending for e in todo], now)
+        claims = await self._sort_out(pending, lost, now)
+        await self._release(claims.release)
+        await self._take_over(claims.takeovers, now)
+        if not claims.batch:
+            return 0
+        await self._send(claims.batch)
+        batch_ids = [e["event_id"] for e in claims.batch]
+        for event_id in batch_ids:
+            self._remember(event_id)
+        self._mark_in_background(batch_ids)
+        if self.metrics is not None:
+            for e in claims.batch:
+                self.metrics.events_produced.labels(e["topic"]).inc()
+            self.metrics.outbox_pending.set(sum(len(t) for t in pending) - len(claims.batch))  # held by live claims
+        return len(claims.batch)
+
+    def _unpublished(self, docs: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+        """Per document, in order, the entries this relay has not published (and the backlog gauges)."""
         pending, oldest = [], None
         for doc in docs:
             entries = sorted((doc.get("outbox") or {}).values(), key=lambda e: e["order"])
@@ -371,53 +420,65 @@ class OutboxRelay:
         if self.metrics is not None:
             self.metrics.outbox_pending.set(sum(len(t) for t in pending))
             self.metrics.outbox_oldest_age.set((datetime.now(UTC) - oldest).total_seconds() if oldest else 0)
-        if not pending:
-            return 0
-        ids = [e["event_id"] for todo in pending for e in todo]
-        now = datetime.now(UTC)
-        # Claim optimistically: an insert per event. Only events claimed before (by us or another replica, or
-        # already published) are then read, each by _id.
-        lost: set[str] = set()
+        return pending
+
+    async def _claim(self, event_ids: list[str], now: datetime) -> set[str]:
+        """Claim optimistically: an insert per event. Returns the ids claimed before (by us or another replica,
+        or already published): only those are then read, each by _id."""
         try:
-            await self.log.insert_many([{"_id": i, "owner": self.owner, "until": now + self.lease} for i in ids],
-                                       ordered=False)
+            await self.log.insert_many([{"_id": i, "owner": self.owner, "until": now + self.lease}
+                                        for i in event_ids], ordered=False)
         except BulkWriteError as exc:
-            lost = set(duplicate_ids(exc))
+            return set(duplicate_ids(exc))
+        return set()
+
+    async def _sort_out(self, pending: list[list[dict[str, Any]]], lost: set[str], now: datetime) -> _Claims:
+        """Which claimed entries to send, which claims to give back, which expired claims to take over."""
         known = {d["_id"]: d for d in await find_by_ids(self.log, sorted(lost))} if lost else {}
         published = await published_event_ids(self.log, sorted(lost)) if lost else set()
-        takeovers, batch, release = [], [], []
+        claims = _Claims()
         for todo in pending:
             for n, entry in enumerate(todo):
                 event_id = entry["event_id"]
-                if event_id in lost:
-                    claim = known.get(event_id)
-                    if event_id in published or (claim and claim.get("published_at")):
-                        self._remember(event_id)
-                        continue
-                    if claim and claim["until"] > now:
-                        # Another replica is publishing it, or this relay's other task (the scan and the hinted
-                        # passes run side by side; a relay that died had another owner id). Keep the document's
-                        # order: stop at this event and give back the claims just taken on the ones after it.
-                        release += [e["event_id"] for e in todo[n + 1:] if e["event_id"] not in lost]
-                        if claim.get("owner") != self.owner:
-                            ends = self._scan_again_at
-                            self._scan_again_at = claim["until"] if ends is None else max(ends, claim["until"])
-                        break
-                    # An expired claim (its relay died, or its release failed): take it over. Two replicas doing
-                    # this at once may both publish; consumers are idempotent.
-                    takeovers.append(event_id)
-                batch.append(entry)
-        if release:
-            await asyncio.gather(*(self.log.delete_one({"_id": i}) for i in release))
-        if takeovers:
-            log.info("outbox relay: taking over %d events whose claims expired (their relay died or failed to "
-                     "mark them); a consumer may see them twice", len(takeovers))
-            await asyncio.gather(*(self.log.update_one({"_id": i}, {"$set": {"owner": self.owner,
-                                                                          "until": now + self.lease}})
-                                   for i in takeovers))
-        if not batch:
-            return 0
-        batch_ids = [e["event_id"] for e in batch]
+                verdict = _verdict(event_id in lost, known.get(event_id), event_id in published, now)
+                if verdict is _Verdict.PUBLISHED:
+                    self._remember(event_id)
+                    continue
+                if verdict is _Verdict.HELD:
+                    # Another replica is publishing it, or this relay's other task (the scan and the hinted
+                    # passes run side by side; a relay that died had another owner id). Keep the document's
+                    # order: stop at this event and give back the claims just taken on the ones after it.
+                    claims.release += [e["event_id"] for e in todo[n + 1:] if e["event_id"] not in lost]
+                    self._look_again_when_released(known[event_id])
+                    break
+                if verdict is _Verdict.EXPIRED:
+                    claims.takeovers.append(event_id)
+                claims.batch.append(entry)
+        return claims
+
+    def _look_again_when_released(self, claim: dict[str, Any]) -> None:
+        if claim.get("owner") != self.owner:
+            ends = self._scan_again_at
+            self._scan_again_at = claim["until"] if ends is None else max(ends, claim["until"])
+
+    async def _release(self, event_ids: list[str]) -> None:
+        if event_ids:
+            await asyncio.gather(*(self.log.delete_one({"_id": i}) for i in event_ids))
+
+    async def _take_over(self, event_ids: list[str], now: datetime) -> None:
+        """Expired claims (their relay died, or its release failed). Two replicas doing this at once may both
+        publish; consumers are idempotent."""
+        if not event_ids:
+            return
+        log.info("outbox relay: taking over %d events whose claims expired (their relay died or failed to "
+                 "mark them); a consumer may see them twice", len(event_ids))
+        await asyncio.gather(*(self.log.update_one({"_id": i}, {"$set": {"owner": self.owner,
+                                                                      "until": now + self.lease}})
+                               for i in event_ids))
+
+    async def _send(self, batch: list[dict[str, Any]]) -> None:
+        """Send and wait for the broker's acknowledgements; on failure give the claims back at once, so the next
+        pass retries promptly instead of waiting for the lease to end."""
         try:
             futures = []
             for e in batch:
@@ -426,25 +487,20 @@ class OutboxRelay:
                                                             key=e["key"].encode(), headers=headers))
             await asyncio.gather(*futures)
         except BaseException as exc:
-            # Let the next pass retry promptly instead of waiting for the lease to end.
-            await asyncio.gather(*(self.log.delete_one({"_id": i}) for i in batch_ids), return_exceptions=True)
+            await asyncio.gather(*(self.log.delete_one({"_id": e["event_id"]}) for e in batch),
+                                 return_exceptions=True)
             if isinstance(exc, FATAL_PRODUCER_ERRORS):
                 await self.producer.renew()
             raise
-        for event_id in batch_ids:
-            self._remember(event_id)
+
+    def _mark_in_background(self, event_ids: list[str]) -> None:
         # The markers are written while the next pass goes on (one database round trip less per pass: measured
         # in the relay's share of end-to-end latency). This relay knows the events are out (_published_recently);
-        # others (and this service's next process) learn it from the markers; without them, they publish again once
-        # the claims' lease ends.
-        marking = asyncio.create_task(self._mark_published(batch_ids))
+        # others (and this service's next process) learn it from the markers; without them, they publish again
+        # once the claims' lease ends.
+        marking = asyncio.create_task(self._mark_published(event_ids))
         self._marking.add(marking)
         marking.add_done_callback(self._marking.discard)
-        if self.metrics is not None:
-            for e in batch:
-                self.metrics.events_produced.labels(e["topic"]).inc()
-            self.metrics.outbox_pending.set(sum(len(t) for t in pending) - len(batch))  # held by live claims
-        return len(batch)
 
     async def _mark_published(self, event_ids: list[str]) -> None:
         # Retried until written (e.g. through a database restart): an event without its marker is published again

@@ -95,7 +95,8 @@ class StaffPages:
 
     def error(self, request: Request, exc: HTTPException) -> HTMLResponse:
         if exc.status_code == status.HTTP_401_UNAUTHORIZED:
-            return self.render(request, "login.html", status_code=401, roles=list(Role), next_url=_local(request.url.path))
+            return self.render(request, "login.html", status_code=401, roles=list(Role),
+                               next_url=_local(request.url.path))
         return self.render(request, "error.html", status_code=exc.status_code, detail=exc.detail)
 
 

@@ -19,8 +19,8 @@ from shared import bus, db
 from shared.audit import AuditLog
 from shared.erasure import ErasureLog
 from shared.events import ALL_EVENTS
-from shared.outbox import LOG_COLLECTION, OutboxRelay, OutboxWrites
 from shared.metrics import DatabaseCommands, ServiceMetrics
+from shared.outbox import LOG_COLLECTION, OutboxRelay, OutboxWrites
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ class ServiceRuntime:
             while not self._stopping.is_set():
                 try:
                     await job()
-                except Exception:  # noqa: BLE001 - a periodic job must survive a bad run (e.g. database down)
+                except Exception:
                     log.exception("periodic job %s failed; next run in %.0fs", name, every_seconds)
                 try:
                     await asyncio.wait_for(self._stopping.wait(), every_seconds)

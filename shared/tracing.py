@@ -1,9 +1,10 @@
 """OpenTelemetry traces across the services: one registration is one trace.
 
 The W3C trace context travels with the work: an HTTP request's span (FastAPI makes it, continuing an incoming
-`traceparent`) is the parent of the events written while handling it (the outbox entry keeps the `traceparent` of the moment it was written), the relay publishes each
-event in a span whose context goes into the Kafka message's `traceparent` header, and a consumer handles the
-event in a span continuing that context — so the events it writes continue the same trace.
+`traceparent`) is the parent of the events written while handling it (the outbox entry keeps the `traceparent`
+of the moment it was written), the relay publishes each event in a span whose context goes into the Kafka
+message's `traceparent` header, and a consumer handles the event in a span continuing that context — so the
+events it writes continue the same trace.
 
 Off unless configured: OTEL_EXPORTER_OTLP_ENDPOINT (e.g. http://otel-collector:4318) sends spans over OTLP/HTTP.
 Without it, the API's no-op tracer makes all of this nearly free. Tests install an in-memory exporter.

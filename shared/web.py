@@ -4,21 +4,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
-
+from pathlib import Path
 from typing import Annotated, Any
 
-from pathlib import Path
-
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.audit import router as audit_router
 from shared.auth import TokenVerifier
-
 from shared.concurrency import ChangedMeanwhile
 from shared.db import TRANSIENT_DB_ERRORS
 from shared.health import router as health_router
@@ -46,7 +43,8 @@ def from_state(name: str) -> Callable[[Request], Any]:
 PagesDep = Annotated[StaffPages, Depends(from_state("pages"))]
 
 
-async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
     # One message per bad field, without echoing the submitted values: they may be personal data (a CPR number).
     detail = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
     return JSONResponse({"detail": detail}, status_code=422)
@@ -60,16 +58,18 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     )
 
 
-async def _illegal_transition(request: Request, exc: IllegalTransition) -> JSONResponse:
+async def _illegal_transition(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, IllegalTransition)
     return JSONResponse({"detail": {"message": str(exc), "current": exc.current, "allowed": exc.allowed}},
                         status_code=409)
 
 
-async def _changed_meanwhile(request: Request, exc: ChangedMeanwhile) -> JSONResponse:
+async def _changed_meanwhile(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": {"message": str(exc)}}, status_code=409)
 
 
-async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
     # A browser gets a page (the login form for 401); an API client gets the usual JSON.
     if wants_html(request) and exc.status_code in (401, 403, 404, 409, 422):
         return request.app.state.pages.error(request, exc)

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import copy
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from shared.events import NEWCOMER_ARRIVED, EventEnvelope, NewcomerArrived
+
+RECENT_ARRIVAL = (date.today() - timedelta(days=30)).isoformat()
 
 
 def newcomer(**overrides: Any) -> dict[str, Any]:
@@ -18,7 +20,8 @@ def newcomer(**overrides: Any) -> dict[str, Any]:
         "preferred_language": "en",
         "languages": [{"language": "ar", "level": "native"}, {"language": "en", "level": "B2"}],
         "address": {"street": "Bredgade", "house_number": "12", "postcode": "7400", "city": "Herning"},
-        "arrival_date": "2026-11-02",
+        # A month ago: registrations must arrive within a window around today (implausible_fields).
+        "arrival_date": RECENT_ARRIVAL,
         "purpose_of_stay": "work",
         "expected_stay_months": 24,
     }
@@ -47,7 +50,8 @@ def child(name: str, born: str, danish_level: str = "none", languages: list[str]
 def registration(*, with_spouse: bool = True, children: list[dict[str, Any]] | None = None,
                  **newcomer_overrides: Any) -> dict[str, Any]:
     """A family with a spouse and two children (7 without Danish, 2 years old), unless told otherwise."""
-    kids = children if children is not None else [child("Lina Haddad", "2019-03-05"), child("Omar Haddad", "2024-06-20")]
+    kids = children if children is not None else [child("Lina Haddad", "2019-03-05"), child("Omar Haddad",
+                                                                                            "2024-06-20")]
     return copy.deepcopy({
         "newcomer": newcomer(**newcomer_overrides),
         "cpr_number": "140587-1234",

@@ -111,7 +111,8 @@ async def mongo_client(infrastructure: Infrastructure) -> AsyncIterator[AsyncMon
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    # Everything that asks for the servers is marked, so `-m "not infra"` runs only the pure tests.
+    # Everything that needs servers is marked `infra`: what asks for the session's servers, and the fault suite,
+    # which starts a private Kafka and FerretDB of its own. `make test-unit` runs `-m "not infra and not tools"`.
     for item in items:
-        if "infrastructure" in getattr(item, "fixturenames", ()):
+        if "infrastructure" in getattr(item, "fixturenames", ()) or item.get_closest_marker("faults"):
             item.add_marker(pytest.mark.infra)

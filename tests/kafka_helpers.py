@@ -26,6 +26,42 @@ async def read_topic(bootstrap: str, topic: str, *, expect: int, timeout: float 
     return records
 
 
+async def read_until_quiet(bootstrap: str, topic: str, *, quiet_seconds: float = 2.0,
+                           timeout: float = 60.0) -> list[ConsumerRecord]:
+    """Read a topic from the beginning until its end (as of now) is reached and then nothing more came for
+    `quiet_seconds`: an exactly-once check sees a late duplicate instead of stopping at the count it expects.
+    Fails (TimeoutError) if the topic is still growing after `timeout`."""
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"reader-{uuid.uuid4()}",
+                                auto_offset_reset="earliest", enable_auto_commit=False)
+    await consumer.start()
+    records: list[ConsumerRecord] = []
+    loop = asyncio.get_running_loop()
+    try:
+        while not consumer.assignment():
+            await consumer.getmany(timeout_ms=100)
+        partitions = list(consumer.assignment())
+        ends = await consumer.end_offsets(partitions)
+        deadline = loop.time() + timeout
+        quiet_since = None
+        while True:
+            batch = await consumer.getmany(timeout_ms=200)
+            got = [r for recs in batch.values() for r in recs]
+            records.extend(got)
+            positions = [await consumer.position(tp) for tp in partitions]
+            reached = all(position >= ends[tp] for position, tp in zip(positions, partitions, strict=True))
+            now = loop.time()
+            if got or not reached:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = now
+            elif now - quiet_since >= quiet_seconds:
+                return records
+            if now > deadline:
+                raise TimeoutError(f"{topic} did not become quiet within {timeout:.0f}s ({len(records)} records)")
+    finally:
+        await consumer.stop()
+
+
 async def write(bootstrap: str, topic: str, values: list[bytes], key: bytes = b"k") -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()

@@ -15,10 +15,8 @@ from services.job_match.settings import JobMatchSettings
 from services.registration.app import create_app as registration_app
 from services.registration.settings import RegistrationSettings
 from services.school_intake.app import create_app as school_intake_app
-from services.school_intake.handlers import handle_newcomer_arrived as intake_arrived
 from services.school_intake.settings import SchoolIntakeSettings
 from services.welcome_pack.app import create_app as welcome_pack_app
-from services.welcome_pack.handlers import handle_newcomer_arrived as letter_arrived
 from services.welcome_pack.settings import WelcomePackSettings
 from shared.auth import SESSION_COOKIE, DevIssuer, csrf_token_for
 from tests.apps import as_role, running
@@ -46,10 +44,8 @@ async def system(infrastructure):
         case_id = uuid.UUID(created.json()["case_id"])
         event = arrival_event(body, case_id=case_id)
         ws, si = apps["welcome_pack"].state, apps["school_intake"].state
-        await letter_arrived(event, store=ws.store, renderer=ws.renderer, settings=ws.settings,
-                             erasures=ws.runtime.erasures)
-        await intake_arrived(event, store=si.store, settings=si.settings, config=si.intake_config,
-                             erasures=si.runtime.erasures)
+        await ws.handlers.newcomer_arrived(event)
+        await si.handlers.newcomer_arrived(event)
         [letter] = await ws.store.letters_of_case(str(case_id))
         [task] = await si.store.tasks_of_case(str(case_id))
         yield {"apps": apps, "clients": clients, "case_id": str(case_id), "letter_id": letter["_id"],
@@ -114,7 +110,7 @@ async def test_role_matrix(system, service, method, path, body, expected):
         response = await system["clients"][service].request(method, url, json=json_body,
                                                              headers=headers_for(system, role))
         got.append(response.status_code)
-    assert tuple(got) == expected, dict(zip(ROLES, got))
+    assert tuple(got) == expected, dict(zip(ROLES, got, strict=True))
 
 
 async def test_a_tampered_expired_or_foreign_token_is_401(system):
@@ -151,7 +147,8 @@ async def test_every_read_of_personal_data_is_audited_and_admins_can_query_it(sy
     school = system["clients"]["school_intake"]
     staff = as_role(settings, "school_staff", system["school_id"], name="Teacher Audit")
     assert (await school.get(f"/intake-tasks/{system['task_id']}", headers=staff)).status_code == 200
-    trail = (await school.get("/audit", params={"case_id": system["case_id"]}, headers=as_role(settings, "admin"))).json()
+    trail = (await school.get("/audit", params={"case_id": system["case_id"]}, headers=as_role(settings,
+                                                                                               "admin"))).json()
     assert [e["what"] for e in trail if e["actor_name"] == "Teacher Audit"] == ["intake task"]
 
 

@@ -17,6 +17,8 @@ import yaml
 from shared.bus import dead_letter_topic
 from shared.events import ALL_EVENTS
 
+pytestmark = pytest.mark.tools  # needs kustomize, built by `make install`
+
 ROOT = Path(__file__).resolve().parents[1]
 KUSTOMIZE = ROOT / ".cache" / "bin" / "kustomize"
 CRD_SCHEMAS = Path(__file__).parent / "k8s_schemas"

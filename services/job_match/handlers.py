@@ -7,11 +7,13 @@ Every new lead is announced with a JobLeadStatusChanged (status new), stored wit
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 from services.job_match import domain
 from services.job_match.index import ListingIndex
 from services.job_match.store import Announce, JobStore
+from shared.bus import Subscription
 from shared.erasure import ErasureLog
 from shared.events import (
     ERASURE_CONFIRMED,
@@ -31,79 +33,84 @@ PUBLISHES = (JOB_LISTING_PUBLISHED, JOB_LEAD_STATUS_CHANGED, ERASURE_CONFIRMED)
 CONSUMES = (NEWCOMER_ARRIVED, JOB_LISTING_PUBLISHED, NEWCOMER_ERASED)
 
 
-async def handle_newcomer_arrived(
-    event: EventEnvelope[NewcomerArrived], *, store: JobStore, index: ListingIndex, leads_per_spouse: int,
-    erasures: ErasureLog, announce: Announce | None = None, today: date | None = None,
-) -> None:
-    await handle_newcomers_arrived([event], store=store, index=index, leads_per_spouse=leads_per_spouse,
-                                   erasures=erasures, announce=announce, today=today)
+@dataclass(frozen=True)
+class JobMatchHandlers:
+    """The handlers of the events job_match consumes, with what they need. `today` fixes the date (tests)."""
 
+    store: JobStore
+    index: ListingIndex
+    leads_per_spouse: int
+    erasures: ErasureLog
+    announce: Announce | None = None
+    today: date | None = None
 
-async def handle_newcomers_arrived(
-    events: list[EventEnvelope[NewcomerArrived]], *, store: JobStore, index: ListingIndex, leads_per_spouse: int,
-    erasures: ErasureLog, announce: Announce | None = None, today: date | None = None,
-) -> None:
-    """Profile each arrival's spouse and find the first leads: one tombstone query, one insert of the profiles,
-    one of the leads, and one tombstone query again, whatever the batch size."""
-    profiles = {str(p.case_id): p for p in map(domain.spouse_profile, (e.payload for e in events)) if p is not None}
-    sources = {str(e.payload.case_id): str(e.event_id) for e in events}
-    if not profiles:
-        return  # nobody with a spouse
-    erased = await erasures.erased_among(profiles)  # a replayed arrival must not bring erased data back
-    profiles = {case_id: p for case_id, p in profiles.items() if case_id not in erased}
-    await store.save_spouses(list(profiles.values()))
-    today = today or date.today()
-    leads = []
-    for case_id, profile in profiles.items():
-        if profile.wants_job_help:
-            candidates = index.candidates(profile.search_terms, today)
-            leads += [(case_id, lead, sources[case_id])
-                      for lead in domain.rank_leads(profile, candidates, today, leads_per_spouse)]
-    await store.add_leads_of_many(leads, announce)
-    await erasures.forget_if_erased(profiles, store.erase_case)
+    def subscriptions(self) -> list[Subscription]:
+        return [
+            Subscription(NEWCOMER_ARRIVED, self.newcomer_arrived, handle_batch=self.newcomers_arrived),
+            Subscription(JOB_LISTING_PUBLISHED, self.job_listing_published,
+                         handle_batch=self.job_listings_published),
+            Subscription(NEWCOMER_ERASED, self.newcomer_erased),
+        ]
 
+    def _today(self) -> date:
+        return self.today or date.today()
 
-async def handle_job_listing_published(
-    event: EventEnvelope[JobListingPublished], *, store: JobStore, index: ListingIndex, leads_per_spouse: int,
-    announce: Announce | None = None, today: date | None = None,
-) -> None:
-    await handle_job_listings_published([event], store=store, index=index, leads_per_spouse=leads_per_spouse,
-                                        announce=announce, today=today)
+    async def newcomer_arrived(self, event: EventEnvelope[NewcomerArrived]) -> None:
+        await self.newcomers_arrived([event])
 
+    async def newcomers_arrived(self, events: list[EventEnvelope[NewcomerArrived]]) -> None:
+        """Profile each arrival's spouse and find the first leads: one tombstone query, one insert of the
+        profiles, one of the leads, and one tombstone query again, whatever the batch size."""
+        profiles = {str(p.case_id): p for p in map(domain.spouse_profile, (e.payload for e in events))
+                    if p is not None}
+        sources = {str(e.payload.case_id): str(e.event_id) for e in events}
+        if not profiles:
+            return  # nobody with a spouse
+        erased = await self.erasures.erased_among(profiles)  # a replayed arrival must not bring erased data back
+        profiles = {case_id: p for case_id, p in profiles.items() if case_id not in erased}
+        await self.store.save_spouses(list(profiles.values()))
+        today = self._today()
+        leads = []
+        for case_id, profile in profiles.items():
+            if profile.wants_job_help:
+                candidates = self.index.candidates(profile.search_terms, today)
+                leads += [(case_id, lead, sources[case_id])
+                          for lead in domain.rank_leads(profile, candidates, today, self.leads_per_spouse)]
+        await self.store.add_leads_of_many(leads, self.announce)
+        await self.erasures.forget_if_erased(profiles, self.store.erase_case)
 
-async def handle_job_listings_published(
-    events: list[EventEnvelope[JobListingPublished]], *, store: JobStore, index: ListingIndex,
-    leads_per_spouse: int, announce: Announce | None = None, today: date | None = None,
-) -> None:
-    """Re-match open spouses against new or changed listings: one spouse query and one lead query per batch."""
-    today = today or date.today()
-    arrived: list[tuple[domain.Listing, str]] = []
-    for event in events:
-        listing = domain.Listing(id=event.payload.listing_id, **event.payload.model_dump(exclude={"listing_id"}))
-        index.put(listing)
-        if domain.is_open(listing, today):
-            arrived.append((listing, str(event.event_id)))
-    if not arrived:
-        return
-    terms = frozenset().union(*(listing.index_terms for listing, _ in arrived))
-    spouses = await store.spouses_with_terms(terms)
-    if not spouses:
-        return
-    scores = await store.lead_scores([str(s.case_id) for s in spouses])
-    new_leads = []
-    for listing, event_id in arrived:
-        facts = domain.ListingFacts.of(listing)
-        for spouse in spouses:
-            if not (spouse.search_terms & listing.index_terms):
-                continue
-            case_id = str(spouse.case_id)
-            lead = domain.evaluate(spouse, facts, today)
-            if lead is not None and domain.worth_adding(lead, scores[case_id], leads_per_spouse):
-                new_leads.append((case_id, lead, event_id))
-                scores[case_id].append(lead.score)
-    await store.add_leads_of_many(new_leads, announce)
+    async def job_listing_published(self, event: EventEnvelope[JobListingPublished]) -> None:
+        await self.job_listings_published([event])
 
+    async def job_listings_published(self, events: list[EventEnvelope[JobListingPublished]]) -> None:
+        """Re-match open spouses against new or changed listings: one spouse query and one lead query per
+        batch."""
+        today = self._today()
+        arrived: list[tuple[domain.Listing, str]] = []
+        for event in events:
+            listing = domain.Listing(id=event.payload.listing_id, **event.payload.model_dump(exclude={"listing_id"}))
+            self.index.put(listing)
+            if domain.is_open(listing, today):
+                arrived.append((listing, str(event.event_id)))
+        if not arrived:
+            return
+        terms = frozenset[str]().union(*(listing.index_terms for listing, _ in arrived))
+        spouses = await self.store.spouses_with_terms(terms)
+        if not spouses:
+            return
+        scores = await self.store.lead_scores([str(s.case_id) for s in spouses])
+        new_leads = []
+        for listing, event_id in arrived:
+            facts = domain.ListingFacts.of(listing)
+            for spouse in spouses:
+                if not (spouse.search_terms & listing.index_terms):
+                    continue
+                case_id = str(spouse.case_id)
+                lead = domain.evaluate(spouse, facts, today)
+                if lead is not None and domain.worth_adding(lead, scores[case_id], self.leads_per_spouse):
+                    new_leads.append((case_id, lead, event_id))
+                    scores[case_id].append(lead.score)
+        await self.store.add_leads_of_many(new_leads, self.announce)
 
-async def handle_newcomer_erased(event: EventEnvelope[NewcomerErased], *, store: JobStore,
-                                 erasures: ErasureLog) -> None:
-    await erasures.erase(event, store.erase_case)
+    async def newcomer_erased(self, event: EventEnvelope[NewcomerErased]) -> None:
+        await self.erasures.erase(event, self.store.erase_case)

@@ -13,13 +13,19 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from services.job_match.domain import Listing
 
 DATA = Path(__file__).parent / "data"
 CSV_COLUMNS = ("id", "title", "employer", "municipality", "workplace_address", "occupation", "required_skills",
                "wanted_skills", "required_languages", "education_level", "hours_per_week", "published", "expires")
+
+
+class ListingImport(Listing):
+    """A listing as imported: a misspelt or unknown column is an error on its row, not a silently empty field."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class RowError(BaseModel):
@@ -34,7 +40,7 @@ def _reason(exc: ValidationError) -> str:
 
 def _validate(raw: dict[str, Any], line: int, listings: list[Listing], errors: list[RowError]) -> None:
     try:
-        listing = Listing.model_validate(raw)
+        listing: Listing = ListingImport.model_validate(raw)
     except ValidationError as exc:
         errors.append(RowError(line=line, listing_id=str(raw.get("id") or "") or None, reason=_reason(exc)))
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -116,7 +117,7 @@ class JobStore:
         now = datetime.now(UTC)
         docs = [
             {
-                "_id": str(lead_id_for(case_id, lead.listing_id)),
+                "_id": str(lead_id_for(uuid.UUID(case_id), lead.listing_id)),
                 "case_id": case_id, **lead.model_dump(mode="json"), "status": LeadStatus.NEW.value,
                 "adviser": None, "notes": [],
                 "history": [{"status": LeadStatus.NEW.value, "at": now, "by": "system", "reason": None}],

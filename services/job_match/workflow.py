@@ -51,7 +51,7 @@ async def transition(store: JobStore, settings: JobMatchSettings, lead_id: str, 
     update["$push"] = {"history": {"status": to.value, "at": now, "by": by, "reason": reason}}
     if not await store.change_lead(lead, by, update):
         raise ChangedMeanwhile("the lead")
-    return await store.get_lead(lead_id)
+    return await _reread(store, lead_id)
 
 
 async def add_note(store: JobStore, lead_id: str, by: str, text: str) -> dict[str, Any]:
@@ -61,4 +61,12 @@ async def add_note(store: JobStore, lead_id: str, by: str, text: str) -> dict[st
     note = {"by": by, "at": datetime.now(UTC), "text": text}
     if not await store.change_lead(lead, by, {"$push": {"notes": note}}):
         raise ChangedMeanwhile("the lead")
-    return await store.get_lead(lead_id)
+    return await _reread(store, lead_id)
+
+
+async def _reread(store: JobStore, lead_id: str) -> dict[str, Any]:
+    """The lead as changed; gone only if the case was erased in the meantime."""
+    lead = await store.get_lead(lead_id)
+    if lead is None:
+        raise LeadNotFound(lead_id)
+    return lead

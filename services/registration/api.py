@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Response, status
+from fastapi.exceptions import RequestValidationError
 
-from services.registration.cases import CaseErased, IdempotencyKeyReused, Registered, public, register_household
 from services.registration import domain
+from services.registration.cases import (
+    CaseErased,
+    IdempotencyKeyReused,
+    Registered,
+    close_case,
+    public,
+    register_household,
+)
 from services.registration.erasure import CaseNotFound, erase_case
 from services.registration.schemas import (
     CaseTimeline,
@@ -57,9 +65,18 @@ async def register_arrival(
     return registered.case
 
 
+def implausible(body: RegistrationCreate, settings: RegistrationSettings) -> list[domain.Implausible]:
+    return domain.implausible_fields(body.newcomer, body.household, date.today(), settings.arrival_window)
+
+
 async def register(user: Principal, body: RegistrationCreate, idempotency_key: str | None, *, store: CaseStore,
                    settings: RegistrationSettings, audit: AuditDep, channel: str) -> Registered:
-    """One registration by Borgerservice (API and pages), audited; a reused or erased key is refused."""
+    """One registration by Borgerservice (API and pages), audited; a reused or erased key is refused, and so is
+    an implausible one (422, a message per field, like any other invalid input)."""
+    problems = implausible(body, settings)
+    if problems:
+        raise RequestValidationError([{"loc": ("body", *p.loc), "msg": p.text("en"), "type": f"implausible.{p.code}"}
+                                      for p in problems])
     try:
         registered = await register_household(body, idempotency_key, store=store, settings=settings)
     except IdempotencyKeyReused:
@@ -120,8 +137,12 @@ async def erasure_status(case_id: uuid.UUID, user: Borgerservice, store: StoreDe
 @router.post("/registrations/{case_id}/close", status_code=status.HTTP_204_NO_CONTENT)
 async def close_registration(case_id: uuid.UUID, user: Borgerservice, store: StoreDep, audit: AuditDep) -> None:
     """Onboarding is done: the retention period (CASE_RETENTION_DAYS) starts now. Closing twice is a no-op."""
-    await existing_case(store, case_id)
-    if await store.close_case(str(case_id), datetime.now(UTC), user.name):
+    await existing_case(store, case_id)  # 404, or 410 once erased
+    try:
+        closed = await close_case(store, str(case_id), datetime.now(UTC), user.name)
+    except CaseNotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No registration with this case id.") from None
+    if closed:
         await audit.record(user, AuditAction.CHANGE, "registration closed", case_ids=[str(case_id)])
 
 

@@ -13,22 +13,10 @@ from fastapi import FastAPI
 
 from services.registration.api import router as api_router
 from services.registration.erasure import erase_expired_cases
-from services.registration.handlers import (
-    handle_downstream_event,
-    handle_downstream_events,
-    handle_erasure_confirmations,
-    handle_erasure_confirmed,
-)
+from services.registration.handlers import RegistrationHandlers
 from services.registration.pages import router as pages_router
 from services.registration.settings import RegistrationSettings
 from services.registration.store import CaseStore
-from shared.bus import Subscription
-from shared.events import (
-    ERASURE_CONFIRMED,
-    JOB_LEAD_STATUS_CHANGED,
-    SCHOOL_INTAKE_STATUS_CHANGED,
-    WELCOME_LETTER_GENERATED,
-)
 from shared.logs import configure_logging
 from shared.runtime import ServiceRuntime
 from shared.web import service_app
@@ -44,15 +32,11 @@ def create_app(settings: RegistrationSettings | None = None) -> FastAPI:
             store = CaseStore(runtime.db, watch=runtime.watch)
             await store.ensure_indexes()
             runtime.start_relay([store.cases])
-            runtime.start_consumer([
-                Subscription(spec, partial(handle_downstream_event, store=store),
-                             handle_batch=partial(handle_downstream_events, store=store))
-                for spec in (WELCOME_LETTER_GENERATED, SCHOOL_INTAKE_STATUS_CHANGED, JOB_LEAD_STATUS_CHANGED)
-            ] + [Subscription(ERASURE_CONFIRMED, partial(handle_erasure_confirmed, store=store),
-                              handle_batch=partial(handle_erasure_confirmations, store=store))])
+            handlers = RegistrationHandlers(store=store)
+            runtime.start_consumer(handlers.subscriptions())
             runtime.start_periodic("retention", partial(erase_expired_cases, store, settings),
                                    settings.retention_check_seconds)
-            app.state.runtime, app.state.store = runtime, store
+            app.state.runtime, app.state.store, app.state.handlers = runtime, store, handlers
             yield
 
     return service_app("Velkommen registration", settings, lifespan, api_router, pages_router,

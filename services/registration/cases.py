@@ -1,4 +1,5 @@
-"""Registering a household: one write stores the case and its NewcomerArrived event (used by API and pages)."""
+"""Registering a household (one write stores the case and its NewcomerArrived event) and closing a case; used by
+the API and the pages."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.registration import domain
+from services.registration.erasure import CaseNotFound
 from services.registration.schemas import RegistrationCreate, RegistrationPublic
 from services.registration.settings import RegistrationSettings
 from services.registration.store import CaseStore
+from shared.concurrency import ChangedMeanwhile
 from shared.events import NEWCOMER_ARRIVED, NewcomerArrived
 from shared.outbox import outbox_entry, outbox_fields
 
@@ -70,3 +73,16 @@ async def register_household(body: RegistrationCreate, idempotency_key: str | No
     if existing is None or existing.get("request_fingerprint") != fingerprint:
         raise IdempotencyKeyReused()
     return Registered(public(existing, await store.is_published(existing["arrival_event_id"])), created=False)
+
+
+async def close_case(store: CaseStore, case_id: str, closed_at: datetime, by: str) -> bool:
+    """Mark the case closed (its retention period starts); False if it is closed already or erased. Raises
+    ChangedMeanwhile (409) when another change came first: the clerk reloads and sees what it was."""
+    case = await store.get_case(case_id)
+    if case is None:
+        raise CaseNotFound(case_id)
+    if case.get("closed_at") is not None or case.get("erasure"):
+        return False
+    if not await store.change_case(case, by, {"$set": {"closed_at": closed_at, "closed_by": by}}):
+        raise ChangedMeanwhile("the case")
+    return True

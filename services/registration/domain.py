@@ -6,11 +6,20 @@ import hashlib
 import re
 import uuid
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from pydantic import BaseModel
 
-from shared.events import EventEnvelope, JobLeadStatusChanged, SchoolIntakeStatusChanged, WelcomeLetterGenerated
+from shared.events import (
+    Child,
+    EventEnvelope,
+    Household,
+    JobLeadStatusChanged,
+    Newcomer,
+    SchoolIntakeStatusChanged,
+    WelcomeLetterGenerated,
+)
+from shared.schooling import age_on
 
 # Namespace for case ids derived from an Idempotency-Key: the same key always names the same case.
 _IDEMPOTENCY_NAMESPACE = uuid.UUID("6f1d7c1e-2b1a-4a53-9a59-8f4f1f6c0a11")
@@ -50,6 +59,118 @@ def normalise_cpr(value: str) -> str:
 def mask_cpr(cpr: str | None) -> str | None:
     """Shown where the full number is not needed: the birth date part only."""
     return None if cpr is None else f"{cpr[:6]}-****"
+
+
+# ------------------------------------------------------------------------------------------------ plausibility
+# Input that is well-formed but cannot be true: a newcomer born in 1850, an arrival in 2099, a "child" older than
+# their parent. Each problem names the field it is about; the texts (Danish, English) are in PLAUSIBILITY_TEXTS.
+
+EARLIEST_BIRTH = date(1900, 1, 1)
+ADULT_AGE = 18
+# The earliest age at which any school system starts (the UK's reception year at 4): a child's years of schooling
+# cannot exceed their age minus this.
+EARLIEST_SCHOOL_AGE = 4
+
+
+@dataclass(frozen=True)
+class ArrivalWindow:
+    """How far from today an arrival date may lie (REGISTRATION_ARRIVAL_DAYS_BACK / _AHEAD)."""
+
+    days_back: int = 365
+    days_ahead: int = 365
+
+
+@dataclass(frozen=True)
+class Implausible:
+    loc: tuple[str | int, ...]        # the field, as pydantic names it: ("household", "children", 0, "date_of_birth")
+    code: str                         # a key of PLAUSIBILITY_TEXTS
+    params: tuple[tuple[str, str], ...] = ()
+
+    def text(self, language: str) -> str:
+        danish, english = PLAUSIBILITY_TEXTS[self.code]
+        return (danish if language == "da" else english).format(**dict(self.params))
+
+
+PLAUSIBILITY_TEXTS: dict[str, tuple[str, str]] = {
+    "born_before_1900": ("Fødselsdatoen skal ligge efter 1. januar 1900.", "Date of birth must be after 1900-01-01."),
+    "born_after_arrival": ("Fødselsdatoen kan ikke ligge efter ankomstdatoen.",
+                           "Date of birth cannot be after the arrival date."),
+    "arrival_too_early": ("Ankomstdatoen kan højst ligge {days} dage tilbage.",
+                          "Arrival date can be at most {days} days ago."),
+    "arrival_too_late": ("Ankomstdatoen kan højst ligge {days} dage frem.",
+                         "Arrival date can be at most {days} days ahead."),
+    "child_is_adult": ("Barnet er 18 år eller ældre på ankomstdatoen: registrér personen som nytilkommen for sig selv.",
+                       "This child is 18 or older on the arrival date: register them as a newcomer of their own."),
+    "child_born_before_newcomer": ("Et barn skal være født efter den nytilkomne ({born}).",
+                                   "A child must be born after the newcomer ({born})."),
+    "child_born_before_spouse": ("Et barn skal være født efter ægtefællen/partneren ({born}).",
+                                 "A child must be born after the spouse or partner ({born})."),
+    "too_many_school_years": ("Højst {most} års skolegang for et barn på {age} år.",
+                              "At most {most} years of schooling for a child aged {age}."),
+}
+
+
+def implausible_fields(newcomer: Newcomer, household: Household, today: date,
+                       window: ArrivalWindow) -> list[Implausible]:
+    """Every field of a registration that cannot be true, in form order; [] when all is plausible. A date that
+    is itself implausible is not compared with others (one wrong year gives one message, not five)."""
+    arrival = newcomer.arrival_date
+    problems = _arrival(arrival, today, window)
+    arrival_known = not problems
+    adults: list[tuple[str, date]] = []
+    people = [("newcomer", ("newcomer", "date_of_birth"), newcomer.date_of_birth)]
+    if household.spouse is not None:
+        people.append(("spouse", ("household", "spouse", "date_of_birth"), household.spouse.date_of_birth))
+    for who, loc, born in people:
+        found = _birth_date(loc, born, arrival if arrival_known else None)
+        problems += found
+        if not found:
+            adults.append((who, born))
+    for index, child in enumerate(household.children):
+        problems += _child(("household", "children", index), child, arrival if arrival_known else None, adults)
+    return sorted(problems, key=_form_order)
+
+
+def _form_order(problem: Implausible) -> int:
+    return 0 if problem.loc[0] == "newcomer" and problem.loc[-1] == "date_of_birth" else 1
+
+
+def _arrival(arrival: date, today: date, window: ArrivalWindow) -> list[Implausible]:
+    if arrival < today - timedelta(days=window.days_back):
+        return [Implausible(("newcomer", "arrival_date"), "arrival_too_early", (("days", str(window.days_back)),))]
+    if arrival > today + timedelta(days=window.days_ahead):
+        return [Implausible(("newcomer", "arrival_date"), "arrival_too_late", (("days", str(window.days_ahead)),))]
+    return []
+
+
+def _birth_date(loc: tuple[str | int, ...], born: date, arrival: date | None) -> list[Implausible]:
+    if born < EARLIEST_BIRTH:
+        return [Implausible(loc, "born_before_1900")]
+    if arrival is not None and born > arrival:
+        return [Implausible(loc, "born_after_arrival")]
+    return []
+
+
+def _child(loc: tuple[str | int, ...], child: Child, arrival: date | None,
+           adults: list[tuple[str, date]]) -> list[Implausible]:
+    """Without a plausible arrival date, only what does not depend on it is checked."""
+    problems = _birth_date((*loc, "date_of_birth"), child.date_of_birth, arrival)
+    if problems:
+        return problems
+    if arrival is not None and age_on(child.date_of_birth, arrival) >= ADULT_AGE:
+        return [Implausible((*loc, "date_of_birth"), "child_is_adult")]
+    for who, adult_born in adults:
+        if child.date_of_birth <= adult_born:
+            return [Implausible((*loc, "date_of_birth"), f"child_born_before_{who}",
+                                (("born", adult_born.isoformat()),))]
+    if arrival is None:
+        return []
+    age = age_on(child.date_of_birth, arrival)
+    most = max(age - EARLIEST_SCHOOL_AGE, 0)
+    if child.years_of_schooling > most:
+        return [Implausible((*loc, "years_of_schooling"), "too_many_school_years",
+                            (("most", str(most)), ("age", str(age))))]
+    return []
 
 
 # ------------------------------------------------------------------------------------------------ timeline

@@ -6,8 +6,11 @@ ErasureConfirmed v1 (which services have erased an erased case's data).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from services.registration.domain import timeline_entry
 from services.registration.store import CaseStore
+from shared.bus import Subscription
 from shared.events import (
     ERASURE_CONFIRMED,
     JOB_LEAD_STATUS_CHANGED,
@@ -25,21 +28,32 @@ PUBLISHES = (NEWCOMER_ARRIVED, NEWCOMER_ERASED)
 CONSUMES = (WELCOME_LETTER_GENERATED, SCHOOL_INTAKE_STATUS_CHANGED, JOB_LEAD_STATUS_CHANGED, ERASURE_CONFIRMED)
 
 
-async def handle_downstream_events(events: list[EventEnvelope], *, store: CaseStore) -> None:
-    """One insert per batch; each entry keyed by its event id, so redelivery changes nothing."""
-    await store.add_to_timeline([timeline_entry(event) for event in events])
+@dataclass(frozen=True)
+class RegistrationHandlers:
+    """The handlers of the events registration consumes: the timeline and the erasure confirmations."""
 
+    store: CaseStore
 
-async def handle_downstream_event(event: EventEnvelope, *, store: CaseStore) -> None:
-    await handle_downstream_events([event], store=store)
+    def subscriptions(self) -> list[Subscription]:
+        timeline: list[Subscription] = [
+            Subscription(spec, self.downstream_event, handle_batch=self.downstream_events)
+            for spec in (WELCOME_LETTER_GENERATED, SCHOOL_INTAKE_STATUS_CHANGED, JOB_LEAD_STATUS_CHANGED)
+        ]
+        return [*timeline, Subscription(ERASURE_CONFIRMED, self.erasure_confirmed,
+                                        handle_batch=self.erasure_confirmations)]
 
+    async def downstream_events(self, events: list[EventEnvelope]) -> None:
+        """One insert per batch; each entry keyed by its event id, so redelivery changes nothing."""
+        await self.store.add_to_timeline([timeline_entry(event) for event in events])
 
-async def handle_erasure_confirmations(events: list[EventEnvelope[ErasureConfirmed]], *, store: CaseStore) -> None:
-    await store.add_confirmations([
-        {"case_id": str(e.payload.case_id), "service": e.payload.service, "erased_at": e.payload.erased_at,
-         "records_erased": e.payload.records_erased} for e in events
-    ])
+    async def downstream_event(self, event: EventEnvelope) -> None:
+        await self.downstream_events([event])
 
+    async def erasure_confirmations(self, events: list[EventEnvelope[ErasureConfirmed]]) -> None:
+        await self.store.add_confirmations([
+            {"case_id": str(e.payload.case_id), "service": e.payload.service, "erased_at": e.payload.erased_at,
+             "records_erased": e.payload.records_erased} for e in events
+        ])
 
-async def handle_erasure_confirmed(event: EventEnvelope[ErasureConfirmed], *, store: CaseStore) -> None:
-    await handle_erasure_confirmations([event], store=store)
+    async def erasure_confirmed(self, event: EventEnvelope[ErasureConfirmed]) -> None:
+        await self.erasure_confirmations([event])

@@ -11,12 +11,14 @@ from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
 
 from services.registration import domain
-from services.registration.api import Borgerservice, SettingsDep, StoreDep, register
+from services.registration.api import Borgerservice, SettingsDep, StoreDep, implausible, register
+from services.registration.cases import close_case
 from services.registration.erasure import CaseNotFound, erase_case
 from services.registration.schemas import RegistrationCreate
 from shared import forms
 from shared.audit import AuditAction, AuditDep
 from shared.events import DanishLevel, EducationLevel, ErasureBasis, LanguageLevel, PurposeOfStay
+from shared.pages import language
 from shared.web import PagesDep
 
 router = APIRouter(include_in_schema=False)
@@ -30,7 +32,8 @@ _LANGUAGE_SKILL_FIELDS = ("newcomer.languages", "household.spouse.languages")
 
 
 def _choices() -> dict[str, Any]:
-    return {"purposes": list(PurposeOfStay), "education_levels": list(EducationLevel), "danish_levels": list(DanishLevel),
+    return {"purposes": list(PurposeOfStay), "education_levels": list(EducationLevel),
+            "danish_levels": list(DanishLevel),
             "language_levels": list(LanguageLevel), "letter_languages": LETTER_LANGUAGES}
 
 
@@ -131,6 +134,12 @@ async def register_from_form(request: Request, user: Borgerservice, store: Store
     except ValidationError as exc:
         return pages.render(request, "register.html", status_code=422, body=body, idempotency_key=key,
                             errors=forms.field_errors(exc, _form_fields(body)), **_choices())
+    problems = implausible(registration, settings)
+    if problems:
+        lang = language(request)
+        errors = forms.located_errors(((p.loc, p.text(lang)) for p in problems), _form_fields(body))
+        return pages.render(request, "register.html", status_code=422, body=body, idempotency_key=key,
+                            errors=errors, **_choices())
     registered = await register(user, registration, key, store=store, settings=settings, audit=audit, channel="page")
     return RedirectResponse(f"/cases/{registered.case.case_id}", status_code=status.HTTP_303_SEE_OTHER)
 
@@ -166,6 +175,10 @@ async def erase_from_page(case_id: uuid.UUID, user: Borgerservice, store: StoreD
 
 @router.post("/cases/{case_id}/close")
 async def close_from_page(case_id: uuid.UUID, user: Borgerservice, store: StoreDep, audit: AuditDep) -> Response:
-    if await store.close_case(str(case_id), datetime.now(UTC), user.name):
+    try:
+        closed = await close_case(store, str(case_id), datetime.now(UTC), user.name)
+    except CaseNotFound:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "No registration with this case id.") from None
+    if closed:
         await audit.record(user, AuditAction.CHANGE, "registration closed", case_ids=[str(case_id)], channel="page")
     return RedirectResponse(f"/cases/{case_id}", status_code=status.HTTP_303_SEE_OTHER)

@@ -1,5 +1,6 @@
 from pydantic import Field
 
+from services.registration.domain import ArrivalWindow
 from shared.settings import ServiceSettings
 
 
@@ -11,3 +12,10 @@ class RegistrationSettings(ServiceSettings):
     # default; the municipality's records-keeping duty decides the real period.
     case_retention_days: int | None = Field(default=1825, ge=0)
     retention_check_seconds: float = Field(default=3600, gt=0)
+    # An arrival date further from today than this is refused as implausible (a typo in the year, usually).
+    arrival_days_back: int = Field(default=365, ge=0)
+    arrival_days_ahead: int = Field(default=365, ge=0)
+
+    @property
+    def arrival_window(self) -> ArrivalWindow:
+        return ArrivalWindow(days_back=self.arrival_days_back, days_ahead=self.arrival_days_ahead)

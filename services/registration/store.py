@@ -12,6 +12,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.registration.domain import TimelineEntry
+from shared.concurrency import ChangeTurns
 from shared.db import insert_new, insert_new_many
 from shared.outbox import LOG_COLLECTION, ensure_outbox_indexes, published_event_ids
 
@@ -23,6 +24,9 @@ class CaseStore:
         self.outbox_log = db[LOG_COLLECTION]
         self.timeline = db["timeline"]
         self.confirmations = db["erasure_confirmations"]
+        # Every change of a case takes a turn first (shared/concurrency.py): FerretDB's updates are not atomic, so
+        # a close and an erasure at the same moment could otherwise write the erased data back.
+        self.turns = ChangeTurns(db["case_turns"])
 
     async def ensure_indexes(self) -> None:
         await ensure_outbox_indexes(self.cases)
@@ -51,14 +55,19 @@ class CaseStore:
             conditions.append({"cpr_number": f"{text[:6]}-{text[-4:]}"})
         if re.fullmatch(r"[0-9a-fA-F-]{36}", text):
             conditions.append({"_id": text.lower()})
-        cursor = self.cases.find({"$or": conditions, **_NOT_ERASED}, _CASE_SUMMARY).sort([("registered_at", -1)]).limit(limit)
+        cursor = self.cases.find({"$or": conditions, **_NOT_ERASED}, _CASE_SUMMARY)
+        cursor = cursor.sort([("registered_at", -1)]).limit(limit)
         return await cursor.to_list(length=limit)
 
-    async def close_case(self, case_id: str, closed_at: datetime, by: str) -> bool:
-        """Mark the case closed (its retention period starts); False if it is closed already or erased."""
-        result = await self.cases.update_one({"_id": case_id, "closed_at": None, **_NOT_ERASED},
-                                             {"$set": {"closed_at": closed_at, "closed_by": by}})
-        return result.modified_count == 1
+    async def change_case(self, case: dict[str, Any], by: str, update: dict[str, Any]) -> bool:
+        """Apply `update` as the next change of the case as it was read; False if it changed meanwhile (read it
+        again). One writer per change number: the turn is a unique insert, atomic on FerretDB and MongoDB."""
+        step = case.get("changes", 0) + 1
+        if not await self.turns.take(case["_id"], step, by):
+            return False
+        update = {**update, "$set": {**update.get("$set", {}), "changes": step}}
+        result = await self.cases.update_one({"_id": case["_id"]}, update)
+        return result.matched_count == 1
 
     async def closed_before(self, cutoff: datetime) -> list[str]:
         cursor = self.cases.find({"closed_at": {"$lte": cutoff}, **_NOT_ERASED}, {"_id": 1})
@@ -74,7 +83,8 @@ class CaseStore:
 
     async def add_to_timeline(self, entries: list[TimelineEntry]) -> int:
         """Keyed by event id: a redelivered event adds nothing."""
-        docs = [{"_id": str(e.event_id), **e.model_dump(mode="json", exclude={"event_id"}), "at": e.at} for e in entries]
+        docs = [{"_id": str(e.event_id), **e.model_dump(mode="json", exclude={"event_id"}),
+                 "at": e.at} for e in entries]
         return await insert_new_many(self.timeline, docs)
 
     async def timeline_of(self, case_id: str) -> list[TimelineEntry]:

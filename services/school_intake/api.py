@@ -43,7 +43,7 @@ async def intake_tasks(
     if case_id is not None:
         docs = [d for d in await store.tasks_of_case(str(case_id)) if d["unit_id"] == user.school_id]
     else:
-        docs = await store.queue(user.school_id, status_filter.value if status_filter else None)
+        docs = await store.queue(user.own_school_id, status_filter.value if status_filter else None)
     await audit.record(user, AuditAction.READ, "intake tasks", case_ids=[d["case_id"] for d in docs],
                        record_ids=[d["_id"] for d in docs])
     return [IntakeTaskPublic.from_document(d) for d in docs]
@@ -99,9 +99,10 @@ async def schools(user: AnyStaff, store: StoreDep, config: ConfigDep) -> list[Sc
         classes = []
         for rc in school.reception_classes:
             classes.append(ReceptionClassPlaces(
-                grades=rc.grades, capacity=rc.capacity,
-                free=max(rc.capacity - taken.get(domain.place_pool_id(school.id, rc.grades), 0), 0),
-                waitlisted=sum(n for grade, n in waiting.items() if grade is not None and rc.grades[0] <= grade <= rc.grades[1]),
+                grades=rc.grades, capacity=rc.places,
+                free=max(rc.places - taken.get(domain.place_pool_id(school.id, rc.grades), 0), 0),
+                waitlisted=sum(n for grade,
+                               n in waiting.items() if grade is not None and rc.grades[0] <= grade <= rc.grades[1]),
             ))
         result.append(SchoolPublic(id=school.id, name=school.name, address=school.address, grades=school.grades,
                                    reception_classes=classes))

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from services.school_intake.api import router as api_router
 from services.school_intake.domain import MunicipalityConfig
-from services.school_intake.handlers import handle_newcomer_arrived, handle_newcomer_erased, handle_newcomers_arrived
+from services.school_intake.handlers import SchoolIntakeHandlers
+from services.school_intake.pages import router as pages_router
 from services.school_intake.settings import SchoolIntakeSettings
 from services.school_intake.store import IntakeTaskStore
-from services.school_intake.pages import router as pages_router
-from shared.bus import Subscription
-from shared.events import NEWCOMER_ARRIVED, NEWCOMER_ERASED
 from shared.logs import configure_logging
 from shared.municipality import load_municipality_file
 from shared.runtime import ServiceRuntime
@@ -36,13 +33,9 @@ def create_app(settings: SchoolIntakeSettings | None = None, config: Municipalit
             store = IntakeTaskStore(runtime.db, watch=runtime.watch)
             await store.ensure_indexes()
             runtime.start_relay([store.tasks])
-            deps = {"store": store, "settings": settings, "config": config, "erasures": runtime.erasures}
-            runtime.start_consumer([
-                Subscription(NEWCOMER_ARRIVED, partial(handle_newcomer_arrived, **deps),
-                             handle_batch=partial(handle_newcomers_arrived, **deps)),
-                Subscription(NEWCOMER_ERASED, partial(handle_newcomer_erased, **deps)),
-            ])
-            app.state.runtime, app.state.store = runtime, store
+            handlers = SchoolIntakeHandlers(store=store, settings=settings, config=config, erasures=runtime.erasures)
+            runtime.start_consumer(handlers.subscriptions())
+            app.state.runtime, app.state.store, app.state.handlers = runtime, store, handlers
             yield
 
     app = service_app("Velkommen school intake", settings, lifespan, api_router, pages_router,

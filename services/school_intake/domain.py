@@ -8,13 +8,15 @@ from __future__ import annotations
 
 import math
 import uuid
-from datetime import date, timedelta
+from datetime import date
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.events import Address, Child, DanishLevel, NewcomerArrived, PurposeOfStay
+from shared.schooling import SchoolAgeRules, SchoolingStage, age_on, cohort_grade, months_old, schooling_stage
 from shared.workflow import Workflow
+from shared.working_days import danish_working_days
 
 _TASK_NAMESPACE = uuid.UUID("3c1e9a8e-77f4-4a5b-8f0e-2d9b6c1a7e21")
 
@@ -39,6 +41,13 @@ class IntakeRules(BaseModel):
     school_task_due_working_days: int = 5
     youth_contact_working_days: int = 5
     daycare_task_due_working_days: int = 10
+    # 1 May, grundlovsdag, 24 and 31 December: customary days off, not public holidays; counted out if true.
+    count_customary_days_off: bool = False
+
+    @property
+    def school_age(self) -> SchoolAgeRules:
+        return SchoolAgeRules(school_start_age=self.school_start_age, school_years=self.school_years,
+                              compulsory_end_age=self.compulsory_end_age, adult_age=self.adult_age)
 
 
 class IntakeKind(StrEnum):
@@ -96,6 +105,13 @@ class ReceptionClass(BaseModel):
     model_config = ConfigDict(frozen=True)
     grades: tuple[int, int]
     capacity: int | None = Field(default=None, ge=1)  # None: the municipality's reception_class_capacity
+
+    @property
+    def places(self) -> int:
+        """The capacity; MunicipalityConfig fills in the municipality's default where the file gives none."""
+        if self.capacity is None:
+            raise ValueError("reception class capacity not resolved: read it through MunicipalityConfig")
+        return self.capacity
 
 
 class School(BaseModel):
@@ -191,38 +207,10 @@ def task_id_for(case_id: uuid.UUID, child_index: int, kind: IntakeKind) -> uuid.
     return uuid.uuid5(_TASK_NAMESPACE, f"{case_id}:{child_index}:{kind.value}")
 
 
-def age_on(born: date, day: date) -> int:
-    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
-
-
-def months_old(born: date, day: date) -> int:
-    return (day.year - born.year) * 12 + (day.month - born.month) - (day.day < born.day)
-
-
-def add_working_days(start: date, days: int) -> date:
-    """Monday-Friday; public holidays are not counted out (a municipality calendar would refine this)."""
-    current = start
-    while days > 0:
-        current += timedelta(days=1)
-        if current.weekday() < 5:
-            days -= 1
-    return current
-
-
-def school_year_start(day: date) -> int:
-    """The calendar year in which the school year containing `day` began (school years start 1 August)."""
-    return day.year if day.month >= 8 else day.year - 1
-
-
-def cohort_grade(born: date, day: date, rules: IntakeRules) -> int:
-    """The grade of the child's age cohort: 0 in the school year starting the year they turn school_start_age."""
-    return school_year_start(day) - (born.year + rules.school_start_age)
-
-
-def compulsory_schooling_ended(born: date, day: date, rules: IntakeRules) -> bool:
-    return day > date(born.year + rules.compulsory_end_age, 7, 31) or (
-        cohort_grade(born, day, rules) >= rules.school_years
-    )
+def add_working_days(start: date, days: int, rules: IntakeRules) -> date:
+    """Danish working days: weekends and public holidays (and, if the municipality says so, the customary
+    days off) are not counted."""
+    return danish_working_days(rules.count_customary_days_off).add(start, days)
 
 
 def grade_band(grade: int, rules: IntakeRules) -> tuple[int, int]:
@@ -285,51 +273,63 @@ def decide_intake(arrival: NewcomerArrived, config: MunicipalityConfig) -> list[
 def decide_for_child(
     index: int, child: Child, arrival: NewcomerArrived, config: MunicipalityConfig
 ) -> IntakeDecision | None:
-    rules = config.rules
     day = arrival.newcomer.arrival_date
-    age = age_on(child.date_of_birth, day)
-    grade = cohort_grade(child.date_of_birth, day, rules)
-    limited_stay = _limited_stay(arrival, rules)
-
-    if age >= rules.adult_age:
+    stage = schooling_stage(child.date_of_birth, day, config.rules.school_age)
+    if stage is SchoolingStage.ADULT:
         return None
+    if stage is SchoolingStage.UNDER_SCHOOL_AGE:
+        return _daycare(index, child, arrival, config)
+    if stage is SchoolingStage.PAST_COMPULSORY:
+        return _youth_guidance(index, child, day, config)
+    return _school(index, child, arrival, config)
 
-    if grade < 0:
-        district = next((d for d in config.daycare_districts if arrival.newcomer.address.postcode in d.postcodes), None)
-        unit = district or config.school_administration
-        nursery = months_old(child.date_of_birth, day) < rules.nursery_until_months
-        assessment = None
-        reasons = [f"under school age (school starts 1 August {child.date_of_birth.year + rules.school_start_age})"]
-        if not _speaks_danish_at_home(child) and age <= rules.language_assessment_age:
-            third_birthday = date(child.date_of_birth.year + rules.language_assessment_age, child.date_of_birth.month,
-                                  min(child.date_of_birth.day, 28))
-            assessment = max(third_birthday, day)
-            reasons.append("Danish not spoken at home: language assessment in the child's third year")
-        return IntakeDecision(
-            child_index=index, kind=IntakeKind.DAYCARE, unit_id=unit.id, unit_name=unit.name,
-            due_date=add_working_days(day, rules.daycare_task_due_working_days),
-            daycare_type=DaycareType.NURSERY if nursery else DaycareType.KINDERGARTEN,
-            language_assessment_due=assessment, international_school_info=limited_stay, reasons=tuple(reasons),
-        )
 
-    if compulsory_schooling_ended(child.date_of_birth, day, rules):
-        if age < rules.youth_min_age:
-            return None  # cannot happen with the default numbers; a config could make it so
-        unit = config.youth_unit
-        return IntakeDecision(
-            child_index=index, kind=IntakeKind.YOUTH_GUIDANCE, unit_id=unit.id, unit_name=unit.name,
-            due_date=add_working_days(day, rules.youth_contact_working_days),
-            reasons=(f"age {age}, past compulsory schooling: the youth unit contacts them within "
-                     f"{rules.youth_contact_working_days} working days",),
-        )
+def _daycare(index: int, child: Child, arrival: NewcomerArrived, config: MunicipalityConfig) -> IntakeDecision:
+    rules, day = config.rules, arrival.newcomer.arrival_date
+    district = next((d for d in config.daycare_districts if arrival.newcomer.address.postcode in d.postcodes), None)
+    unit: Unit = district or config.school_administration
+    nursery = months_old(child.date_of_birth, day) < rules.nursery_until_months
+    assessment = None
+    reasons = [f"under school age (school starts 1 August {child.date_of_birth.year + rules.school_start_age})"]
+    if not _speaks_danish_at_home(child) and age_on(child.date_of_birth, day) <= rules.language_assessment_age:
+        third_birthday = date(child.date_of_birth.year + rules.language_assessment_age, child.date_of_birth.month,
+                              min(child.date_of_birth.day, 28))
+        assessment = max(third_birthday, day)
+        reasons.append("Danish not spoken at home: language assessment in the child's third year")
+    return IntakeDecision(
+        child_index=index, kind=IntakeKind.DAYCARE, unit_id=unit.id, unit_name=unit.name,
+        due_date=add_working_days(day, rules.daycare_task_due_working_days, rules),
+        daycare_type=DaycareType.NURSERY if nursery else DaycareType.KINDERGARTEN,
+        language_assessment_due=assessment, international_school_info=_limited_stay(arrival, rules),
+        reasons=tuple(reasons),
+    )
 
+
+def _youth_guidance(index: int, child: Child, day: date, config: MunicipalityConfig) -> IntakeDecision | None:
+    rules = config.rules
+    age = age_on(child.date_of_birth, day)
+    if age < rules.youth_min_age:
+        return None  # cannot happen with the default numbers; a config could make it so
+    unit = config.youth_unit
+    return IntakeDecision(
+        child_index=index, kind=IntakeKind.YOUTH_GUIDANCE, unit_id=unit.id, unit_name=unit.name,
+        due_date=add_working_days(day, rules.youth_contact_working_days, rules),
+        reasons=(f"age {age}, past compulsory schooling: the youth unit contacts them within "
+                 f"{rules.youth_contact_working_days} working days",),
+    )
+
+
+def _school(index: int, child: Child, arrival: NewcomerArrived, config: MunicipalityConfig) -> IntakeDecision:
+    rules, day = config.rules, arrival.newcomer.arrival_date
+    grade = cohort_grade(child.date_of_birth, day, rules.school_age)
+    limited_stay = _limited_stay(arrival, rules)
     district_id = district_school(arrival.newcomer.address, config)
     district = config.school(district_id) if district_id else None
-    due = add_working_days(day, rules.school_task_due_working_days)
+    due = add_working_days(day, rules.school_task_due_working_days, rules)
 
     if child.danish_level in (DanishLevel.NONE, DanishLevel.BASIC):
         candidates = reception_class_schools(grade, district, config)
-        unit = candidates[0] if candidates else config.school_administration
+        unit: Unit | School = candidates[0] if candidates else config.school_administration
         # The band of the class the child would join; the rule's own band where no school offers one.
         offered = candidates[0].reception_class_for(grade) if candidates else None
         band = offered.grades if offered else grade_band(grade, rules)

@@ -6,12 +6,13 @@ delete the tasks, confirm).
 
 from __future__ import annotations
 
-from functools import partial
+from dataclasses import dataclass
 
 from services.school_intake import domain
 from services.school_intake.settings import SchoolIntakeSettings
 from services.school_intake.store import IntakeTaskStore
 from services.school_intake.workflow import erase_case, open_intake_tasks
+from shared.bus import Subscription
 from shared.erasure import ErasureLog
 from shared.events import (
     ERASURE_CONFIRMED,
@@ -29,25 +30,33 @@ PUBLISHES = (SCHOOL_INTAKE_STATUS_CHANGED, ERASURE_CONFIRMED)
 CONSUMES = (NEWCOMER_ARRIVED, NEWCOMER_ERASED)
 
 
-async def handle_newcomer_arrived(
-    event: EventEnvelope[NewcomerArrived], *, store: IntakeTaskStore, settings: SchoolIntakeSettings,
-    config: domain.MunicipalityConfig, erasures: ErasureLog,
-) -> None:
-    await handle_newcomers_arrived([event], store=store, settings=settings, config=config, erasures=erasures)
+@dataclass(frozen=True)
+class SchoolIntakeHandlers:
+    """The handlers of the events school_intake consumes, with what they need."""
 
+    store: IntakeTaskStore
+    settings: SchoolIntakeSettings
+    config: domain.MunicipalityConfig
+    erasures: ErasureLog
 
-async def handle_newcomers_arrived(
-    events: list[EventEnvelope[NewcomerArrived]], *, store: IntakeTaskStore, settings: SchoolIntakeSettings,
-    config: domain.MunicipalityConfig, erasures: ErasureLog,
-) -> None:
-    case_ids = [str(event.payload.case_id) for event in events]
-    erased = await erasures.erased_among(case_ids)  # a replayed arrival must not bring erased data back
-    await open_intake_tasks(store, settings, config, [e for e in events if str(e.payload.case_id) not in erased])
-    await erasures.forget_if_erased(case_ids, partial(erase_case, store, settings, config))
+    def subscriptions(self) -> list[Subscription]:
+        return [
+            Subscription(NEWCOMER_ARRIVED, self.newcomer_arrived, handle_batch=self.newcomers_arrived),
+            Subscription(NEWCOMER_ERASED, self.newcomer_erased),
+        ]
 
+    async def newcomer_arrived(self, event: EventEnvelope[NewcomerArrived]) -> None:
+        await self.newcomers_arrived([event])
 
-async def handle_newcomer_erased(
-    event: EventEnvelope[NewcomerErased], *, store: IntakeTaskStore, settings: SchoolIntakeSettings,
-    config: domain.MunicipalityConfig, erasures: ErasureLog,
-) -> None:
-    await erasures.erase(event, partial(erase_case, store, settings, config))
+    async def newcomers_arrived(self, events: list[EventEnvelope[NewcomerArrived]]) -> None:
+        case_ids = [str(event.payload.case_id) for event in events]
+        erased = await self.erasures.erased_among(case_ids)  # a replayed arrival must not bring erased data back
+        await open_intake_tasks(self.store, self.settings, self.config,
+                                [e for e in events if str(e.payload.case_id) not in erased])
+        await self.erasures.forget_if_erased(case_ids, self._erase_case)
+
+    async def newcomer_erased(self, event: EventEnvelope[NewcomerErased]) -> None:
+        await self.erasures.erase(event, self._erase_case)
+
+    async def _erase_case(self, case_id: str) -> int:
+        return await erase_case(self.store, self.settings, self.config, case_id)

@@ -29,7 +29,7 @@ ACTION_LABELS = {
 @router.get("/")
 async def queue_page(request: Request, user: SchoolStaff, store: StoreDep, config: ConfigDep, pages: PagesDep,
                      audit: AuditDep) -> Response:
-    tasks = await store.queue(user.school_id, None)
+    tasks = await store.queue(user.own_school_id, None)
     await audit.record(user, AuditAction.READ, "intake queue", case_ids=[t["case_id"] for t in tasks],
                        record_ids=[t["_id"] for t in tasks], channel="page")
     open_tasks = [t for t in tasks if domain.TASK_WORKFLOW.next_statuses(domain.TaskStatus(t["status"]))]

@@ -14,13 +14,13 @@ from services.school_intake import domain
 from services.school_intake.domain import IntakeKind, TaskStatus
 from services.school_intake.settings import SchoolIntakeSettings
 from services.school_intake.store import IntakeTaskStore
+from shared.concurrency import ChangedMeanwhile
 from shared.events import (
     SCHOOL_INTAKE_STATUS_CHANGED,
     EventEnvelope,
     NewcomerArrived,
     SchoolIntakeStatusChanged,
 )
-from shared.concurrency import ChangedMeanwhile
 from shared.outbox import outbox_entry, outbox_fields, outbox_update
 
 SYSTEM = "system"
@@ -78,7 +78,7 @@ def new_task_document(arrival: NewcomerArrived, decision: domain.IntakeDecision,
 
 async def _reserve_seat(store: IntakeTaskStore, school: domain.School, grade: int, task_id: str) -> bool:
     rc = school.reception_class_for(grade)
-    return rc is not None and await store.reserve_seat(domain.place_pool_id(school.id, rc.grades), rc.capacity,
+    return rc is not None and await store.reserve_seat(domain.place_pool_id(school.id, rc.grades), rc.places,
                                                        task_id)
 
 
@@ -96,9 +96,9 @@ async def _reserve_first_free(store: IntakeTaskStore, config: domain.Municipalit
         if rc is None:
             continue
         pool_id = domain.place_pool_id(school.id, rc.grades)
-        if seats.full(pool_id, rc.capacity):
+        if seats.full(pool_id, rc.places):
             continue
-        if await store.reserve_seat(pool_id, rc.capacity, task_id):
+        if await store.reserve_seat(pool_id, rc.places, task_id):
             seats.took(pool_id, task_id)
             return school
     return None
@@ -147,11 +147,11 @@ async def open_intake_tasks(store: IntakeTaskStore, settings: SchoolIntakeSettin
             continue
         now = datetime.now(UTC)
         status, reason = TaskStatus.NEW, "newcomer registered"
-        if task_id in placing:
+        if task_id in placing and decision.grade is not None:  # a reception-class decision always has a grade
             school = await _reserve_first_free(store, config, task_id, decision.grade, decision.candidate_school_ids,
                                                seats)
-            if school is not None:
-                rc = school.reception_class_for(decision.grade)
+            rc = school.reception_class_for(decision.grade) if school is not None else None
+            if school is not None and rc is not None:
                 decision = decision.model_copy(update={"unit_id": school.id, "unit_name": school.name,
                                                        "grade_band": rc.grades})
                 reason = f"reception-class place held at {school.name}"
@@ -193,7 +193,10 @@ async def _apply(store: IntakeTaskStore, settings: SchoolIntakeSettings, config:
         raise ChangedMeanwhile("the task")
     if domain.frees_place(to):
         await release_and_offer(store, settings, config, task["_id"])
-    return await store.get_task(task["_id"])
+    changed_task = await store.get_task(task["_id"])
+    if changed_task is None:  # erased in the meantime
+        raise TaskNotFound(task["_id"])
+    return changed_task
 
 
 async def _redirect(store: IntakeTaskStore, settings: SchoolIntakeSettings, config: domain.MunicipalityConfig,
@@ -208,7 +211,8 @@ async def _redirect(store: IntakeTaskStore, settings: SchoolIntakeSettings, conf
     new_id = str(uuid.uuid5(uuid.UUID(task["_id"]), target.id))
     now = datetime.now(UTC)
     follow_up = {k: v for k, v in task.items()
-                 if k not in ("history", "updated_at", "redirected_to", "follow_up_task_id") and not k.startswith("outbox")}
+                 if k not in ("history", "updated_at", "redirected_to",
+                              "follow_up_task_id") and not k.startswith("outbox")}
     follow_up.update({"_id": new_id, "unit_id": target.id, "unit_name": target.name, "status": TaskStatus.NEW.value,
                       "redirected_from": task["_id"], "created_at": now,
                       "history": [_history(TaskStatus.NEW.value, by, now, reason, redirected_from=task["unit_id"])]})

@@ -14,9 +14,9 @@ from services.welcome_pack.domain import SUPPORTED_LANGUAGES, LetterSection
 from services.welcome_pack.render import LetterRenderer
 from services.welcome_pack.schemas import LetterSummary
 from services.welcome_pack.store import LetterStore
-from shared.events import NewcomerArrived
 from shared.audit import AuditAction, AuditDep
 from shared.auth import Principal, Role, require
+from shared.events import NewcomerArrived
 from shared.web import from_state
 
 router = APIRouter(tags=["letters"])
@@ -87,4 +87,5 @@ async def letter_html(letter_id: uuid.UUID, user: Borgerservice, store: StoreDep
                       audit: AuditDep, lang: Lang = None) -> HTMLResponse:
     letter = await read_letter(store, letter_id, user, audit, "letter")
     # The letter is a standalone document with its own <style>; it runs no script and loads nothing.
-    return HTMLResponse(_html(renderer, letter, _language(lang, letter)), headers={"Content-Security-Policy": LETTER_CSP})
+    return HTMLResponse(_html(renderer, letter, _language(lang, letter)),
+                        headers={"Content-Security-Policy": LETTER_CSP})

@@ -4,19 +4,16 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from services.welcome_pack.api import router as api_router
-from services.welcome_pack.handlers import handle_newcomer_arrived, handle_newcomer_erased, handle_newcomers_arrived
+from services.welcome_pack.handlers import WelcomePackHandlers
 from services.welcome_pack.pages import router as pages_router
 from services.welcome_pack.render import LetterRenderer
 from services.welcome_pack.settings import WelcomePackSettings
 from services.welcome_pack.store import LetterStore
-from shared.bus import Subscription
-from shared.events import NEWCOMER_ARRIVED, NEWCOMER_ERASED
 from shared.logs import configure_logging
 from shared.runtime import ServiceRuntime
 from shared.web import service_app
@@ -33,13 +30,11 @@ def create_app(settings: WelcomePackSettings | None = None) -> FastAPI:
             store = LetterStore(runtime.db, watch=runtime.watch)
             await store.ensure_indexes()
             runtime.start_relay([store.letters])
-            arrival_deps = dict(store=store, renderer=renderer, settings=settings, erasures=runtime.erasures)
-            runtime.start_consumer([
-                Subscription(NEWCOMER_ARRIVED, partial(handle_newcomer_arrived, **arrival_deps),
-                             handle_batch=partial(handle_newcomers_arrived, **arrival_deps)),
-                Subscription(NEWCOMER_ERASED, partial(handle_newcomer_erased, store=store, erasures=runtime.erasures)),
-            ])
+            handlers = WelcomePackHandlers(store=store, renderer=renderer, settings=settings,
+                                           erasures=runtime.erasures)
+            runtime.start_consumer(handlers.subscriptions())
             app.state.runtime, app.state.store, app.state.renderer = runtime, store, renderer
+            app.state.handlers = handlers
             yield
 
     return service_app("Velkommen welcome pack", settings, lifespan, api_router, pages_router,

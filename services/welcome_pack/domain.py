@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
 from enum import StrEnum
 
 from shared.events import NewcomerArrived, PurposeOfStay
+from shared.schooling import SchoolAgeRules, SchoolingStage, schooling_stage
 
 _LETTER_NAMESPACE = uuid.UUID("0b6a4f52-4a7e-4f8e-9b0c-5a1c2d3e4f50")
 # Herning's international strategy: Danish, English and German letters; Chinese, Arabic, Russian, Spanish, French.
@@ -36,12 +36,8 @@ class LetterSection(StrEnum):
     BORGERSERVICE_CONTACT = "borgerservice_contact"
 
 
-SCHOOL_START_AGE = 6
-ADULT_AGE = 18
-
-
-def age_on(born: date, day: date) -> int:
-    return day.year - born.year - ((day.month, day.day) < (born.month, born.day))
+# The letter follows the same school-age rule as the intake tasks (shared.schooling), with Denmark's numbers.
+SCHOOL_AGE_RULES = SchoolAgeRules()
 
 
 def letter_id_for(case_id: uuid.UUID, language: str) -> uuid.UUID:
@@ -72,10 +68,11 @@ def letter_sections(arrival: NewcomerArrived) -> list[LetterSection]:
         chosen.add(LetterSection.STUDENTS)
     if purpose is PurposeOfStay.REFUGEE:
         chosen.add(LetterSection.INTEGRATION_PROGRAMME)
-    ages = [age_on(child.date_of_birth, arrival.newcomer.arrival_date) for child in household.children]
-    if any(age < SCHOOL_START_AGE for age in ages):
+    stages = {schooling_stage(child.date_of_birth, arrival.newcomer.arrival_date, SCHOOL_AGE_RULES)
+              for child in household.children}
+    if SchoolingStage.UNDER_SCHOOL_AGE in stages:
         chosen |= {LetterSection.DAYCARE, LetterSection.LANGUAGE_ASSESSMENT}
-    if any(SCHOOL_START_AGE - 1 <= age < ADULT_AGE for age in ages):
+    if stages & {SchoolingStage.COMPULSORY_SCHOOL, SchoolingStage.PAST_COMPULSORY}:
         chosen |= {LetterSection.SCHOOL, LetterSection.INTERNATIONAL_SCHOOL}
     if household.spouse is not None and household.spouse.wants_job_help:
         chosen.add(LetterSection.SPOUSE_JOB_HELP)

@@ -5,12 +5,15 @@ Consumes: NewcomerArrived v1 (write the letter), NewcomerErased v1 (delete the c
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from services.welcome_pack import domain
 from services.welcome_pack.render import LetterRenderer
 from services.welcome_pack.settings import WelcomePackSettings
 from services.welcome_pack.store import LetterStore
+from shared.bus import Subscription
 from shared.erasure import ErasureLog
 from shared.events import (
     ERASURE_CONFIRMED,
@@ -30,35 +33,46 @@ PUBLISHES = (WELCOME_LETTER_GENERATED, ERASURE_CONFIRMED)
 CONSUMES = (NEWCOMER_ARRIVED, NEWCOMER_ERASED)
 
 
-async def handle_newcomer_arrived(
-    event: EventEnvelope[NewcomerArrived], *, store: LetterStore, renderer: LetterRenderer,
-    settings: WelcomePackSettings, erasures: ErasureLog,
-) -> None:
-    await handle_newcomers_arrived([event], store=store, renderer=renderer, settings=settings, erasures=erasures)
+@dataclass(frozen=True)
+class WelcomePackHandlers:
+    """The handlers of the events welcome_pack consumes, with what they need (typed, so the checker sees it)."""
 
+    store: LetterStore
+    renderer: LetterRenderer
+    settings: WelcomePackSettings
+    erasures: ErasureLog
 
-async def handle_newcomers_arrived(
-    events: list[EventEnvelope[NewcomerArrived]], *, store: LetterStore, renderer: LetterRenderer,
-    settings: WelcomePackSettings, erasures: ErasureLog,
-) -> None:
-    """Write each arrival's letter: one tombstone query, one insert of the new letters and one tombstone query
-    again, whatever the batch size. A letter that exists (a redelivered event) is left as it is."""
-    case_ids = [str(event.payload.case_id) for event in events]
-    erased = await erasures.erased_among(case_ids)  # a replayed arrival must not bring erased data back
-    letters: dict[str, dict] = {}
-    for event in events:
-        arrival = event.payload
-        language = domain.letter_language(arrival.newcomer.preferred_language)
-        letter_id = str(domain.letter_id_for(arrival.case_id, language))
-        if str(arrival.case_id) in erased or letter_id in letters:
-            continue
-        letters[letter_id] = _letter(event, letter_id, language, renderer, settings)
-    await store.insert_letters(list(letters.values()))
-    await erasures.forget_if_erased(case_ids, store.erase_case)
+    def subscriptions(self) -> list[Subscription]:
+        return [
+            Subscription(NEWCOMER_ARRIVED, self.newcomer_arrived, handle_batch=self.newcomers_arrived),
+            Subscription(NEWCOMER_ERASED, self.newcomer_erased),
+        ]
+
+    async def newcomer_arrived(self, event: EventEnvelope[NewcomerArrived]) -> None:
+        await self.newcomers_arrived([event])
+
+    async def newcomers_arrived(self, events: list[EventEnvelope[NewcomerArrived]]) -> None:
+        """Write each arrival's letter: one tombstone query, one insert of the new letters and one tombstone
+        query again, whatever the batch size. A letter that exists (a redelivered event) is left as it is."""
+        case_ids = [str(event.payload.case_id) for event in events]
+        erased = await self.erasures.erased_among(case_ids)  # a replayed arrival must not bring erased data back
+        letters: dict[str, dict[str, Any]] = {}
+        for event in events:
+            arrival = event.payload
+            language = domain.letter_language(arrival.newcomer.preferred_language)
+            letter_id = str(domain.letter_id_for(arrival.case_id, language))
+            if str(arrival.case_id) in erased or letter_id in letters:
+                continue
+            letters[letter_id] = _letter(event, letter_id, language, self.renderer, self.settings)
+        await self.store.insert_letters(list(letters.values()))
+        await self.erasures.forget_if_erased(case_ids, self.store.erase_case)
+
+    async def newcomer_erased(self, event: EventEnvelope[NewcomerErased]) -> None:
+        await self.erasures.erase(event, self.store.erase_case)
 
 
 def _letter(event: EventEnvelope[NewcomerArrived], letter_id: str, language: str, renderer: LetterRenderer,
-            settings: WelcomePackSettings) -> dict:
+            settings: WelcomePackSettings) -> dict[str, Any]:
     arrival = event.payload
     sections = domain.letter_sections(arrival)
     html = renderer.render_html(arrival, language, sections, issued_on=event.occurred_at.date())
@@ -81,8 +95,3 @@ def _letter(event: EventEnvelope[NewcomerArrived], letter_id: str, language: str
         **outbox_fields([outbox_entry(settings.topic(WELCOME_LETTER_GENERATED.topic), str(arrival.case_id),
                                       generated)]),
     }
-
-
-async def handle_newcomer_erased(event: EventEnvelope[NewcomerErased], *, store: LetterStore,
-                                 erasures: ErasureLog) -> None:
-    await erasures.erase(event, store.erase_case)

@@ -30,7 +30,9 @@ def _translations(language: str) -> Translations:
         raise CatalogsNotCompiled(
             f"no compiled catalog for {language!r}: run `make install` (pybabel compile -d {LOCALES})"
         )
-    return Translations.load(str(LOCALES), [language], domain="messages")
+    translations = Translations.load(str(LOCALES), [language], domain="messages")
+    assert isinstance(translations, Translations)  # load() falls back to NullTranslations only without a catalog
+    return translations
 
 
 def opening_hours(hours: list[dict], locale: Locale) -> list[str]:
@@ -71,7 +73,7 @@ class LetterRenderer:
                 undefined=StrictUndefined,
                 extensions=["jinja2.ext.i18n"],
             )
-            env.install_gettext_translations(_translations(language), newstyle=True)
+            env.install_gettext_translations(_translations(language), newstyle=True)  # type: ignore[attr-defined]
             self._environments[language] = env
         return self._environments[language]
 
@@ -89,7 +91,7 @@ class LetterRenderer:
         )
 
     @cached_property
-    def _font_config(self):  # noqa: ANN202 - weasyprint type
+    def _font_config(self):
         from weasyprint.text.fonts import FontConfiguration
 
         return FontConfiguration()

@@ -128,7 +128,8 @@ def test_a_family_registered_in_the_browser_is_followed_by_school_and_jobcenter(
 
     # --- Back at Borgerservice: the timeline shows the school's and the Jobcenter's work.
     desk.goto(case_url)
-    reload_until(desk, lambda: desk.locator(f"li[data-unit='{units['reception_class']}'] [data-status=acknowledged]").count()
+    reload_until(desk,
+                 lambda: desk.locator(f"li[data-unit='{units['reception_class']}'] [data-status=acknowledged]").count()
                  and "kontaktet 1" in desk.locator("#job-leads").inner_text())
     timeline = desk.locator("ol.timeline").inner_text()
     assert "Lærer Lise" in timeline and "Velkomstbrev dannet" in timeline

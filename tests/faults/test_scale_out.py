@@ -18,11 +18,11 @@ from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
 from aiokafka.errors import KafkaError
 from pymongo import AsyncMongoClient
 
+from bench.flow import write_arrivals
 from shared import bus
 from shared.events import NEWCOMER_ARRIVED, WELCOME_LETTER_GENERATED
 from shared.settings import ServiceSettings
 from tests.conftest import ROOT
-from bench.flow import write_arrivals
 from tests.faults.harness import Installation, free_port, lag_of
 from tests.faults.test_faults import REPORT, emit
 

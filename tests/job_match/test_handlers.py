@@ -8,11 +8,7 @@ from datetime import date, timedelta
 import pytest
 
 from services.job_match.app import create_app
-from services.job_match.handlers import (
-    handle_job_listing_published,
-    handle_newcomer_arrived,
-    handle_newcomers_arrived,
-)
+from services.job_match.handlers import JobMatchHandlers
 from services.job_match.importing import listing_event
 from services.job_match.listings import sample_listings
 from services.job_match.settings import JobMatchSettings
@@ -22,6 +18,11 @@ from tests.builders import arrival_event, registration, spouse
 from tests.kafka_helpers import eventually, read_topic
 
 TODAY = date.today()
+
+
+def handlers(client, store) -> JobMatchHandlers:
+    """The service's handlers as the consumer runs them, without announcing the leads on Kafka."""
+    return JobMatchHandlers(store=store, index=client.index, leads_per_spouse=10, erasures=client.erasures)
 
 
 @pytest.fixture(scope="module")
@@ -79,10 +80,8 @@ async def test_the_welder_with_german_and_english_gets_welding_leads_none_demand
                                          languages=[{"language": "de", "level": "C1"},
                                                     {"language": "en", "level": "B2"}])
     event = arrival_event(body)
-    await handle_newcomer_arrived(event, store=store, index=client.index, leads_per_spouse=10,
-                                  erasures=client.erasures)
-    await handle_newcomer_arrived(event, store=store, index=client.index, leads_per_spouse=10,
-                                  erasures=client.erasures)  # redelivered: same leads once
+    await handlers(client, store).newcomer_arrived(event)
+    await handlers(client, store).newcomer_arrived(event)  # redelivered: same leads once
     leads = await leads_of(client, event)
     assert len(leads) == 10 and len({lead["listing_id"] for lead in leads}) == 10
     assert [lead["score"] for lead in leads] == sorted((lead["score"] for lead in leads), reverse=True)
@@ -101,8 +100,7 @@ async def test_no_spouse_or_no_wish_for_help_gives_no_leads(service):
     body["household"]["spouse"]["wants_job_help"] = False
     declined = arrival_event(body)
     for event in (alone, declined):
-        await handle_newcomer_arrived(event, store=store, index=client.index, leads_per_spouse=10,
-                                  erasures=client.erasures)
+        await handlers(client, store).newcomer_arrived(event)
         assert await leads_of(client, event) == []
 
 
@@ -115,12 +113,10 @@ async def test_a_batch_of_arrivals_gives_each_spouse_its_leads_once(service):
     body = registration()
     body["household"]["spouse"]["wants_job_help"] = False
     declined = arrival_event(body)
-    await handle_newcomer_arrived(seen_before, store=store, index=client.index, leads_per_spouse=10,
-                                  erasures=client.erasures)
+    await handlers(client, store).newcomer_arrived(seen_before)
     first = await leads_of(client, seen_before)
     await client.erasures.tombstones.insert_one({"_id": str(erased.payload.case_id)})
-    await handle_newcomers_arrived([seen_before, twice, alone, twice, declined, erased], store=store,
-                                   index=client.index, leads_per_spouse=10, erasures=client.erasures)
+    await handlers(client, store).newcomers_arrived([seen_before, twice, alone, twice, declined, erased])
     # (The app's own consumer may add a lead meanwhile when one of its sample listings' events arrives late:
     # a better listing is offered to open spouses. So: at least the first 10, each listing once.)
     after = await leads_of(client, seen_before)
@@ -163,7 +159,8 @@ async def test_import_as_csv_and_refuses_other_content(service):
            f"{listing_id},Welder,Stål,herning,welding,en:B1,{TODAY},{TODAY + timedelta(days=9)}\n")
     report = (await client.post("/listings/import", content=csv, headers={"Content-Type": "text/csv"})).json()
     assert report["new"] == 1 and report["errors"] == []
-    assert (await client.post("/listings/import", content="x", headers={"Content-Type": "text/plain"})).status_code == 415
+    assert (await client.post("/listings/import", content="x",
+                              headers={"Content-Type": "text/plain"})).status_code == 415
 
 
 async def test_a_new_better_listing_is_added_to_open_spouses_once_and_an_expired_one_never(service):
@@ -172,8 +169,7 @@ async def test_a_new_better_listing_is_added_to_open_spouses_once_and_an_expired
     body["household"]["spouse"] = spouse(occupation="hydraulic systems", skills=["hydraulik", "vindmølletekniker"],
                                          languages=[{"language": "en", "level": "C1"}])
     event = arrival_event(body)
-    await handle_newcomer_arrived(event, store=store, index=client.index, leads_per_spouse=10,
-                                  erasures=client.erasures)
+    await handlers(client, store).newcomer_arrived(event)
     before = {lead["listing_id"] for lead in await leads_of(client, event)}
 
     better_id, expired_id = f"NEW-{uuid.uuid4().hex[:8]}", f"OLD-{uuid.uuid4().hex[:8]}"
@@ -185,8 +181,8 @@ async def test_a_new_better_listing_is_added_to_open_spouses_once_and_an_expired
     await client.post("/listings/import", json=rows)
     for listing_id in (better_id, expired_id):
         listing_event_envelope = await republish(store, settings, listing_id)
-        await handle_job_listing_published(listing_event_envelope, store=store, index=client.index, leads_per_spouse=10)
-        await handle_job_listing_published(listing_event_envelope, store=store, index=client.index, leads_per_spouse=10)
+        await handlers(client, store).job_listing_published(listing_event_envelope)
+        await handlers(client, store).job_listing_published(listing_event_envelope)
 
     after = await leads_of(client, event)
     ids = [lead["listing_id"] for lead in after]
@@ -199,8 +195,7 @@ async def test_a_new_better_listing_is_added_to_open_spouses_once_and_an_expired
 async def test_lead_workflow_with_notes_board_and_events(service, infrastructure):
     client, store, settings = service
     event = arrival_event()
-    await handle_newcomer_arrived(event, store=store, index=client.index, leads_per_spouse=10,
-                                  erasures=client.erasures)
+    await handlers(client, store).newcomer_arrived(event)
     lead = (await leads_of(client, event))[0]
     url = f"/leads/{lead['lead_id']}"
     assert (await client.post(f"{url}/transitions", json={"to": "hired"})).status_code == 409
@@ -221,7 +216,8 @@ async def test_lead_workflow_with_notes_board_and_events(service, infrastructure
     async def published():
         records = await read_topic(infrastructure.kafka_bootstrap_servers,
                                    settings.topic(JOB_LEAD_STATUS_CHANGED.topic), expect=10_000, timeout=2)
-        mine = [json.loads(r.value)["payload"] for r in records if json.loads(r.value)["payload"]["lead_id"] == lead["lead_id"]]
+        payloads = [json.loads(r.value)["payload"] for r in records]
+        mine = [p for p in payloads if p["lead_id"] == lead["lead_id"]]
         return mine if len(mine) == 2 else None
 
     changes = await eventually(published, timeout=20)
@@ -232,8 +228,7 @@ async def test_lead_workflow_with_notes_board_and_events(service, infrastructure
 async def test_concurrent_changes_of_one_lead_one_wins(service):
     client, store, _ = service
     event = arrival_event()
-    await handle_newcomer_arrived(event, store=store, index=client.index, leads_per_spouse=10,
-                                  erasures=client.erasures)
+    await handlers(client, store).newcomer_arrived(event)
     lead = (await leads_of(client, event))[0]
     responses = await asyncio.gather(*(client.post(f"/leads/{lead['lead_id']}/transitions",
                                                    json={"to": "contacted"}) for i in range(4)))
@@ -251,21 +246,19 @@ async def test_listing_event_is_keyed_by_listing_id(service):
 
 async def test_a_batch_of_listing_events_adds_each_new_lead_once(service):
     client, store, settings = service
-    from services.job_match.handlers import handle_job_listings_published
 
     body = registration(children=[])
     body["household"]["spouse"] = spouse(occupation="butcher", skills=["slagter"],
                                          languages=[{"language": "en", "level": "C1"}])
     event = arrival_event(body)
-    await handle_newcomer_arrived(event, store=store, index=client.index, leads_per_spouse=10,
-                                  erasures=client.erasures)
+    await handlers(client, store).newcomer_arrived(event)
     before = {lead["listing_id"] for lead in await leads_of(client, event)}
     ids = [f"BATCH-{uuid.uuid4().hex[:8]}" for _ in range(3)]
     await client.post("/listings/import", json=[listing_row(i, title="Slagter", occupation="butcher",
                                                                required_skills=["butchery"], wanted_skills=[])
                                                    for i in ids])
     events = [await republish(store, settings, i) for i in ids]
-    await handle_job_listings_published(events + events, store=store, index=client.index, leads_per_spouse=10)
+    await handlers(client, store).job_listings_published(events + events)
     after = [lead["listing_id"] for lead in await leads_of(client, event)]
     assert len(after) == len(set(after)) <= 10
     added = set(after) - before

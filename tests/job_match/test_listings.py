@@ -9,7 +9,8 @@ HEADER = ("id,title,employer,municipality,workplace_address,occupation,required_
 
 
 def test_csv_rows_are_parsed_with_lists_and_languages():
-    text = HEADER + "J1,Svejser,Stål A/S,herning,Herning,welder,svejser;TIG,cnc,en:B1;de:A2,vocational,37,2026-11-01,2026-12-31\n"
+    text = HEADER + ("J1,Svejser,Stål A/S,herning,Herning,welder,svejser;TIG,cnc,en:B1;de:A2,vocational,37,"
+                     "2026-11-01,2026-12-31\n")
     [listing], errors = parse_csv(text)
     assert errors == []
     assert listing.required_skills == ("svejser", "TIG")

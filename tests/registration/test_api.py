@@ -133,3 +133,66 @@ async def test_a_closed_case_is_erased_when_its_retention_period_ends(infrastruc
         assert "Amira" not in json.dumps(stored, default=str)
         [pending] = stored["outbox"].values()
         assert json.loads(pending["value"])["type"] == "NewcomerErased"
+
+
+def _with(body: dict, path: str, value) -> dict:
+    node = body
+    *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+    for part in parents:
+        node = node[part]
+    node[last] = value
+    return body
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "favourite_colour",                            # the top level
+        "newcomer.favourite_colour",
+        "newcomer.address.flat",
+        "newcomer.languages.0.dialect",
+        "household.pets",
+        "household.spouse.wants_jobhelp",              # the typo that used to give leads against a "no"
+        "household.spouse.languages.0.dialect",
+        "household.children.0.danish_levle",
+    ],
+)
+async def test_an_unknown_field_at_any_depth_is_refused_naming_it(api, mongo_client, path):
+    before = await mongo_client[api.settings.mongodb_database]["cases"].count_documents({})
+    response = await api.post("/registrations", json=_with(registration(), path, "x-value"))
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", *[int(p) if p.isdigit() else p for p in path.split(".")]]
+    assert error["type"] == "extra_forbidden" and "x-value" not in response.text
+    assert await mongo_client[api.settings.mongodb_database]["cases"].count_documents({}) == before
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "loc", "type_"),
+    [
+        ("newcomer.date_of_birth", "1850-01-01", ["newcomer", "date_of_birth"], "born_before_1900"),
+        ("newcomer.arrival_date", "2099-01-01", ["newcomer", "arrival_date"], "arrival_too_late"),
+        ("household.spouse.date_of_birth", "1801-01-01", ["household", "spouse", "date_of_birth"],
+         "born_before_1900"),
+        ("household.children.0.date_of_birth", "1980-01-01", ["household", "children", 0, "date_of_birth"],
+         "child_is_adult"),
+        ("household.children.1.years_of_schooling", 5, ["household", "children", 1, "years_of_schooling"],
+         "too_many_school_years"),
+    ],
+)
+async def test_an_implausible_registration_is_a_422_naming_the_field(api, mongo_client, path, value, loc, type_):
+    before = await mongo_client[api.settings.mongodb_database]["cases"].count_documents({})
+    response = await api.post("/registrations", json=_with(registration(), path, value))
+    assert response.status_code == 422, response.text
+    [error] = response.json()["detail"]
+    assert (error["loc"], error["type"]) == (["body", *loc], f"implausible.{type_}")
+    assert error["msg"] and str(value) not in error["msg"]
+    assert await mongo_client[api.settings.mongodb_database]["cases"].count_documents({}) == before
+
+
+async def test_the_arrival_window_is_configurable(infrastructure):
+    settings = infrastructure.settings(RegistrationSettings, arrival_days_ahead=30000,
+                                       mongodb_database=f"test_{infrastructure.run_id}_window")
+    async with running(create_app(settings), role="borgerservice") as client:
+        far = registration(children=[], arrival_date="2099-01-01")
+        assert (await client.post("/registrations", json=far)).status_code == 201

@@ -1,8 +1,12 @@
 import uuid
+from datetime import date
 
 import pytest
 
 from services.registration import domain
+from services.registration.domain import PLAUSIBILITY_TEXTS, ArrivalWindow, Implausible, implausible_fields
+from shared.events import Household, Newcomer
+from tests.builders import registration
 
 
 def test_the_same_idempotency_key_names_the_same_case():
@@ -71,7 +75,8 @@ def _events(case_id):
     def lead(lead_id, status, previous, minutes):
         return JOB_LEAD_STATUS_CHANGED.envelope(JobLeadStatusChanged(
             case_id=case_id, lead_id=lead_id, listing_id="L1", status=status, previous_status=previous,
-            changed_by="system", changed_at=t0 + timedelta(minutes=minutes)), producer="job_match", correlation_id=case_id)
+            changed_by="system", changed_at=t0 + timedelta(minutes=minutes)), producer="job_match",
+                                                correlation_id=case_id)
 
     letter = WELCOME_LETTER_GENERATED.envelope(WelcomeLetterGenerated(case_id=case_id, letter_id=uuid.uuid4(),
                                                                       language="ar"),
@@ -97,3 +102,79 @@ def test_an_event_without_a_timeline_meaning_is_refused():
 
     with pytest.raises(TypeError):
         domain.timeline_entry(arrival_event())
+
+
+# ------------------------------------------------------------------------------------------------ plausibility
+
+TODAY = date(2026, 12, 2)
+WINDOW = ArrivalWindow(days_back=365, days_ahead=365)
+
+
+def _problems(body: dict) -> list[tuple[tuple, str]]:
+    found = implausible_fields(Newcomer.model_validate(body["newcomer"]),
+                               Household.model_validate(body["household"]), TODAY, WINDOW)
+    return [(p.loc, p.code) for p in found]
+
+
+def _family(**changes):
+    """A plausible family (arrived 2026-11-02), then `changes` applied: dotted path -> value."""
+    body = registration(arrival_date="2026-11-02")
+    body["household"]["children"][0]["years_of_schooling"] = 1   # Lina, 7
+    for path, value in changes.items():
+        node = body
+        *parents, last = [int(p) if p.isdigit() else p for p in path.split(".")]
+        for part in parents:
+            node = node[part]
+        node[last] = value
+    return body
+
+
+CHILD0 = ("household", "children", 0)
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({}, []),
+        ({"newcomer.date_of_birth": "1850-01-01"}, [(("newcomer", "date_of_birth"), "born_before_1900")]),
+        ({"newcomer.date_of_birth": "1899-12-31"}, [(("newcomer", "date_of_birth"), "born_before_1900")]),
+        ({"newcomer.date_of_birth": "1900-01-01", "household.children": []}, []),
+        ({"newcomer.date_of_birth": "2026-11-03"}, [(("newcomer", "date_of_birth"), "born_after_arrival")]),
+        ({"newcomer.arrival_date": "2099-01-01"}, [(("newcomer", "arrival_date"), "arrival_too_late")]),
+        ({"newcomer.arrival_date": "2027-12-02"}, []),                                   # exactly 365 days ahead
+        ({"newcomer.arrival_date": "2027-12-03"}, [(("newcomer", "arrival_date"), "arrival_too_late")]),
+        ({"newcomer.arrival_date": "2025-12-02"}, []),                                   # exactly 365 days back
+        ({"newcomer.arrival_date": "2025-12-01"}, [(("newcomer", "arrival_date"), "arrival_too_early")]),
+        ({"household.spouse.date_of_birth": "1801-05-01"},
+         [(("household", "spouse", "date_of_birth"), "born_before_1900")]),
+        ({"household.spouse.date_of_birth": "2027-01-01"},
+         [(("household", "spouse", "date_of_birth"), "born_after_arrival")]),
+        ({"household.children.0.date_of_birth": "1980-01-01"}, [((*CHILD0, "date_of_birth"), "child_is_adult")]),
+        ({"household.children.0.date_of_birth": "2008-11-02"}, [((*CHILD0, "date_of_birth"), "child_is_adult")]),
+        ({"household.children.0.date_of_birth": "2008-11-03", "household.children.0.years_of_schooling": 0}, []),
+        ({"household.children.0.date_of_birth": "2026-12-01"}, [((*CHILD0, "date_of_birth"), "born_after_arrival")]),
+        ({"newcomer.date_of_birth": "2010-01-01", "household.children.0.date_of_birth": "2009-06-01",
+          "household.children.0.years_of_schooling": 0},
+         [((*CHILD0, "date_of_birth"), "child_born_before_newcomer")]),
+        ({"household.spouse.date_of_birth": "2019-03-05"},
+         [((*CHILD0, "date_of_birth"), "child_born_before_spouse")]),       # born the same day as the "parent"
+        ({"household.children.0.years_of_schooling": 3}, []),                # 7 years old: at most 3
+        ({"household.children.0.years_of_schooling": 4},
+         [((*CHILD0, "years_of_schooling"), "too_many_school_years")]),
+        ({"household.children.1.years_of_schooling": 1},                    # Omar, 2
+         [(("household", "children", 1, "years_of_schooling"), "too_many_school_years")]),
+        ({"newcomer.date_of_birth": "1850-01-01", "household.children.1.date_of_birth": "1990-01-01"},
+         [(("newcomer", "date_of_birth"), "born_before_1900"),
+          (("household", "children", 1, "date_of_birth"), "child_is_adult")]),
+    ],
+)
+def test_implausible_registrations_name_each_field(changes, expected):
+    assert _problems(_family(**changes)) == expected
+
+
+def test_every_plausibility_text_exists_in_danish_and_english_with_its_parameters():
+    problem = Implausible(("x",), "too_many_school_years", (("most", "3"), ("age", "7")))
+    assert problem.text("da") == "Højst 3 års skolegang for et barn på 7 år."
+    assert problem.text("en") == "At most 3 years of schooling for a child aged 7."
+    for danish, english in PLAUSIBILITY_TEXTS.values():
+        assert danish != english and danish.endswith(".") and english.endswith(".")

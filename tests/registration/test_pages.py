@@ -9,17 +9,17 @@ from urllib.parse import urlencode
 import pytest
 
 from services.registration.app import create_app
-from services.registration.handlers import handle_downstream_events
 from services.registration.pages import registration_from_form
 from services.registration.settings import RegistrationSettings
 from shared.auth import SESSION_COOKIE, DevIssuer, csrf_token_for
 from tests.apps import running
+from tests.builders import RECENT_ARRIVAL
 from tests.registration.test_domain import _events
 
 FAMILY = [
     ("newcomer.full_name", "Priya Raman"), ("newcomer.date_of_birth", "1990-04-02"), ("cpr_number", "020490-1234"),
     ("newcomer.nationality", "IN"), ("newcomer.preferred_language", "en"), ("newcomer.languages", "ta native, en C1"),
-    ("newcomer.arrival_date", "2026-11-01"), ("newcomer.purpose_of_stay", "work"),
+    ("newcomer.arrival_date", RECENT_ARRIVAL), ("newcomer.purpose_of_stay", "work"),
     ("newcomer.expected_stay_months", "36"),
     ("newcomer.address.street", "Østergade"), ("newcomer.address.house_number", "5"),
     ("newcomer.address.postcode", "7400"), ("newcomer.address.city", "Herning"),
@@ -90,6 +90,20 @@ async def test_form_errors_are_shown_beside_their_fields_and_nothing_is_stored(b
     assert await browser.app.state.store.cases.count_documents({}) == before
 
 
+async def test_implausible_dates_are_shown_beside_their_fields_in_danish(browser):
+    before = await browser.app.state.store.cases.count_documents({})
+    bad = [(k, {"household.children.0.date_of_birth": "1980-01-01", "newcomer.date_of_birth": "1850-01-01"}.get(k, v))
+           for k, v in FAMILY]
+    response = await post_form(browser, "/cases/new", [*bad, ("csrf_token", browser.csrf),
+                                                      ("idempotency_key", str(uuid.uuid4()))])
+    assert response.status_code == 422
+    html = response.text
+    assert re.search(r'id="newcomer-date_of_birth-error">Fødselsdatoen skal ligge efter 1\. januar 1900\.<', html)
+    assert re.search(r'id="household-children-0-date_of_birth-error">Barnet er 18 år eller ældre', html)
+    assert "register them" not in html  # no English on the Danish page
+    assert await browser.app.state.store.cases.count_documents({}) == before
+
+
 async def test_search_is_a_post_and_finds_by_name_and_cpr(browser):
     await post_form(browser, "/cases/new", [*FAMILY, ("csrf_token", browser.csrf), ("idempotency_key", "search-1")])
     for query in ("priya", "020490-1234", "0204901234"):
@@ -105,8 +119,8 @@ async def test_the_case_page_shows_what_the_other_services_reported_once(browser
     case_id = uuid.UUID(created.headers["location"].rsplit("/", 1)[1])
     events = _events(case_id)
     store = browser.app.state.store
-    await handle_downstream_events(events, store=store)
-    await handle_downstream_events(events, store=store)  # redelivered: nothing doubles
+    await browser.app.state.handlers.downstream_events(events)
+    await browser.app.state.handlers.downstream_events(events)  # redelivered: nothing doubles
     assert len(await store.timeline_of(str(case_id))) == len(events)
     page = (await browser.get(f"/cases/{case_id}")).text
     assert "Brejning Skole" in page and 'data-status="acknowledged">kvitteret' in page

@@ -7,6 +7,7 @@ import pytest
 from services.school_intake import domain
 from services.school_intake.domain import DaycareType, IntakeKind, IntakeRules, MunicipalityConfig
 from shared.municipality import load_municipality_file
+from shared.schooling import compulsory_schooling_ended
 from shared.workflow import IllegalTransition
 from tests.builders import arrival, child, d, registration
 
@@ -46,12 +47,12 @@ def test_an_18_year_old_in_the_child_list_gets_no_child_task():
 
 
 def test_compulsory_schooling_ends_31_july_of_the_year_the_child_turns_17():
-    rules = IntakeRules()
+    rules = IntakeRules().school_age
     born = d("2010-01-15")
-    assert domain.compulsory_schooling_ended(born, d("2027-08-01"), rules)
+    assert compulsory_schooling_ended(born, d("2027-08-01"), rules)
     # Born late in the year: turns 17 in 2027 too, so the limit is the same 31 July.
-    assert not domain.compulsory_schooling_ended(d("2010-12-31"), d("2026-07-31"), rules)
-    assert domain.compulsory_schooling_ended(d("2010-12-31"), d("2027-08-01"), rules)
+    assert not compulsory_schooling_ended(d("2010-12-31"), d("2026-07-31"), rules)
+    assert compulsory_schooling_ended(d("2010-12-31"), d("2027-08-01"), rules)
 
 
 @pytest.mark.parametrize(
@@ -128,9 +129,29 @@ def test_limited_stay_for_work_notes_the_international_school():
 
 
 def test_due_dates_count_working_days():
-    assert domain.add_working_days(d("2026-11-27"), 5) == d("2026-12-04")  # Friday -> Friday
-    assert domain.add_working_days(d("2026-11-28"), 1) == d("2026-11-30")  # Saturday -> Monday
+    rules = domain.IntakeRules()
+    assert domain.add_working_days(d("2026-11-27"), 5, rules) == d("2026-12-04")  # Friday -> Friday
+    assert domain.add_working_days(d("2026-11-28"), 1, rules) == d("2026-11-30")  # Saturday -> Monday
     assert one("2010-03-01", "2026-11-27").due_date == d("2026-12-04")
+
+
+def test_due_dates_skip_easter_and_christmas():
+    # Skærtorsdag 2 April, langfredag 3 April, 2. påskedag 6 April 2026: 5 working days from 1 April end 13 April.
+    assert one("2010-03-01", "2026-04-01").due_date == d("2026-04-13")
+    # Juledag 25 December (Friday), nytårsdag 1 January 2027; 24 and 31 December are working days by default.
+    assert one("2010-03-01", "2026-12-22").due_date == d("2026-12-30")
+    assert one("2010-03-01", "2026-12-29").due_date == d("2027-01-06")
+
+
+def test_a_municipality_may_count_the_customary_days_off():
+    rules = domain.IntakeRules(count_customary_days_off=True)
+    # 24 and 31 December then do not count either: 23, 28, 29, 30 December, 4 January.
+    assert domain.add_working_days(d("2026-12-22"), 5, rules) == d("2027-01-04")
+
+
+def test_a_five_year_old_born_in_november_is_in_grade_0_and_goes_to_school():
+    [decision] = decide([child("Late", "2020-11-20", "good")], arrival_date="2026-09-01")
+    assert decision.kind is domain.IntakeKind.DISTRICT_SCHOOL and decision.grade == 0
 
 
 def test_the_family_of_four_children_gets_exactly_the_right_four_tasks():

@@ -9,7 +9,6 @@ import pytest
 
 from services.school_intake import domain
 from services.school_intake.app import create_app
-from services.school_intake.handlers import handle_newcomer_arrived, handle_newcomers_arrived
 from services.school_intake.schemas import IntakeTaskPublic
 from services.school_intake.settings import SchoolIntakeSettings
 from shared.events import SCHOOL_INTAKE_STATUS_CHANGED
@@ -48,8 +47,7 @@ async def one_seat(infrastructure):
 
 
 async def handle(app, event):
-    await handle_newcomer_arrived(event, store=app.state.store, settings=app.state.settings,
-                                  config=app.state.intake_config, erasures=app.state.runtime.erasures)
+    await app.state.handlers.newcomer_arrived(event)
 
 
 async def tasks_of(app, event):
@@ -215,7 +213,8 @@ async def test_concurrent_arrivals_for_the_last_place_one_placed_the_other_waitl
     await asyncio.gather(*(handle(app, e) for e in events))
     statuses = sorted([(await tasks_of(app, e))[0]["status"] for e in events])
     assert statuses == ["new", "waitlisted"]
-    [school] = [s for s in (await client.get("/schools", headers=staff_of(app, "herningsholm"))).json() if s["reception_classes"]]
+    schools = (await client.get("/schools", headers=staff_of(app, "herningsholm"))).json()
+    [school] = [s for s in schools if s["reception_classes"]]
     assert school["reception_classes"][0]["free"] == 0
     assert school["reception_classes"][0]["waitlisted"] == 1
 
@@ -226,7 +225,8 @@ async def test_a_batch_places_first_come_first_served_and_a_redelivered_task_kee
     event twice in the batch gives one task, and an erased case gets none."""
     _, app = one_seat
     waiting_before, first, second, erased = (
-        arrival_event(registration(children=[child(name, "2019-03-05")])) for name in ("Early", "First", "Second", "Gone"))
+        arrival_event(registration(children=[child(name, "2019-03-05")])) for name in ("Early", "First", "Second",
+                                                                                       "Gone"))
     holder = arrival_event(registration(children=[child("Holder", "2019-03-05")]))
     await handle(app, holder)
     await handle(app, waiting_before)
@@ -235,9 +235,7 @@ async def test_a_batch_places_first_come_first_served_and_a_redelivered_task_kee
     [holding] = await tasks_of(app, holder)
     await app.state.store.release_seat(holding["task_id"])
     await app.state.runtime.erasures.tombstones.insert_one({"_id": str(erased.payload.case_id)})
-    await handle_newcomers_arrived([waiting_before, first, second, first, erased], store=app.state.store,
-                                   settings=app.state.settings, config=app.state.intake_config,
-                                   erasures=app.state.runtime.erasures)
+    await app.state.handlers.newcomers_arrived([waiting_before, first, second, first, erased])
     assert [[t["status"] for t in await tasks_of(app, e)] for e in (waiting_before, first, second, erased)] == [
         ["waitlisted"], ["new"], ["waitlisted"], []]
     [placed] = await tasks_of(app, first)
@@ -264,7 +262,8 @@ async def test_a_freed_place_goes_to_the_child_who_arrived_first(one_seat):
     assert (got_place["status"], got_place["unit_id"]) == ("new", "braendgaard")
     assert got_place["history"][-1]["reason"] == "reception-class place offered at Brændgårdskolen"
     assert still_waiting["status"] == "waitlisted"
-    [school] = [s for s in (await client.get("/schools", headers=staff_of(app, "herningsholm"))).json() if s["reception_classes"]]
+    schools = (await client.get("/schools", headers=staff_of(app, "herningsholm"))).json()
+    [school] = [s for s in schools if s["reception_classes"]]
     assert school["reception_classes"][0] == {"grades": [0, 2], "capacity": 1, "free": 0, "waitlisted": 1}
 
 

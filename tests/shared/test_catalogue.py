@@ -54,7 +54,7 @@ def test_each_version_is_readable_by_the_readers_of_the_version_before():
         by_type.setdefault(event_type, []).append(int(version))
     assert set(by_type) == {spec.type for spec in ALL_EVENTS}
     for event_type, versions in by_type.items():
-        for older, newer in zip(sorted(versions), sorted(versions)[1:]):
+        for older, newer in zip(sorted(versions), sorted(versions)[1:], strict=False):
             old = json.loads((asyncapi.SNAPSHOTS / f"{event_type}.v{older}.json").read_text())
             new = json.loads((asyncapi.SNAPSHOTS / f"{event_type}.v{newer}.json").read_text())
             assert breaking_changes(old, new) == [], f"{event_type} v{older} -> v{newer}"

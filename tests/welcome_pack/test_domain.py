@@ -1,8 +1,8 @@
 import pytest
 
 from services.welcome_pack.domain import LetterSection as S
-from services.welcome_pack.domain import age_on, letter_id_for, letter_language, letter_sections
-from tests.builders import arrival, child, d, registration
+from services.welcome_pack.domain import letter_id_for, letter_language, letter_sections
+from tests.builders import arrival, child, registration
 
 ALWAYS = {S.CPR_AND_MITID, S.DIGITAL_POST, S.HEALTH_CARD_AND_GP, S.TAX_CARD, S.DANISH_LESSONS,
           S.LIBRARY_AND_CLUBS, S.INTERNATIONAL_NETWORK, S.BORGERSERVICE_CONTACT}
@@ -53,9 +53,12 @@ def test_language_falls_back_to_english():
     assert letter_language("xx") == "en"
 
 
-def test_age_on_birthday_boundaries():
-    assert age_on(d("2020-03-05"), d("2026-03-04")) == 5
-    assert age_on(d("2020-03-05"), d("2026-03-05")) == 6
+def test_a_five_year_old_born_late_in_the_year_gets_the_school_section_as_the_intake_does():
+    """Born November 2020, arriving September 2026: still 5, but grade 0 by cohort (the intake's rule)."""
+    got = sections(registration(with_spouse=False, children=[child("Late", "2020-11-20")], arrival_date="2026-09-01"))
+    assert got == ALWAYS | {S.SCHOOL, S.INTERNATIONAL_SCHOOL}
+    got = sections(registration(with_spouse=False, children=[child("Young", "2021-01-10")], arrival_date="2026-09-01"))
+    assert got == ALWAYS | {S.DAYCARE, S.LANGUAGE_ASSESSMENT}
 
 
 def test_letter_id_is_per_case_and_language():

@@ -5,10 +5,9 @@ import json
 import pytest
 
 from services.welcome_pack.app import create_app
-from services.welcome_pack.handlers import handle_newcomer_arrived, handle_newcomers_arrived
 from services.welcome_pack.settings import WelcomePackSettings
-from tests.apps import running
 from shared.events import WELCOME_LETTER_GENERATED
+from tests.apps import running
 from tests.builders import arrival_event, registration
 from tests.kafka_helpers import eventually, read_topic
 
@@ -27,8 +26,7 @@ async def only_letter(client, event):
 
 
 async def handle(client, event):
-    await handle_newcomer_arrived(event, store=client.app.state.store, renderer=client.app.state.renderer,
-                                  settings=client.app.state.settings, erasures=client.app.state.runtime.erasures)
+    await client.app.state.handlers.newcomer_arrived(event)
 
 
 async def test_the_same_event_twice_gives_one_letter(service):
@@ -67,9 +65,7 @@ async def test_a_batch_writes_one_letter_per_case_whatever_was_seen_before(servi
     seen_before, twice, fresh, erased = (arrival_event() for _ in range(4))
     await handle(client, seen_before)
     await client.app.state.runtime.erasures.tombstones.insert_one({"_id": str(erased.payload.case_id)})
-    await handle_newcomers_arrived([seen_before, twice, fresh, twice, erased], store=store,
-                                   renderer=client.app.state.renderer, settings=client.app.state.settings,
-                                   erasures=client.app.state.runtime.erasures)
+    await client.app.state.handlers.newcomers_arrived([seen_before, twice, fresh, twice, erased])
     for event in (seen_before, twice, fresh):
         letters = await store.letters_of_case(str(event.payload.case_id))
         assert len(letters) == 1 and letters[0]["source_event_id"] == str(event.event_id)
