@@ -59,6 +59,24 @@ def test_a_v2_that_adds_an_optional_field_is_read_by_a_v1_consumer():
     assert not hasattr(parsed.payload.newcomer, "email")  # the v1 reader ignores what it does not know
 
 
+@pytest.mark.parametrize(
+    "path",
+    [("payload", "favourite_colour"), ("payload", "newcomer", "pronouns"), ("payload", "household", "spouse", "x"),
+     ("payload", "newcomer", "address", "flat"), ("trace_id",)],
+)
+def test_an_unknown_field_in_the_readers_own_version_is_unreadable_at_any_depth(path):
+    """Dead-lettered with the field named: a misspelt field must not become a default (e.g. wants_job_help)."""
+    event = json.loads(to_json(arrival_event()))
+    node = event
+    for part in path[:-1]:
+        node = node[part]
+    node[path[-1]] = "x"
+    with pytest.raises(UnreadableEvent, match=".".join(path) + ": Extra inputs are not permitted"):
+        NEWCOMER_ARRIVED.parse(json.dumps(event).encode())
+    event.update(version=2, min_reader_version=1)  # the same field in a compatible newer version: dropped
+    assert NEWCOMER_ARRIVED.parse(json.dumps(event).encode()).version == 2
+
+
 def test_a_v2_that_v1_readers_cannot_read_is_refused_not_guessed():
     with pytest.raises(UnreadableEvent, match="version 2 is not readable here .*oldest reader is v2"):
         NEWCOMER_ARRIVED.parse(to_json(arrival_v2(min_reader_version=2)))
