@@ -6,6 +6,7 @@ SchoolIntakeStatusChanged event (outbox), so the event goes out exactly when the
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -22,6 +23,8 @@ from shared.events import (
     SchoolIntakeStatusChanged,
 )
 from shared.outbox import outbox_entry, outbox_fields, outbox_update
+
+log = logging.getLogger(__name__)
 
 SYSTEM = "system"
 
@@ -207,7 +210,8 @@ async def _redirect(store: IntakeTaskStore, settings: SchoolIntakeSettings, conf
     if target.id == task["unit_id"]:
         raise ValueError("the task is already at that school")
     # The follow-up task at the target is written first (deterministic id: a retried redirect finds it), then
-    # this task is closed. If closing fails because someone changed the task meanwhile, the follow-up is removed.
+    # this task is closed. If closing fails, for whatever reason, the follow-up and its seat are removed again
+    # unless the task did get redirected to it (a failure after the write, e.g. while offering the freed place).
     new_id = str(uuid.uuid5(uuid.UUID(task["_id"]), target.id))
     now = datetime.now(UTC)
     follow_up = {k: v for k, v in task.items()
@@ -224,14 +228,27 @@ async def _redirect(store: IntakeTaskStore, settings: SchoolIntakeSettings, conf
             raise WorkflowRefused(f"{target.name} has no free reception-class place for grade {task['grade']}")
         follow_up["grade_band"] = list(rc.grades)
     follow_up.update(outbox_fields([_status_entry(settings, follow_up, None, by, reason, now)]))
-    await store.insert_task(follow_up)
     try:
+        await store.insert_task(follow_up)
         return await _apply(store, settings, config, task, TaskStatus.REDIRECTED, by, reason,
                             extra={"redirected_to": target.id, "follow_up_task_id": new_id})
-    except ChangedMeanwhile:
-        await store.delete_task(new_id)
-        await store.release_seat(new_id)
+    except BaseException:
+        await _withdraw_follow_up(store, task["_id"], new_id)
         raise
+
+
+async def _withdraw_follow_up(store: IntakeTaskStore, task_id: str, follow_up_id: str) -> None:
+    """After a failed redirect: remove the follow-up task and give back its seat, unless the redirect did land.
+    If even that cannot be done now (the database is down), the follow-up stays and is said so in the log."""
+    try:
+        task = await store.get_task(task_id)
+        if task is not None and task.get("follow_up_task_id") == follow_up_id:
+            return  # redirected after all: the follow-up is the task's successor
+        await store.delete_task(follow_up_id)
+        await store.release_seat(follow_up_id)
+    except Exception:  # logged; the original error is what the caller must see
+        log.exception("redirect of %s failed and its follow-up task %s could not be withdrawn", task_id,
+                      follow_up_id)
 
 
 async def release_and_offer(store: IntakeTaskStore, settings: SchoolIntakeSettings,

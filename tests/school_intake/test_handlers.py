@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from services.school_intake import domain
+from services.school_intake import domain, workflow
 from services.school_intake.app import create_app
 from services.school_intake.schemas import IntakeTaskPublic
 from services.school_intake.settings import SchoolIntakeSettings
@@ -276,3 +276,52 @@ async def test_redirecting_to_a_full_reception_class_is_refused(one_seat):
     assert response.status_code == 409
     assert "no reception class" in response.json()["detail"]["message"]
     assert (await tasks_of(app, event))[0]["status"] == task["status"]
+
+
+async def _reception_class_task_and_another_school(app):
+    event = arrival_event(registration(children=[child("Pupil", "2019-03-05")]))
+    await handle(app, event)
+    [task] = await tasks_of(app, event)
+    assert task["kind"] == "reception_class" and task["status"] == "new"
+    other = next(s for s in app.state.intake_config.schools
+                 if s.id != task["unit_id"] and s.reception_class_for(task["grade"]) is not None)
+    return event, task, other
+
+
+async def test_a_redirect_that_fails_leaves_no_follow_up_task_or_seat_behind(herning, monkeypatch):
+    _, app = herning
+    store = app.state.store
+    event, task, other = await _reception_class_task_and_another_school(app)
+
+    async def broken_change(*args, **kwargs):
+        raise RuntimeError("the write failed")
+
+    monkeypatch.setattr(store, "change_task", broken_change)
+    with pytest.raises(RuntimeError):
+        await workflow.transition(store, app.state.settings, app.state.intake_config, task["task_id"],
+                                  domain.TaskStatus.REDIRECTED, "Test Teacher", "closer", other.id)
+    monkeypatch.undo()
+    [still] = await tasks_of(app, event)
+    assert (still["task_id"], still["status"]) == (task["task_id"], "new")
+    follow_up_id = str(uuid.uuid5(uuid.UUID(task["task_id"]), other.id))  # what a redirect names its follow-up
+    assert await store.get_task(follow_up_id) is None
+    assert await store.seat_of(follow_up_id) is None                    # the target's place is free again
+    assert await store.seat_of(task["task_id"]) is not None              # the child keeps their place
+
+
+async def test_a_redirect_that_fails_after_it_landed_keeps_the_follow_up(herning, monkeypatch):
+    _, app = herning
+    store = app.state.store
+    event, task, other = await _reception_class_task_and_another_school(app)
+
+    async def offer_fails(*args, **kwargs):
+        raise RuntimeError("offering the freed place failed")
+
+    monkeypatch.setattr(workflow, "release_and_offer", offer_fails)
+    with pytest.raises(RuntimeError):
+        await workflow.transition(store, app.state.settings, app.state.intake_config, task["task_id"],
+                                  domain.TaskStatus.REDIRECTED, "Test Teacher", "closer", other.id)
+    monkeypatch.undo()
+    tasks = {t["status"]: t for t in await tasks_of(app, event)}
+    assert set(tasks) == {"redirected", "new"} and tasks["new"]["unit_id"] == other.id
+    assert tasks["new"]["task_id"] in {seat["task_id"] for seat in await store.all_seats()}
