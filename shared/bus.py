@@ -121,6 +121,16 @@ async def ensure_topics(settings: ServiceSettings, specs: Iterable[EventSpec]) -
         await admin.close()
 
 
+async def topic_partitions(settings: ServiceSettings, topic: str) -> list[TopicPartition]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers)
+    await admin.start()
+    try:
+        described = await admin.describe_topics([topic])
+    finally:
+        await admin.close()
+    return sorted(TopicPartition(d["topic"], p["partition"]) for d in described for p in d.get("partitions", ()))
+
+
 def dead_letter_topic(topic: str) -> str:
     return f"{topic}.dlq"
 
@@ -382,6 +392,94 @@ class ConsumerRunner:
         self.stats.dead_lettered += 1
         self._count(record.topic.removeprefix(self.settings.kafka_topic_prefix), "dead_lettered", 1)
         log.error("dead-lettered %s[%d]@%d: %s", record.topic, record.partition, record.offset, reason)
+
+
+class TopicFollower(Generic[P]):
+    """Reads every partition of one topic, outside any consumer group, from the beginning and then as events
+    come: for state that EVERY replica must hold (job_match's listing index), where a consumer group would
+    give each replica only its share. Offsets are not committed; each process reads the topic again at start.
+
+    `caught_up()` waits until everything on the topic at the moment of the call has been applied: a handler
+    that must see what was published before it started (an arrival matched against the listings) calls it.
+    """
+
+    def __init__(self, settings: ServiceSettings, spec: EventSpec[P],
+                 apply: Callable[[list[EventEnvelope[P]]], None], *, catch_up_seconds: float = 10.0):
+        self.settings = settings
+        self.spec = spec
+        self.topic = settings.topic(spec.topic)
+        self.apply = apply
+        self.catch_up_seconds = catch_up_seconds
+        self.applied = 0
+        self._consumer: AIOKafkaConsumer | None = None
+        self._partitions: list[TopicPartition] = []
+        self._progress = asyncio.Condition()
+        self._started = asyncio.Event()
+        self._stopping = asyncio.Event()
+
+    async def start(self) -> None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                                    client_id=f"{self.settings.service_name}-follower", enable_auto_commit=False,
+                                    auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            partitions = await topic_partitions(self.settings, self.topic)
+            if not partitions:
+                raise KafkaConnectionError(f"no partitions known for {self.topic} yet")
+            consumer.assign(partitions)
+            await consumer.seek_to_beginning(*partitions)
+        except BaseException:
+            await consumer.stop()
+            raise
+        self._partitions, self._consumer = partitions, consumer
+        self._started.set()
+
+    async def run(self) -> None:
+        assert self._consumer is not None, "start() first"
+        try:
+            while not self._stopping.is_set():
+                batches = await self._consumer.getmany(timeout_ms=500)
+                events = []
+                for records in batches.values():
+                    for record in records:
+                        try:
+                            events.append(self.spec.parse(record.value))
+                        except UnreadableEvent:
+                            pass  # the service's consumer group dead-letters it; here it is simply not state
+                if events:
+                    self.apply(events)
+                    self.applied += len(events)
+                async with self._progress:
+                    self._progress.notify_all()
+        finally:
+            await self._consumer.stop()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def caught_up(self) -> bool:
+        """True once every event on the topic when this was called is applied; False after catch_up_seconds
+        (logged: the caller goes on with what it has)."""
+        try:
+            await asyncio.wait_for(self._started.wait(), self.catch_up_seconds)
+            assert self._consumer is not None
+            consumer = self._consumer
+            ends = await asyncio.wait_for(consumer.end_offsets(self._partitions), self.catch_up_seconds)
+
+            async def reached() -> None:
+                async with self._progress:
+                    while True:
+                        positions = {tp: await consumer.position(tp) for tp in self._partitions}
+                        if all(positions[tp] >= ends[tp] for tp in self._partitions):
+                            return
+                        await self._progress.wait()
+
+            await asyncio.wait_for(reached(), self.catch_up_seconds)
+            return True
+        except (TimeoutError, KafkaError) as exc:
+            log.warning("%s not caught up within %.0fs (%r); going on with what was read", self.topic,
+                        self.catch_up_seconds, exc)
+            return False
 
 
 async def kafka_ready(producer: Producer, timeout: float = 2.0) -> bool:

@@ -53,6 +53,7 @@ class ServiceRuntime:
         self.producer = bus.create_producer(settings)
         self.consumer: bus.ConsumerRunner | None = None
         self.relay: OutboxRelay | None = None
+        self.followers: list[bus.TopicFollower] = []
         self.audit = AuditLog(self.db, settings.service_name)
         # Stores write outbox-carrying collections through watch(): the relay then reads just what was written.
         self.outbox_writes = OutboxWrites()
@@ -95,6 +96,17 @@ class ServiceRuntime:
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         return self.relay
 
+    def start_follower(self, follower: bus.TopicFollower) -> bus.TopicFollower:
+        """Read a topic in full in this process, beside the consumer group (see bus.TopicFollower)."""
+
+        async def follow() -> None:
+            await _retry_until_up(f"Kafka follower of {follower.topic}", follower.start, self.startup_timeout)
+            await follower.run()
+
+        self.followers.append(follower)
+        self._tasks.append(asyncio.create_task(follow(), name=f"follower-{follower.topic}"))
+        return follower
+
     async def ready(self) -> dict[str, bool]:
         """What /readyz reports: each dependency reachable now."""
         try:
@@ -128,6 +140,8 @@ class ServiceRuntime:
             await self.consumer.stop()
         if self.relay is not None:
             self.relay.stop()
+        for follower in self.followers:
+            follower.stop()
         if self._tasks:
             done, pending = await asyncio.wait(self._tasks, timeout=15)
             for task in pending:

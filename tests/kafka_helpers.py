@@ -6,7 +6,8 @@ import asyncio
 import inspect
 import uuid
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 
 async def read_topic(bootstrap: str, topic: str, *, expect: int, timeout: float = 20.0) -> list[ConsumerRecord]:
@@ -60,6 +61,24 @@ async def read_until_quiet(bootstrap: str, topic: str, *, quiet_seconds: float =
                 raise TimeoutError(f"{topic} did not become quiet within {timeout:.0f}s ({len(records)} records)")
     finally:
         await consumer.stop()
+
+
+async def group_lag(bootstrap: str, group: str, topics: list[str]) -> int:
+    """Events in `topics` that `group` has not committed yet (0: it has handled everything there is)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await consumer.start()
+    await admin.start()
+    try:
+        described = await admin.describe_topics(topics)
+        partitions = [TopicPartition(d["topic"], p["partition"]) for d in described for p in d["partitions"]]
+        assert {tp.topic for tp in partitions} == set(topics), f"unknown topics among {topics}"
+        ends = await consumer.end_offsets(partitions)
+        committed = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+        await consumer.stop()
+    return sum(end - (committed[tp].offset if tp in committed else 0) for tp, end in ends.items())
 
 
 async def write(bootstrap: str, topic: str, values: list[bytes], key: bytes = b"k") -> None:

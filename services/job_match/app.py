@@ -12,6 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.job_match.api import router as api_router
+from services.job_match.domain import Listing
 from services.job_match.handlers import JobMatchHandlers
 from services.job_match.importing import import_listings
 from services.job_match.index import ListingIndex
@@ -20,6 +21,8 @@ from services.job_match.pages import router as pages_router
 from services.job_match.settings import JobMatchSettings
 from services.job_match.store import JobStore
 from services.job_match.workflow import lead_created_event
+from shared.bus import TopicFollower
+from shared.events import JOB_LISTING_PUBLISHED
 from shared.logs import configure_logging
 from shared.runtime import ServiceRuntime
 from shared.web import service_app
@@ -43,8 +46,12 @@ def create_app(settings: JobMatchSettings | None = None) -> FastAPI:
                 log.info("loaded %d sample listings", report.new)
             log.info("listing index: %d listings", len(index))
             runtime.start_relay([store.listings, store.leads])
+            follower = runtime.start_follower(TopicFollower(
+                settings, JOB_LISTING_PUBLISHED,
+                lambda events: index.put_all(Listing.from_event(e.payload) for e in events)))
             handlers = JobMatchHandlers(store=store, index=index, leads_per_spouse=settings.leads_per_spouse,
-                                        erasures=runtime.erasures, announce=partial(lead_created_event, settings))
+                                        erasures=runtime.erasures, announce=partial(lead_created_event, settings),
+                                        listings=follower)
             runtime.start_consumer(handlers.subscriptions())
             app.state.runtime, app.state.store, app.state.listing_index = runtime, store, index
             app.state.handlers = handlers

@@ -19,7 +19,14 @@ from functools import cache
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.job_match.vocabulary import SKILL_SYNONYMS
-from shared.events import EducationLevel, LanguageLevel, LanguageSkill, NewcomerArrived, PurposeOfStay
+from shared.events import (
+    EducationLevel,
+    JobListingPublished,
+    LanguageLevel,
+    LanguageSkill,
+    NewcomerArrived,
+    PurposeOfStay,
+)
 from shared.workflow import Workflow
 
 _LEAD_NAMESPACE = uuid.UUID("8d3f5b7a-1c2e-4f60-9a8b-7c6d5e4f3a21")
@@ -112,6 +119,11 @@ class Listing(BaseModel):
     hours_per_week: float | None = Field(default=None, ge=0, le=80)
     published: date
     expires: date
+
+    @classmethod
+    def from_event(cls, event: JobListingPublished) -> Listing:
+        """The listing a JobListingPublished announces."""
+        return cls(id=event.listing_id, **event.model_dump(exclude={"listing_id"}))
 
     @property
     def index_terms(self) -> frozenset[str]:

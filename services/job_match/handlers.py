@@ -13,7 +13,7 @@ from datetime import date
 from services.job_match import domain
 from services.job_match.index import ListingIndex
 from services.job_match.store import Announce, JobStore
-from shared.bus import Subscription
+from shared.bus import Subscription, TopicFollower
 from shared.erasure import ErasureLog
 from shared.events import (
     ERASURE_CONFIRMED,
@@ -35,7 +35,14 @@ CONSUMES = (NEWCOMER_ARRIVED, JOB_LISTING_PUBLISHED, NEWCOMER_ERASED)
 
 @dataclass(frozen=True)
 class JobMatchHandlers:
-    """The handlers of the events job_match consumes, with what they need. `today` fixes the date (tests)."""
+    """The handlers of the events job_match consumes, with what they need. `today` fixes the date (tests).
+
+    With several replicas, each replica's index is kept whole by `listings` (every listing event, read outside
+    the consumer group); the group's listing handler re-matches the spouses stored so far, once per listing. An
+    arrival is matched after the follower has caught up with the listings published before the spouse was
+    stored, so that a listing is either in the index when the spouse is matched or finds the spouse when it
+    is re-matched.
+    """
 
     store: JobStore
     index: ListingIndex
@@ -43,6 +50,7 @@ class JobMatchHandlers:
     erasures: ErasureLog
     announce: Announce | None = None
     today: date | None = None
+    listings: TopicFollower[JobListingPublished] | None = None
 
     def subscriptions(self) -> list[Subscription]:
         return [
@@ -69,6 +77,8 @@ class JobMatchHandlers:
         erased = await self.erasures.erased_among(profiles)  # a replayed arrival must not bring erased data back
         profiles = {case_id: p for case_id, p in profiles.items() if case_id not in erased}
         await self.store.save_spouses(list(profiles.values()))
+        if self.listings is not None:
+            await self.listings.caught_up()
         today = self._today()
         leads = []
         for case_id, profile in profiles.items():
@@ -88,7 +98,7 @@ class JobMatchHandlers:
         today = self._today()
         arrived: list[tuple[domain.Listing, str]] = []
         for event in events:
-            listing = domain.Listing(id=event.payload.listing_id, **event.payload.model_dump(exclude={"listing_id"}))
+            listing = domain.Listing.from_event(event.payload)
             self.index.put(listing)
             if domain.is_open(listing, today):
                 arrived.append((listing, str(event.event_id)))

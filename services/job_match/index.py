@@ -2,9 +2,9 @@
 
 Why in memory: FerretDB 1.24 (SQLite) uses an index only for `{_id: value}` lookups; any other query reads the
 whole collection, so a database query per spouse cannot stay fast at 50,000 listings. The database stays the
-truth: the index is loaded from it at start-up and kept current by this service's own imports and by the
-JobListingPublished events it consumes. (With several replicas, each replica must consume every listing event:
-see the note in README "Job match".)
+truth: the index is loaded from it at start-up and kept current by this service's own imports and by every
+JobListingPublished event, which each replica reads in full outside the consumer group (shared.bus.TopicFollower),
+so that every replica's index holds every listing.
 """
 
 from __future__ import annotations
@@ -34,6 +34,10 @@ class ListingIndex:
         self._terms[listing.id] = terms
         for term in terms:
             self._by_term[term].add(listing.id)
+
+    def put_all(self, listings: Iterable[Listing]) -> None:
+        for listing in listings:
+            self.put(listing)
 
     def remove(self, listing_id: str) -> None:
         for term in self._terms.pop(listing_id, ()):

@@ -118,7 +118,8 @@ def implausible_fields(newcomer: Newcomer, household: Household, today: date,
     problems = _arrival(arrival, today, window)
     arrival_known = not problems
     adults: list[tuple[str, date]] = []
-    people = [("newcomer", ("newcomer", "date_of_birth"), newcomer.date_of_birth)]
+    people: list[tuple[str, tuple[str | int, ...], date]] = [
+        ("newcomer", ("newcomer", "date_of_birth"), newcomer.date_of_birth)]
     if household.spouse is not None:
         people.append(("spouse", ("household", "spouse", "date_of_birth"), household.spouse.date_of_birth))
     for who, loc, born in people:
