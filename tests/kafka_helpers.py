@@ -27,11 +27,11 @@ async def read_topic(bootstrap: str, topic: str, *, expect: int, timeout: float 
     return records
 
 
-async def read_until_quiet(bootstrap: str, topic: str, *, quiet_seconds: float = 2.0,
+async def read_until_quiet(bootstrap: str, topic: str, *, at_least: int = 0, quiet_seconds: float = 2.0,
                            timeout: float = 60.0) -> list[ConsumerRecord]:
-    """Read a topic from the beginning until its end (as of now) is reached and then nothing more came for
-    `quiet_seconds`: an exactly-once check sees a late duplicate instead of stopping at the count it expects.
-    Fails (TimeoutError) if the topic is still growing after `timeout`."""
+    """Read a topic from the beginning until at least `at_least` records came, its end (as of the start) is
+    reached, and then nothing more came for `quiet_seconds`: an exactly-once check sees a late duplicate instead
+    of stopping at the count it expects. Fails (TimeoutError) if that does not happen within `timeout`."""
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"reader-{uuid.uuid4()}",
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
@@ -51,7 +51,7 @@ async def read_until_quiet(bootstrap: str, topic: str, *, quiet_seconds: float =
             positions = [await consumer.position(tp) for tp in partitions]
             reached = all(position >= ends[tp] for position, tp in zip(positions, partitions, strict=True))
             now = loop.time()
-            if got or not reached:
+            if got or not reached or len(records) < at_least:
                 quiet_since = None
             elif quiet_since is None:
                 quiet_since = now

@@ -30,6 +30,7 @@ from shared.logs import JsonFormatter, log_context
 from shared.metrics import DatabaseCommands, ServiceMetrics
 from tests.apps import as_role, running
 from tests.builders import registration
+from tests.kafka_helpers import eventually
 
 SERVICES = ("registration", "welcome_pack", "school_intake", "job_match")
 
@@ -76,11 +77,18 @@ async def test_one_registration_is_one_trace_across_the_four_services(system, sp
         if timeline["letters"] == 1 and len(timeline["intake_tasks"]) == 2 and timeline["job_leads_by_status"]:
             break
         await asyncio.sleep(0.2)
-    await asyncio.sleep(1)
-    finished = spans.get_finished_spans()
-    # FastAPI's own server span of the POST, and everything in its trace.
-    [post] = [s for s in finished if s.name == "POST /registrations" and s.kind is SpanKind.SERVER]
-    in_trace = [s for s in finished if s.context.trace_id == post.context.trace_id]
+    # The outputs are stored; their events still travel back to registration. Wait (bounded) until the trace
+    # holds a consumer and a producer span of every service, instead of a fixed pause.
+    wanted = {(s, kind) for s in SERVICES for kind in (SpanKind.CONSUMER, SpanKind.PRODUCER)}
+
+    def whole_trace():
+        finished = spans.get_finished_spans()
+        # FastAPI's own server span of the POST, and everything in its trace.
+        [post] = [s for s in finished if s.name == "POST /registrations" and s.kind is SpanKind.SERVER]
+        in_trace = [s for s in finished if s.context.trace_id == post.context.trace_id]
+        return in_trace if wanted <= {(s.instrumentation_scope.name, s.kind) for s in in_trace} else None
+
+    in_trace = await eventually(whole_trace, timeout=30) or []
     by_service = {s.instrumentation_scope.name for s in in_trace} - {"fastapi"}
     assert by_service == set(SERVICES), by_service
     kinds = {(s.instrumentation_scope.name, s.kind) for s in in_trace}

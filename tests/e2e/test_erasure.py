@@ -12,7 +12,7 @@ from pymongo import AsyncMongoClient
 
 from shared.events import NEWCOMER_ARRIVED
 from tests.builders import registration
-from tests.kafka_helpers import read_topic, write
+from tests.kafka_helpers import group_lag, read_topic, write
 
 NAMES = ("Amira Haddad", "Jonas Weber", "Lina Haddad", "Omar Haddad", "140587-1234", "Bredgade")
 
@@ -87,7 +87,15 @@ async def test_an_erased_family_is_gone_everywhere_and_stays_gone_on_replay(syst
         mine = [r.value for r in records if r.key == case_id.encode()]
         assert mine, "the arrival event should still be on the topic"
         await write(infrastructure.kafka_bootstrap_servers, topic, mine, key=case_id.encode())
-        await asyncio.sleep(5)  # the consumers poll every 0.5 s; give them ample time to (wrongly) react
+        # Each consumer has handled the replayed event (its group committed past it): whatever it would do, it
+        # has done. A bounded wait for that, not a fixed pause.
+        for service in ("welcome_pack", "school_intake", "job_match"):
+            group = f"{system.topic_prefix}{service}"
+
+            async def handled(group=group):
+                return await group_lag(infrastructure.kafka_bootstrap_servers, group, [topic]) == 0
+
+            assert await wait_for(handled), f"{service} did not handle the replayed arrival"
         assert await personal_data_left(mongo, system, case_id) == []
         assert (await http.get(f"{system['welcome_pack']}/letters", params={"case_id": case_id},
                                headers=bs)).json() == []

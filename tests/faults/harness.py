@@ -236,13 +236,30 @@ def judge(out: Outputs, cases: dict[str, tuple[int, int]]) -> Verdict:
 
 async def settle(client: AsyncMongoClient, inst: Installation, cases: dict[str, tuple[int, int]],
                  timeout: float = 240.0) -> Verdict:
-    """Wait until every case has its outputs (or the timeout), then judge."""
+    """Wait until every case has its outputs (or the timeout); then until nothing more is on its way, and judge
+    again: a duplicate that comes late is counted, not missed."""
     deadline = time.monotonic() + timeout
     while True:
         verdict = judge(await outputs(client, inst), cases)
-        if (not verdict.missing and not verdict.duplicated) or time.monotonic() > deadline:
+        if verdict.duplicated or time.monotonic() > deadline:
             return verdict
+        if not verdict.missing:
+            await quiet(inst, deadline)
+            return judge(await outputs(client, inst), cases)
         await asyncio.sleep(1.0)
+
+
+async def quiet(inst: Installation, deadline: float, checks: int = 2, interval: float = 1.0) -> bool:
+    """Every service's consumer group has handled all there is on its topics, `checks` times in a row
+    `interval` apart (a relay still publishing shows as lag again). False if the deadline came first."""
+    in_a_row = 0
+    while time.monotonic() < deadline:
+        lags = [await group_lag(inst, service) for service in SERVICES]
+        in_a_row = in_a_row + 1 if not any(lags) else 0
+        if in_a_row >= checks:
+            return True
+        await asyncio.sleep(interval)
+    return False
 
 
 async def dead_letters(inst: Installation) -> int:

@@ -10,7 +10,7 @@ from services.registration.settings import RegistrationSettings
 from shared.events import NEWCOMER_ARRIVED
 from tests.apps import running
 from tests.builders import registration
-from tests.kafka_helpers import eventually, read_topic
+from tests.kafka_helpers import eventually, read_until_quiet
 
 
 @pytest.fixture(scope="module")
@@ -33,8 +33,8 @@ async def test_a_registration_is_stored_and_its_event_published_without_the_cpr_
         return (await api.get(f"/registrations/{case['case_id']}")).json()["arrival_event_published"]
 
     assert await eventually(published)
-    records = await read_topic(infrastructure.kafka_bootstrap_servers,
-                               api.settings.topic(NEWCOMER_ARRIVED.topic), expect=50, timeout=3)
+    records = await read_until_quiet(infrastructure.kafka_bootstrap_servers,
+                                     api.settings.topic(NEWCOMER_ARRIVED.topic), quiet_seconds=1.0)
     mine = [r for r in records if r.key == case["case_id"].encode()]
     assert len(mine) == 1
     event = json.loads(mine[0].value)

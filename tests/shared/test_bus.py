@@ -8,7 +8,7 @@ from shared import bus
 from shared.events import NEWCOMER_ARRIVED, to_json
 from shared.settings import ServiceSettings
 from tests.builders import arrival_event
-from tests.kafka_helpers import eventually, read_topic, write
+from tests.kafka_helpers import eventually, group_lag, read_topic, write
 
 
 async def _run(settings, handler):
@@ -84,7 +84,11 @@ async def test_offsets_are_committed_after_handling_so_a_restart_does_not_redeli
     runner, task, producer = await _run(settings, handler)
     await write(infrastructure.kafka_bootstrap_servers, topic, [to_json(later)])
     assert await eventually(lambda: len(seen) == 4)
-    await asyncio.sleep(0.5)
+
+    async def committed_everything():
+        return await group_lag(infrastructure.kafka_bootstrap_servers, settings.consumer_group, [topic]) == 0
+
+    assert await eventually(committed_everything)  # the group has handled all there is: no redelivery pending
     await _stop(runner, task, producer)
     assert seen == [e.event_id for e in events] + [later.event_id]
 
