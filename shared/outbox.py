@@ -32,7 +32,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -533,3 +533,112 @@ class OutboxRelay:
         self._published_recently[event_id] = None
         if len(self._published_recently) > 100_000:
             self._published_recently.pop(next(iter(self._published_recently)))
+
+
+# ---------------------------------------------------------------------------------------------- compaction
+# FerretDB has no TTL indexes, and the outbox would keep every event ever published: the entries inside the
+# entity documents, a claim and a "published" marker per event in the log, a turn per change. The compactor,
+# run periodically by every service (shared/runtime.py), removes what no relay can need any more, in an order
+# that is safe while relays run:
+#  1. in entity documents older than `keep`, the entries whose events are marked published are removed, by the
+#     owning store's own kind of write (`compact`: a turn where its writers take turns), and their markers get
+#     `entry_removed_at`;
+#  2. markers flagged longer ago than `grace` are deleted with their claims. Before that, a relay that read the
+#     document before step 1 still finds the marker; after it, no relay can hold such a read, and no document
+#     holds the entry, so nothing is published again;
+#  3. claims that expired longer ago than `keep` without a marker (an event whose relay died: it is taken over
+#     with a fresh claim anyway, or its document is gone) and turns older than `keep` are deleted. A turn only
+#     matters while its writer is between its read and its write (ChangeTurns reclaims one after 30 s).
+# Every step is by _id and idempotent: replicas may run it at the same time.
+
+Compact = Callable[[dict[str, Any], list[str]], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class Compacted:
+    entries: int = 0
+    markers: int = 0
+    claims: int = 0
+    turns: int = 0
+
+
+async def compact_plainly(collection: AsyncCollection | WatchedCollection, doc: dict[str, Any],
+                          event_ids: list[str]) -> bool:
+    """`compact` for documents nothing but their insert and their deletion writes (letters, tombstones): the
+    update cannot undo another change, and of a deleted document it updates nothing. (Not through the watched
+    collection: there is nothing for the relay in it.)"""
+    plain = collection.unwatched if isinstance(collection, WatchedCollection) else collection
+    result = await plain.update_one({"_id": doc["_id"]}, compaction_update(doc, event_ids))
+    return result.matched_count == 1
+
+
+def compaction_update(doc: dict[str, Any], event_ids: list[str]) -> dict[str, Any]:
+    """Remove these (published) entries; when none is left, the document no longer counts as owing events."""
+    left = set(doc.get("outbox") or {}) - set(event_ids)
+    unset = {f"outbox.{i}": "" for i in event_ids}
+    if not left:
+        unset = {"outbox": "", "outbox_added_at": ""}
+    return {"$unset": unset, "$set": {"outbox_compacted_at": datetime.now(UTC)}}
+
+
+class OutboxCompactor:
+    def __init__(self, collections: Iterable[tuple[AsyncCollection | WatchedCollection, Compact]],
+                 log_collection: AsyncCollection, turns: Iterable[AsyncCollection] = (), *,
+                 keep: timedelta, grace: timedelta):
+        # Entity documents are read through the plain collections; `compact` writes as their store does.
+        self.collections = [(c.unwatched if isinstance(c, WatchedCollection) else c, compact)
+                            for c, compact in collections]
+        self.log = log_collection
+        self.turns = list(turns)
+        self.keep = keep
+        self.grace = grace
+
+    async def run_once(self, now: datetime | None = None) -> Compacted:
+        now = now or datetime.now(UTC)
+        entries = 0
+        for collection, compact in self.collections:
+            entries += await self._compact_documents(collection, compact, now)
+        markers, claims = await self._delete_markers(now)
+        claims += await self._delete_expired_claims(now)
+        turns = sum([await self._delete_old(turns, {"at": {"$lt": now - self.keep}}) for turns in self.turns])
+        done = Compacted(entries=entries, markers=markers, claims=claims, turns=turns)
+        if done != Compacted():
+            log.info("outbox compaction: %s", done)
+        return done
+
+    async def _compact_documents(self, collection: AsyncCollection, compact: Compact, now: datetime) -> int:
+        removed = 0
+        async for doc in collection.find({"outbox_added_at": {"$lt": now - self.keep}}):
+            event_ids = sorted(doc.get("outbox") or {})
+            published = sorted(await published_event_ids(self.log, event_ids)) if event_ids else []
+            if not published or not await compact(doc, published):
+                continue  # nothing published yet, or changed meanwhile: the next run looks again
+            for event_id in published:
+                await self.log.update_one({"_id": _marker(event_id)}, {"$set": {"entry_removed_at": now}})
+            removed += len(published)
+        return removed
+
+    async def _delete_markers(self, now: datetime) -> tuple[int, int]:
+        markers = claims = 0
+        async for marker in self.log.find({"entry_removed_at": {"$lt": now - self.grace}}, {"_id": 1}):
+            claims += (await self.log.delete_one({"_id": marker["_id"].removeprefix("published:")})).deleted_count
+            markers += (await self.log.delete_one({"_id": marker["_id"]})).deleted_count
+        return markers, claims
+
+    async def _delete_expired_claims(self, now: datetime) -> int:
+        # (A claim with `published_at` is an old-style marker: it stays until its entry is compacted.)
+        expired = [c["_id"] async for c in self.log.find({"until": {"$lt": now - self.keep}},
+                                                         {"_id": 1, "published_at": 1})
+                   if not c.get("published_at")]
+        marked = await published_event_ids(self.log, expired) if expired else set()
+        deleted = 0
+        for claim_id in expired:
+            if claim_id not in marked:
+                deleted += (await self.log.delete_one({"_id": claim_id})).deleted_count
+        return deleted
+
+    async def _delete_old(self, collection: AsyncCollection, selector: dict[str, Any]) -> int:
+        deleted = 0
+        async for doc in collection.find(selector, {"_id": 1}):
+            deleted += (await collection.delete_one({"_id": doc["_id"]})).deleted_count
+        return deleted

@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from datetime import timedelta
+from functools import partial
 from typing import TypeVar
 
 from aiokafka.errors import KafkaConnectionError
@@ -20,7 +22,14 @@ from shared.audit import AuditLog
 from shared.erasure import ErasureLog
 from shared.events import ALL_EVENTS
 from shared.metrics import DatabaseCommands, ServiceMetrics
-from shared.outbox import LOG_COLLECTION, OutboxRelay, OutboxWrites
+from shared.outbox import (
+    LOG_COLLECTION,
+    Compact,
+    OutboxCompactor,
+    OutboxRelay,
+    OutboxWrites,
+    compact_plainly,
+)
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -96,6 +105,20 @@ class ServiceRuntime:
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         return self.relay
 
+    def start_compaction(self, collections: Iterable[tuple[AsyncCollection, Compact]],
+                         turns: Iterable[AsyncCollection] = ()) -> OutboxCompactor:
+        """Compact these collections' outboxes (and the erasure tombstones') and prune these turns, every
+        OUTBOX_COMPACT_SECONDS (see shared.outbox: OutboxCompactor)."""
+        tombstones = self.erasures.tombstones
+        compactor = OutboxCompactor(
+            [*collections, (tombstones, partial(compact_plainly, tombstones))],
+            self.db[LOG_COLLECTION], turns,
+            keep=timedelta(seconds=self.settings.outbox_keep_seconds),
+            grace=timedelta(seconds=self.settings.outbox_compaction_grace_seconds))
+        self.start_periodic("outbox-compaction", compactor.run_once, self.settings.outbox_compact_seconds,
+                            first_after=self.settings.outbox_compact_seconds)
+        return compactor
+
     def start_follower(self, follower: bus.TopicFollower) -> bus.TopicFollower:
         """Read a topic in full in this process, beside the consumer group (see bus.TopicFollower)."""
 
@@ -118,10 +141,16 @@ class ServiceRuntime:
         consumer_ok = all(not t.done() for t in self._tasks)
         return {"database": database_ok, "kafka": kafka_ok, "background_tasks": consumer_ok}
 
-    def start_periodic(self, name: str, job: Callable[[], Awaitable[object]], every_seconds: float) -> None:
-        """Run `job` now and then every `every_seconds` until shutdown; a failing run is logged and retried."""
+    def start_periodic(self, name: str, job: Callable[[], Awaitable[object]], every_seconds: float,
+                       first_after: float = 0.0) -> None:
+        """Run `job` after `first_after` seconds and then every `every_seconds` until shutdown; a failing run is
+        logged and retried."""
 
         async def loop() -> None:
+            try:
+                await asyncio.wait_for(self._stopping.wait(), first_after)
+            except TimeoutError:
+                pass
             while not self._stopping.is_set():
                 try:
                     await job()

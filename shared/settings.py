@@ -31,6 +31,11 @@ class ServiceSettings(BaseSettings):
     # whole collection, so not often.
     outbox_scan_seconds: float = Field(default=300.0, gt=0)
     outbox_lease_seconds: float = Field(default=30.0, gt=0)
+    # Compaction (shared/outbox.py, OutboxCompactor): how often; how old published entries, claims and turns must
+    # be before they go (well past any lease); how long a marker outlives its entry.
+    outbox_compact_seconds: float = Field(default=600.0, gt=0)
+    outbox_keep_seconds: float = Field(default=3600.0, ge=0)
+    outbox_compaction_grace_seconds: float = Field(default=300.0, ge=0)
     # Municipality whose configuration the services use (data files are looked up by this name).
     municipality: str = "herning"
     # Traces: an OTLP/HTTP collector (e.g. http://otel-collector:4318); empty: no traces are exported.

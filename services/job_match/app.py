@@ -46,6 +46,8 @@ def create_app(settings: JobMatchSettings | None = None) -> FastAPI:
                 log.info("loaded %d sample listings", report.new)
             log.info("listing index: %d listings", len(index))
             runtime.start_relay([store.listings, store.leads])
+            runtime.start_compaction([(store.listings, store.compact_listing), (store.leads, store.compact_lead)],
+                                     turns=[store.lead_turns.collection, store.listing_turns.collection])
             follower = runtime.start_follower(TopicFollower(
                 settings, JOB_LISTING_PUBLISHED,
                 lambda events: index.put_all(Listing.from_event(e.payload) for e in events)))

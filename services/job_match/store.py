@@ -12,9 +12,9 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
 from services.job_match.domain import JobLead, LeadStatus, Listing, SpouseProfile, lead_id_for
-from shared.concurrency import ChangeTurns
+from shared.concurrency import ChangedMeanwhile, ChangeTurns
 from shared.db import duplicate_ids, insert_new_many
-from shared.outbox import ensure_outbox_indexes, outbox_fields, outbox_update
+from shared.outbox import compaction_update, ensure_outbox_indexes, outbox_fields, outbox_update
 
 # Makes the outbox entry that announces a new lead (see workflow.lead_created_event).
 Announce = Callable[[dict[str, Any]], dict[str, Any]]
@@ -27,6 +27,7 @@ class JobStore:
         self.spouses = db["spouses"]
         self.leads = watch(db["leads"])
         self.lead_turns = ChangeTurns(db["lead_turns"])
+        self.listing_turns = ChangeTurns(db["listing_turns"])
 
     async def ensure_indexes(self) -> None:
         # Matching looks listings (and spouses) up by skill/occupation term, never by scanning them all.
@@ -67,7 +68,33 @@ class JobStore:
             if listing.id in known:
                 update = outbox_update([entry])
                 update["$set"].update(fields(listing, fp))
-                await self.listings.update_one({"_id": listing.id}, update)
+                await self._change_listing(listing.id, "import", update)
+
+    async def _change_listing(self, listing_id: str, by: str, update: dict[str, Any]) -> None:
+        """A change of a stored listing, in its turn (an import and a compaction at the same moment must not
+        drop each other's outbox entries); a few tries, since imports rarely meet."""
+        for _ in range(5):
+            doc = await self.listings.find_one({"_id": listing_id}, {"changes": 1})
+            if doc is None:
+                return
+            step = doc.get("changes", 0) + 1
+            if await self.listing_turns.take(listing_id, step, by):
+                await self.listings.update_one({"_id": listing_id},
+                                               {**update, "$set": {**update.get("$set", {}), "changes": step}})
+                return
+        raise ChangedMeanwhile(f"listing {listing_id}")
+
+    async def compact_listing(self, listing: dict[str, Any], event_ids: list[str]) -> bool:
+        step = listing.get("changes", 0) + 1
+        if not await self.listing_turns.take(listing["_id"], step, "outbox-compaction"):
+            return False
+        update = compaction_update(listing, event_ids)
+        update["$set"]["changes"] = step
+        return (await self.listings.update_one({"_id": listing["_id"]}, update)).matched_count == 1
+
+    async def compact_lead(self, lead: dict[str, Any], event_ids: list[str]) -> bool:
+        update = compaction_update(lead, event_ids)
+        return await self.change_lead(lead, "outbox-compaction", {**update, "$inc": {"compactions": 1}})
 
     async def all_listings(self) -> list[Listing]:
         cursor = self.listings.find({}, {"outbox": 0, "terms": 0, "fingerprint": 0, "outbox_added_at": 0})
@@ -135,7 +162,8 @@ class JobStore:
 
     async def change_lead(self, lead: dict[str, Any], by: str, update: dict[str, Any]) -> bool:
         """Apply `update` as the next change of the lead as it was read; False if it changed meanwhile."""
-        if not await self.lead_turns.take(lead["_id"], len(lead["history"]) + len(lead.get("notes", [])), by):
+        step = len(lead["history"]) + len(lead.get("notes", [])) + lead.get("compactions", 0)
+        if not await self.lead_turns.take(lead["_id"], step, by):
             return False
         result = await self.leads.update_one({"_id": lead["_id"]}, update)
         return result.modified_count == 1

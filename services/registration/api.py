@@ -93,7 +93,7 @@ async def get_registration(case_id: uuid.UUID, user: Borgerservice, store: Store
                            audit: AuditDep) -> RegistrationPublic:
     case = await existing_case(store, case_id)
     await audit.record(user, AuditAction.READ, "registration", case_ids=[str(case_id)])
-    return public(case, await store.is_published(case["arrival_event_id"]))
+    return public(case, await store.arrival_published(case))
 
 
 async def existing_case(store: CaseStore, case_id: uuid.UUID) -> dict:

@@ -72,7 +72,7 @@ async def register_household(body: RegistrationCreate, idempotency_key: str | No
         raise CaseErased()
     if existing is None or existing.get("request_fingerprint") != fingerprint:
         raise IdempotencyKeyReused()
-    return Registered(public(existing, await store.is_published(existing["arrival_event_id"])), created=False)
+    return Registered(public(existing, await store.arrival_published(existing)), created=False)
 
 
 async def close_case(store: CaseStore, case_id: str, closed_at: datetime, by: str) -> bool:

@@ -156,7 +156,7 @@ async def case_page(case_id: uuid.UUID, request: Request, user: Borgerservice, s
         return pages.render(request, "erased.html", case=case, confirmations=await store.confirmations_of(str(case_id)),
                             expected=ERASING_SERVICES)
     return pages.render(request, "case.html", case=case, timeline=timeline, progress=domain.case_progress(timeline),
-                        arrival_published=await store.is_published(case["arrival_event_id"]),
+                        arrival_published=await store.arrival_published(case),
                         letters_url=settings.welcome_pack_url, letter_languages=LETTER_LANGUAGES)
 
 

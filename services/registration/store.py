@@ -14,7 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.registration.domain import TimelineEntry
 from shared.concurrency import ChangeTurns
 from shared.db import insert_new, insert_new_many
-from shared.outbox import LOG_COLLECTION, ensure_outbox_indexes, published_event_ids
+from shared.outbox import LOG_COLLECTION, compaction_update, ensure_outbox_indexes, published_event_ids
 
 
 class CaseStore:
@@ -40,8 +40,16 @@ class CaseStore:
     async def get_case(self, case_id: str) -> dict[str, Any] | None:
         return await self.cases.find_one({"_id": case_id}, {"outbox": 0})
 
-    async def is_published(self, event_id: str) -> bool:
-        return event_id in await published_event_ids(self.outbox_log, [event_id])
+    async def arrival_published(self, case: dict[str, Any]) -> bool:
+        # A case whose entries were compacted had its first event, the arrival, published: the relay publishes a
+        # document's events in order, and only published entries are compacted.
+        if case.get("outbox_compacted_at") is not None:
+            return True
+        return case["arrival_event_id"] in await published_event_ids(self.outbox_log, [case["arrival_event_id"]])
+
+    async def compact_outbox(self, case: dict[str, Any], event_ids: list[str]) -> bool:
+        """Remove published entries (OutboxCompactor), taking the case's turn like every other change."""
+        return await self.change_case(case, "outbox-compaction", compaction_update(case, event_ids))
 
     async def recent_cases(self, limit: int = 50) -> list[dict[str, Any]]:
         cursor = self.cases.find(_NOT_ERASED, _CASE_SUMMARY).sort([("registered_at", -1)]).limit(limit)

@@ -33,6 +33,7 @@ def create_app(settings: SchoolIntakeSettings | None = None, config: Municipalit
             store = IntakeTaskStore(runtime.db, watch=runtime.watch)
             await store.ensure_indexes()
             runtime.start_relay([store.tasks])
+            runtime.start_compaction([(store.tasks, store.compact_outbox)], turns=[store.turns.collection])
             handlers = SchoolIntakeHandlers(store=store, settings=settings, config=config, erasures=runtime.erasures)
             runtime.start_consumer(handlers.subscriptions())
             app.state.runtime, app.state.store, app.state.handlers = runtime, store, handlers

@@ -12,7 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.school_intake.domain import TaskStatus
 from shared.concurrency import ChangeTurns
 from shared.db import find_by_ids, insert_new, insert_new_many
-from shared.outbox import ensure_outbox_indexes
+from shared.outbox import compaction_update, ensure_outbox_indexes
 
 
 class IntakeTaskStore:
@@ -86,10 +86,16 @@ class IntakeTaskStore:
 
     async def change_task(self, task: dict[str, Any], by: str, update: dict[str, Any]) -> bool:
         """Apply `update` as the next change of the task as it was read; False if it changed meanwhile."""
-        if not await self.turns.take(task["_id"], len(task["history"]), by):
+        # Compactions count as changes too (they add no history entry).
+        if not await self.turns.take(task["_id"], len(task["history"]) + task.get("compactions", 0), by):
             return False
         result = await self.tasks.update_one({"_id": task["_id"], "status": task["status"]}, update)
         return result.modified_count == 1
+
+    async def compact_outbox(self, task: dict[str, Any], event_ids: list[str]) -> bool:
+        """Remove published entries (OutboxCompactor), taking the task's turn like every other change."""
+        update = compaction_update(task, event_ids)
+        return await self.change_task(task, "outbox-compaction", {**update, "$inc": {"compactions": 1}})
 
     async def delete_task(self, task_id: str) -> None:
         await self.tasks.delete_one({"_id": task_id})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -15,6 +16,7 @@ from services.welcome_pack.render import LetterRenderer
 from services.welcome_pack.settings import WelcomePackSettings
 from services.welcome_pack.store import LetterStore
 from shared.logs import configure_logging
+from shared.outbox import compact_plainly
 from shared.runtime import ServiceRuntime
 from shared.web import service_app
 
@@ -30,6 +32,7 @@ def create_app(settings: WelcomePackSettings | None = None) -> FastAPI:
             store = LetterStore(runtime.db, watch=runtime.watch)
             await store.ensure_indexes()
             runtime.start_relay([store.letters])
+            runtime.start_compaction([(store.letters, partial(compact_plainly, store.letters))])
             handlers = WelcomePackHandlers(store=store, renderer=renderer, settings=settings,
                                            erasures=runtime.erasures)
             runtime.start_consumer(handlers.subscriptions())
