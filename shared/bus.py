@@ -64,7 +64,7 @@ class Producer:
         )
 
     @property
-    def client(self):
+    def client(self):  # aiokafka's client, for readiness checks
         return self._producer.client
 
     async def start(self) -> None:
@@ -92,7 +92,7 @@ class Producer:
         await self._producer.start()
         try:
             await asyncio.wait_for(old.stop(), 10)
-        except Exception:
+        except Exception:  # the old producer is broken anyway
             log.debug("stopping the old producer failed", exc_info=True)
 
 
@@ -216,7 +216,7 @@ class ConsumerRunner:
         old, self.consumer = self.consumer, self._new_consumer()
         try:
             await asyncio.wait_for(old.stop(), 15)
-        except Exception:
+        except Exception:  # the old consumer is what is broken
             log.debug("stopping the stalled consumer failed", exc_info=True)
         await self.consumer.start()
 
@@ -309,7 +309,7 @@ class ConsumerRunner:
                 log.warning("transient error handling a batch of %d (attempt %d): %r; retrying in %.1fs",
                             len(readable), attempt, exc, delay)
                 await asyncio.sleep(delay)
-            except Exception:
+            except Exception:  # isolate the bad event: one by one, each with its own retries
                 log.exception("batch of %d failed; handling its events one by one", len(readable))
                 for record, _ in readable:
                     await self._process(record)

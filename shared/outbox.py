@@ -298,7 +298,7 @@ class OutboxRelay:
                         await self.publish_pending(full=False, settle=False)
                 except (*TRANSIENT_DB_ERRORS, KafkaError) as exc:
                     log.warning("outbox relay: %r; will retry", exc)
-                except Exception:
+                except Exception:  # the relay must keep running; the event stays pending
                     log.exception("outbox relay failed; will retry")
                 if last:
                     break
@@ -332,7 +332,7 @@ class OutboxRelay:
             except (*TRANSIENT_DB_ERRORS, KafkaError) as exc:
                 log.warning("outbox scan: %r; will retry", exc)
                 self._scan_again_at = datetime.now(UTC)
-            except Exception:
+            except Exception:  # the scan must keep running; the events stay pending
                 log.exception("outbox scan failed; will retry")
                 self._scan_again_at = datetime.now(UTC)
 

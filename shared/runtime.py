@@ -154,7 +154,7 @@ class ServiceRuntime:
             while not self._stopping.is_set():
                 try:
                     await job()
-                except Exception:
+                except Exception:  # a periodic job must survive a bad run (e.g. database down)
                     log.exception("periodic job %s failed; next run in %.0fs", name, every_seconds)
                 try:
                     await asyncio.wait_for(self._stopping.wait(), every_seconds)

@@ -91,7 +91,7 @@ class LetterRenderer:
         )
 
     @cached_property
-    def _font_config(self):
+    def _font_config(self):  # weasyprint type
         from weasyprint.text.fonts import FontConfiguration
 
         return FontConfiguration()

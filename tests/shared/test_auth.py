@@ -71,7 +71,7 @@ async def test_wrong_audience_expired_unknown_role_and_foreign_key_are_refused(d
 class _Jwks(http.server.BaseHTTPRequestHandler):
     body = b""
 
-    def do_GET(self):
+    def do_GET(self):  # http.server's name
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.end_headers()
