@@ -7,7 +7,7 @@ PYTHON := $(VENV)/bin/python
 
 .PHONY: install run stop status test test-unit lint infra infra-stop clean-data bench faults
 
-CATALOGS := $(patsubst %.po,%.mo,$(wildcard services/welcome_pack/locales/*/LC_MESSAGES/messages.po))
+CATALOGS := $(patsubst %.po,%.mo,$(wildcard services/*/locales/*/LC_MESSAGES/messages.po))
 
 KUSTOMIZE := .cache/bin/kustomize
 
@@ -17,15 +17,16 @@ install: $(VENV)/.installed $(CATALOGS) $(KUSTOMIZE)
 	@deploy/system-packages.sh
 	@deploy/kafka.sh install
 	@deploy/ferretdb.sh install
+	@deploy/mailpit.sh install
 
 # kustomize, to build and validate deploy/k8s in the tests (no cluster, no binary download here).
 $(KUSTOMIZE): deploy/kustomize/main.go deploy/kustomize/go.mod deploy/kustomize/go.sum
 	@mkdir -p $(dir $@)
 	@cd deploy/kustomize && go build -trimpath -o ../../$@ .
 
-# Letter translations: .po files are the source (committed); .mo files are built here.
-services/welcome_pack/locales/%/LC_MESSAGES/messages.mo: services/welcome_pack/locales/%/LC_MESSAGES/messages.po $(VENV)/.installed
-	@$(VENV)/bin/pybabel --quiet compile -d services/welcome_pack/locales -D messages -l $*
+# Translations (letters, mails): .po files are the source (committed); .mo files are built here.
+%/messages.mo: %/messages.po $(VENV)/.installed
+	@$(VENV)/bin/pybabel --quiet compile -i $< -o $@
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
@@ -36,26 +37,30 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 ## run: install, start Kafka + FerretDB + the four services in the background, wait until all are ready
 run: install infra
 	@deploy/services.sh start
-	@echo "Velkommen is up: registration :8001, welcome_pack :8002, school_intake :8003, job_match :8004. Stop with: make stop"
+	@echo "Velkommen is up: registration :8001, welcome_pack :8002, school_intake :8003, job_match :8004; mail at http://127.0.0.1:8025. Stop with: make stop"
 
 ## stop: stop the services and the infrastructure
 stop:
 	@deploy/services.sh stop
 	@deploy/kafka.sh stop
 	@deploy/ferretdb.sh stop
+	@deploy/mailpit.sh stop
 
 status:
 	@deploy/services.sh status || true
 	@deploy/kafka.sh status || true
 	@deploy/ferretdb.sh status || true
+	@deploy/mailpit.sh status || true
 
 infra: install
 	@deploy/ferretdb.sh start
 	@deploy/kafka.sh start
+	@deploy/mailpit.sh start
 
 infra-stop:
 	@deploy/kafka.sh stop
 	@deploy/ferretdb.sh stop
+	@deploy/mailpit.sh stop
 
 ## test: install, then run every test; the fixtures start Kafka and FerretDB unless
 ## KAFKA_BOOTSTRAP_SERVERS / MONGODB_URI are given (or a Docker engine runs testcontainers)

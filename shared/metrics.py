@@ -45,6 +45,12 @@ class ServiceMetrics:
         self.db_seconds = Counter("velkommen_db_command_seconds_total",
                                   "Time spent waiting for database commands, by command and collection.",
                                   ["command", "collection"], registry=registry)
+        self.notifications = Counter("velkommen_notifications_total",
+                                     "Mail notifications by kind and outcome: sent, retried, failed.",
+                                     ["kind", "outcome"], registry=registry)
+        self.notifications_pending = Gauge("velkommen_notifications_pending",
+                                           "Notifications waiting to be sent (due or backing off).",
+                                           registry=registry)
         self.outbox_oldest_age = Gauge("velkommen_outbox_oldest_pending_age_seconds",
                                        "Age of the oldest pending event the relay saw in its last pass.",
                                        registry=registry)

@@ -22,6 +22,7 @@ from shared.audit import AuditLog
 from shared.erasure import ErasureLog
 from shared.events import ALL_EVENTS
 from shared.metrics import DatabaseCommands, ServiceMetrics
+from shared.notify import NotificationSender, NotificationStore
 from shared.outbox import (
     LOG_COLLECTION,
     Compact,
@@ -63,6 +64,7 @@ class ServiceRuntime:
         self.consumer: bus.ConsumerRunner | None = None
         self.relay: OutboxRelay | None = None
         self.followers: list[bus.TopicFollower] = []
+        self.senders: list[NotificationSender] = []
         self.audit = AuditLog(self.db, settings.service_name)
         # Stores write outbox-carrying collections through watch(): the relay then reads just what was written.
         self.outbox_writes = OutboxWrites()
@@ -119,6 +121,13 @@ class ServiceRuntime:
                             first_after=self.settings.outbox_compact_seconds)
         return compactor
 
+    def start_notifications(self, store: NotificationStore) -> NotificationSender:
+        """Send this service's notifications in the background (see shared.notify)."""
+        sender = NotificationSender(store, self.settings, metrics=self.metrics)
+        self.senders.append(sender)
+        self._tasks.append(asyncio.create_task(sender.run(), name="notifications"))
+        return sender
+
     def start_follower(self, follower: bus.TopicFollower) -> bus.TopicFollower:
         """Read a topic in full in this process, beside the consumer group (see bus.TopicFollower)."""
 
@@ -171,6 +180,8 @@ class ServiceRuntime:
             self.relay.stop()
         for follower in self.followers:
             follower.stop()
+        for sender in self.senders:
+            sender.stop()
         if self._tasks:
             done, pending = await asyncio.wait(self._tasks, timeout=15)
             for task in pending:

@@ -1,6 +1,8 @@
 """Settings read from environment variables; each service subclasses ServiceSettings with its own defaults."""
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -56,6 +58,20 @@ class ServiceSettings(BaseSettings):
     welcome_pack_url: str = "http://127.0.0.1:8002"
     school_intake_url: str = "http://127.0.0.1:8003"
     job_match_url: str = "http://127.0.0.1:8004"
+
+    # Mail (shared/notify.py): any SMTP relay; Mailpit (deploy/mailpit.sh) locally and in CI. The password is
+    # never logged (SecretStr).
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=1025, ge=1, le=65535)
+    smtp_security: Literal["none", "starttls", "tls"] = "none"
+    smtp_username: str = ""
+    smtp_password: SecretStr = SecretStr("")
+    smtp_timeout_seconds: float = Field(default=15.0, gt=0)
+    mail_from: str = "Velkommen <velkommen@herning.dk>"
+    # A notification the server keeps refusing for a passing reason (4xx, down) is retried with backoff this many
+    # times before it is marked failed; the sender looks for due notifications this often.
+    notification_max_attempts: int = Field(default=8, ge=1)
+    notification_poll_seconds: float = Field(default=2.0, gt=0)
 
     def topic(self, name: str) -> str:
         return f"{self.kafka_topic_prefix}{name}"

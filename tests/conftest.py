@@ -31,6 +31,8 @@ class Infrastructure:
     mongodb_uri: str
     run_id: str
     how: str
+    smtp_port: int = 1025
+    mailpit_url: str = "http://127.0.0.1:8025"   # Mailpit's HTTP API: what was sent
 
     def settings(self, cls: type[S], **overrides: object) -> S:
         """Settings of a service, pointed at this session's servers, topics and databases."""
@@ -45,6 +47,8 @@ class Infrastructure:
             # Tokens from the development issuer; its key lives beside the test data, never in the repository.
             "auth_dev_issuer": True,
             "auth_dev_key_file": str(DEV_KEY_FILE),
+            "smtp_port": self.smtp_port,
+            "notification_poll_seconds": 0.2,
         }
         values.update(overrides)
         return cls(**values)
@@ -60,23 +64,47 @@ def _docker_answers() -> bool:
         return False
 
 
-@contextlib.contextmanager
-def _local_servers() -> Iterator[tuple[str, str]]:
+def _start_local(names: tuple[str, ...]) -> list[Path]:
+    """Start the project's servers that are not running yet; returns the scripts of those it started."""
     started = []
-    for name in ("ferretdb", "kafka"):
+    for name in names:
         script = ROOT / "deploy" / f"{name}.sh"
         was_running = subprocess.run([script, "status"], capture_output=True).returncode == 0
         subprocess.run([script, "start"], check=True)
         if not was_running:
             started.append(script)
+    return started
+
+
+def _stop_local(started: list[Path]) -> None:
+    if os.environ.get("VELKOMMEN_KEEP_INFRA") != "1":
+        for script in reversed(started):
+            subprocess.run([script, "stop"], check=False)
+
+
+@contextlib.contextmanager
+def _mail_server() -> Iterator[tuple[int, str]]:
+    """SMTP_PORT and MAILPIT_URL when given, else Mailpit started by deploy/mailpit.sh (a real SMTP server)."""
+    if os.environ.get("SMTP_PORT") and os.environ.get("MAILPIT_URL"):
+        yield int(os.environ["SMTP_PORT"]), os.environ["MAILPIT_URL"]
+        return
+    started = _start_local(("mailpit",))
+    try:
+        yield int(os.environ.get("MAILPIT_SMTP_PORT", "1025")), \
+            f"http://127.0.0.1:{os.environ.get('MAILPIT_HTTP_PORT', '8025')}"
+    finally:
+        _stop_local(started)
+
+
+@contextlib.contextmanager
+def _local_servers() -> Iterator[tuple[str, str]]:
+    started = _start_local(("ferretdb", "kafka"))
     kafka_port = os.environ.get("KAFKA_PORT", "9092")
     mongo_port = os.environ.get("FERRETDB_PORT", "27017")
     try:
         yield f"127.0.0.1:{kafka_port}", f"mongodb://127.0.0.1:{mongo_port}/"
     finally:
-        if os.environ.get("VELKOMMEN_KEEP_INFRA") != "1":
-            for script in reversed(started):
-                subprocess.run([script, "stop"], check=False)
+        _stop_local(started)
 
 
 @contextlib.contextmanager
@@ -92,12 +120,13 @@ def _containers() -> Iterator[tuple[str, str]]:
 def infrastructure() -> Iterator[Infrastructure]:
     run_id = uuid.uuid4().hex[:10]
     env_kafka, env_mongo = os.environ.get("KAFKA_BOOTSTRAP_SERVERS"), os.environ.get("MONGODB_URI")
-    if env_kafka and env_mongo:
-        yield Infrastructure(env_kafka, env_mongo, run_id, "environment")
-        return
-    manager, how = (_containers(), "testcontainers") if _docker_answers() else (_local_servers(), "local scripts")
-    with manager as (kafka, mongo):
-        yield Infrastructure(kafka, mongo, run_id, how)
+    with _mail_server() as (smtp_port, mailpit_url):
+        if env_kafka and env_mongo:
+            yield Infrastructure(env_kafka, env_mongo, run_id, "environment", smtp_port, mailpit_url)
+            return
+        manager, how = (_containers(), "testcontainers") if _docker_answers() else (_local_servers(), "local scripts")
+        with manager as (kafka, mongo):
+            yield Infrastructure(kafka, mongo, run_id, how, smtp_port, mailpit_url)
 
 
 @pytest.fixture(scope="session")

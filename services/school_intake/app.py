@@ -16,6 +16,8 @@ from services.school_intake.settings import SchoolIntakeSettings
 from services.school_intake.store import IntakeTaskStore
 from shared.logs import configure_logging
 from shared.municipality import load_municipality_file
+from shared.notify import NotificationStore
+from shared.notify import router as notifications_router
 from shared.runtime import ServiceRuntime
 from shared.web import service_app
 
@@ -34,12 +36,17 @@ def create_app(settings: SchoolIntakeSettings | None = None, config: Municipalit
             await store.ensure_indexes()
             runtime.start_relay([store.tasks])
             runtime.start_compaction([(store.tasks, store.compact_outbox)], turns=[store.turns.collection])
-            handlers = SchoolIntakeHandlers(store=store, settings=settings, config=config, erasures=runtime.erasures)
+            notifications = NotificationStore(runtime.db)
+            await notifications.ensure_indexes()
+            runtime.start_notifications(notifications)
+            handlers = SchoolIntakeHandlers(store=store, settings=settings, config=config, erasures=runtime.erasures,
+                                            notifications=notifications)
             runtime.start_consumer(handlers.subscriptions())
             app.state.runtime, app.state.store, app.state.handlers = runtime, store, handlers
+            app.state.notifications = notifications
             yield
 
-    app = service_app("Velkommen school intake", settings, lifespan, api_router, pages_router,
+    app = service_app("Velkommen school intake", settings, lifespan, api_router, pages_router, notifications_router,
                        templates=Path(__file__).parent / "templates")
     app.state.intake_config = config
     return app

@@ -10,8 +10,9 @@ import math
 import uuid
 from datetime import date
 from enum import StrEnum
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
 from shared.events import Address, Child, DanishLevel, NewcomerArrived, PurposeOfStay
 from shared.schooling import SchoolAgeRules, SchoolingStage, age_on, cohort_grade, months_old, schooling_stage
@@ -114,10 +115,15 @@ class ReceptionClass(BaseModel):
         return self.capacity
 
 
+# An intake mailbox: where a unit hears of new tasks (shared/notify.py). Plain check: one @, no spaces.
+Mailbox = Annotated[str, StringConstraints(strip_whitespace=True, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]
+
+
 class School(BaseModel):
     model_config = ConfigDict(frozen=True)
     id: str
     name: str
+    mailbox: Mailbox | None = None
     address: str
     grades: tuple[int, int]
     location: tuple[float, float]
@@ -140,6 +146,7 @@ class Unit(BaseModel):
     model_config = ConfigDict(frozen=True)
     id: str
     name: str
+    mailbox: Mailbox | None = None
 
 
 class DaycareDistrict(Unit):
@@ -174,7 +181,17 @@ class MunicipalityConfig(BaseModel):
         unknown = {d.school_id for d in self.school_districts} - known
         if unknown:
             raise ValueError(f"school districts name unknown schools: {sorted(unknown)}")
+        without = [u.id for u in self.units() if not u.mailbox]
+        if without:
+            raise ValueError(f"every unit needs an intake mailbox (\"mailbox\"); missing for: {', '.join(without)}")
         return self
+
+    def units(self) -> list[School | Unit]:
+        """Every unit a task can go to."""
+        return [*self.schools, *self.daycare_districts, self.school_administration, self.youth_unit]
+
+    def unit(self, unit_id: str) -> School | Unit:
+        return next(u for u in self.units() if u.id == unit_id)
 
     def school(self, school_id: str) -> School:
         return next(s for s in self.schools if s.id == school_id)

@@ -7,12 +7,15 @@ delete the tasks, confirm).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from services.school_intake import domain
+from services.school_intake.mails import task_arrived_notifications
 from services.school_intake.settings import SchoolIntakeSettings
 from services.school_intake.store import IntakeTaskStore
 from services.school_intake.workflow import erase_case, open_intake_tasks
 from shared.bus import Subscription
+from shared.db import find_by_ids
 from shared.erasure import ErasureLog
 from shared.events import (
     ERASURE_CONFIRMED,
@@ -23,6 +26,7 @@ from shared.events import (
     NewcomerArrived,
     NewcomerErased,
 )
+from shared.notify import NotificationStore
 
 # What this service publishes (through its outbox) and consumes (its app subscribes a handler to each):
 # the event catalogue (docs/asyncapi.yaml) is generated from these.
@@ -38,6 +42,7 @@ class SchoolIntakeHandlers:
     settings: SchoolIntakeSettings
     config: domain.MunicipalityConfig
     erasures: ErasureLog
+    notifications: NotificationStore | None = None
 
     def subscriptions(self) -> list[Subscription]:
         return [
@@ -51,12 +56,26 @@ class SchoolIntakeHandlers:
     async def newcomers_arrived(self, events: list[EventEnvelope[NewcomerArrived]]) -> None:
         case_ids = [str(event.payload.case_id) for event in events]
         erased = await self.erasures.erased_among(case_ids)  # a replayed arrival must not bring erased data back
-        await open_intake_tasks(self.store, self.settings, self.config,
-                                [e for e in events if str(e.payload.case_id) not in erased])
+        task_ids = await open_intake_tasks(self.store, self.settings, self.config,
+                                           [e for e in events if str(e.payload.case_id) not in erased])
+        await self._tell_the_units(task_ids)
         await self.erasures.forget_if_erased(case_ids, self._erase_case)
+
+    async def _tell_the_units(self, task_ids: list[str]) -> None:
+        """A mail to each new task's unit. Derived again from the stored tasks on a redelivery (the same ids:
+        written once), but not for tasks created before the notification window (a replay of old events)."""
+        if self.notifications is None or not task_ids:
+            return
+        now = datetime.now(UTC)
+        since = now - timedelta(hours=self.settings.task_notification_window_hours)
+        tasks = [t for t in await find_by_ids(self.store.tasks, task_ids, {"outbox": 0, "history": 0})
+                 if t["created_at"] >= since]
+        await self.notifications.add(task_arrived_notifications(tasks, self.config, self.settings.school_intake_url,
+                                                                now))
 
     async def newcomer_erased(self, event: EventEnvelope[NewcomerErased]) -> None:
         await self.erasures.erase(event, self._erase_case)
 
     async def _erase_case(self, case_id: str) -> int:
-        return await erase_case(self.store, self.settings, self.config, case_id)
+        dropped = await self.notifications.drop_case(case_id) if self.notifications is not None else 0
+        return dropped + await erase_case(self.store, self.settings, self.config, case_id)

@@ -5,3 +5,6 @@ class SchoolIntakeSettings(ServiceSettings):
     service_name: str = "school_intake"
     mongodb_database: str = "velkommen_school_intake"
     port: int = 8003
+    # A unit is mailed about a new task only while the task is this young: a replay of old arrival events
+    # (a reset consumer group) must not mail about tasks that were announced long ago.
+    task_notification_window_hours: float = 24.0

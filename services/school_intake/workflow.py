@@ -128,12 +128,13 @@ class SeatSnapshot:
 
 
 async def open_intake_tasks(store: IntakeTaskStore, settings: SchoolIntakeSettings,
-                            config: domain.MunicipalityConfig, events: list[EventEnvelope[NewcomerArrived]]) -> int:
+                            config: domain.MunicipalityConfig,
+                            events: list[EventEnvelope[NewcomerArrived]]) -> list[str]:
     """Create the tasks these arrivals need; reception-class tasks take a free place or join the waitlist.
 
     For a whole batch: one read of the seats, one existence check per reception-class task (a task that exists
     must not take a seat again), one insert per seat taken, and one insert of all new tasks. Tasks are placed in
-    the order of the events: first come, first served. Returns how many tasks were new.
+    the order of the events: first come, first served. Returns the ids of all the events' tasks, new or not.
     """
     planned = []
     for event in events:
@@ -165,7 +166,8 @@ async def open_intake_tasks(store: IntakeTaskStore, settings: SchoolIntakeSettin
         task = new_task_document(event.payload, decision, task_id, status, str(event.event_id), now, reason)
         task.update(outbox_fields([_status_entry(settings, task, None, SYSTEM, reason, now, event.event_id)]))
         tasks[task_id] = task
-    return await store.insert_tasks(list(tasks.values()))
+    await store.insert_tasks(list(tasks.values()))
+    return list(dict.fromkeys(task_id for _, _, task_id in planned))
 
 
 async def transition(store: IntakeTaskStore, settings: SchoolIntakeSettings, config: domain.MunicipalityConfig,

@@ -14,6 +14,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from services.welcome_pack.domain import RIGHT_TO_LEFT, SUPPORTED_LANGUAGES, LetterSection
 from shared.events import NewcomerArrived
+from shared.i18n import translations
 from shared.municipality import load_municipality_file
 
 HERE = Path(__file__).parent
@@ -21,18 +22,8 @@ LOCALES = HERE / "locales"
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
-class CatalogsNotCompiled(RuntimeError):
-    pass
-
-
 def _translations(language: str) -> Translations:
-    if not (LOCALES / language / "LC_MESSAGES" / "messages.mo").exists():
-        raise CatalogsNotCompiled(
-            f"no compiled catalog for {language!r}: run `make install` (pybabel compile -d {LOCALES})"
-        )
-    translations = Translations.load(str(LOCALES), [language], domain="messages")
-    assert isinstance(translations, Translations)  # load() falls back to NullTranslations only without a catalog
-    return translations
+    return translations(LOCALES, language)
 
 
 def opening_hours(hours: list[dict], locale: Locale) -> list[str]:

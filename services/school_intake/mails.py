@@ -1,0 +1,64 @@
+"""The mails school_intake sends to its units (texts from locales/<lang>/LC_MESSAGES/messages.po; staff read
+Danish). They say what happened, how urgent it is and where to look; never a name, a CPR number or an address:
+staff sign in to see the child."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from babel.dates import format_date
+from babel.support import Translations
+
+from services.school_intake.domain import IntakeKind, MunicipalityConfig, TaskStatus
+from shared.i18n import translations
+from shared.notify import Mail, notification
+
+LOCALES = Path(__file__).parent / "locales"
+STAFF_LANGUAGE = "da"
+
+
+@lru_cache(maxsize=4)
+def _catalog(language: str) -> Translations:
+    return translations(LOCALES, language)
+
+
+def _kind(kind: str, _: Any) -> str:
+    names = {
+        IntakeKind.RECEPTION_CLASS.value: _("reception class"),
+        IntakeKind.DISTRICT_SCHOOL.value: _("district school"),
+        IntakeKind.DAYCARE.value: _("daycare"),
+        IntakeKind.YOUTH_GUIDANCE.value: _("youth guidance"),
+    }
+    return str(names.get(kind, kind))
+
+
+def task_arrived(task: dict[str, Any], config: MunicipalityConfig, queue_url: str,
+                 language: str = STAFF_LANGUAGE) -> Mail:
+    """A new intake task at a unit: which kind, for which grade, by when; a link to the unit's queue."""
+    catalog = _catalog(language)
+    _ = catalog.gettext
+    unit = config.unit(task["unit_id"])
+    kind = _kind(task["kind"], _)
+    due = format_date(date.fromisoformat(str(task["due_date"])[:10]), format="long", locale=language)
+    waitlisted = task["status"] == TaskStatus.WAITLISTED.value
+    subject = (_("Velkommen: a child is waitlisted for a %(kind)s place") if waitlisted
+               else _("Velkommen: new intake task (%(kind)s)")) % {"kind": kind}
+    lines = [_("A new intake task has arrived for %(unit)s: %(kind)s.") % {"unit": unit.name, "kind": kind}]
+    if task.get("grade") is not None:
+        lines.append(_("Grade: %(grade)s.") % {"grade": task["grade"]})
+    if waitlisted:
+        lines.append(_("No place is free yet: the child waits for the next place that frees up."))
+    lines += [_("Act by: %(due)s.") % {"due": due}, "",
+              _("See the task in Velkommen: %(link)s") % {"link": f"{queue_url}/#task-{task['_id']}"}, "",
+              _("This message holds no personal data. Sign in to see the child's details.")]
+    assert unit.mailbox is not None  # MunicipalityConfig refuses units without one
+    return Mail(to=unit.mailbox, subject=subject, text="\n".join(lines), language=language)
+
+
+def task_arrived_notifications(tasks: list[dict[str, Any]], config: MunicipalityConfig, queue_url: str,
+                               now: datetime) -> list[dict[str, Any]]:
+    return [notification(f"task-arrived:{t['_id']}", "task_arrived", task_arrived(t, config, queue_url),
+                         case_id=t["case_id"], now=now) for t in tasks]

@@ -1,0 +1,252 @@
+"""E-mail notifications: written once, sent once, never lost (as far as SMTP allows).
+
+A notification is a document in the service's `notifications` collection with a deterministic id (what it is
+about: `task-arrived:<task id>`), written by the code that decides it is owed; writing it twice changes nothing.
+The sender, a background task in every replica, sends what is due:
+- it claims a notification by inserting `<id>` into `notification_claims` with a lease (a unique insert: one
+  replica sends it; a claim whose replica died is taken over when the lease ends);
+- a record in `notifications_sent` says a notification went out: it is checked before sending and written right
+  after the server accepted the mail, then the pending document goes. Only a crash in between sends twice, with
+  the same Message-ID (`<id@velkommen>`), which mail programs use to recognise a repeat;
+- the server down or answering 4xx: the attempt is counted and retried with backoff (never dropped) until
+  NOTIFICATION_MAX_ATTEMPTS; a 5xx for the recipient, or too many attempts: the notification moves to
+  `notifications_failed` with the reason (metrics, and GET /notifications/failed for admins).
+Erasure drops a case's pending notifications; the sent and failed records hold no address or text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, parseaddr
+from typing import Annotated, Any
+
+import aiosmtplib
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from shared.auth import Principal, Role, require
+from shared.db import TRANSIENT_DB_ERRORS, find_by_ids, insert_new, insert_new_many
+from shared.metrics import ServiceMetrics
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+_NAMESPACE = uuid.UUID("5a0d7f63-0c7e-4b8e-9d36-2b4a6c1f9e07")
+
+
+@dataclass(frozen=True)
+class Mail:
+    """What a person receives: plain text always, HTML when the mail has one."""
+
+    to: str
+    subject: str
+    text: str
+    html: str | None = None
+    language: str = "da"
+
+
+def notification_id(what: str) -> str:
+    """The id of the notification about `what` (e.g. "task-arrived:<task id>"): the same cause, the same id."""
+    return str(uuid.uuid5(_NAMESPACE, what))
+
+
+def notification(what: str, kind: str, mail: Mail, *, case_id: str | None, now: datetime) -> dict[str, Any]:
+    return {"_id": notification_id(what), "about": what, "kind": kind, "case_id": case_id, "to": mail.to,
+            "subject": mail.subject, "text": mail.text, "html": mail.html, "language": mail.language,
+            "attempts": 0, "next_attempt_at": now, "created_at": now}
+
+
+def message(doc: dict[str, Any], settings: ServiceSettings) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = settings.mail_from
+    msg["To"] = formataddr(parseaddr(doc["to"]))
+    msg["Subject"] = doc["subject"]
+    msg["Message-ID"] = f"<{doc['_id']}@velkommen>"
+    msg["Date"] = format_datetime(doc["created_at"] if doc["created_at"].tzinfo else
+                                  doc["created_at"].replace(tzinfo=UTC))
+    msg["Content-Language"] = doc.get("language") or "da"
+    msg["Auto-Submitted"] = "auto-generated"
+    msg.set_content(doc["text"])
+    if doc.get("html"):
+        msg.add_alternative(doc["html"], subtype="html")
+    return msg
+
+
+class NotificationStore:
+    def __init__(self, db: AsyncDatabase):
+        self.pending = db["notifications"]
+        self.claims = db["notification_claims"]
+        self.sent = db["notifications_sent"]
+        self.failed = db["notifications_failed"]
+
+    async def ensure_indexes(self) -> None:
+        await self.pending.create_index([("next_attempt_at", 1)])
+        await self.pending.create_index([("case_id", 1)])
+
+    async def add(self, notifications: Iterable[dict[str, Any]]) -> int:
+        """Store notifications not written (or sent) before; returns how many are new."""
+        docs = list(notifications)
+        if not docs:
+            return 0
+        sent = {d["_id"] for d in await find_by_ids(self.sent, [d["_id"] for d in docs], {"_id": 1})}
+        return await insert_new_many(self.pending, [d for d in docs if d["_id"] not in sent])
+
+    async def due(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
+        cursor = self.pending.find({"next_attempt_at": {"$lte": now}}).sort("next_attempt_at", 1).limit(limit)
+        return await cursor.to_list(length=limit)
+
+    async def drop_case(self, case_id: str) -> int:
+        """Erasure: the case's pending notifications go; sent and failed records hold no personal data."""
+        return (await self.pending.delete_many({"case_id": case_id})).deleted_count
+
+    async def failures(self, limit: int = 200) -> list[dict[str, Any]]:
+        cursor = self.failed.find({}, {"_id": 1, "kind": 1, "reason": 1, "attempts": 1, "at": 1})
+        return await cursor.sort("at", -1).limit(limit).to_list(length=limit)
+
+
+class SmtpTransport:
+    """Sends one message through the configured relay; raises aiosmtplib's errors."""
+
+    def __init__(self, settings: ServiceSettings):
+        self.settings = settings
+
+    async def send(self, msg: EmailMessage) -> None:
+        s = self.settings
+        await aiosmtplib.send(
+            msg, hostname=s.smtp_host, port=s.smtp_port, timeout=s.smtp_timeout_seconds,
+            use_tls=s.smtp_security == "tls", start_tls=True if s.smtp_security == "starttls" else False,
+            username=s.smtp_username or None, password=s.smtp_password.get_secret_value() or None)
+
+
+def _permanent(exc: Exception) -> bool:
+    """The server refused this message for good (5xx): for a recipient, or the whole message."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        return all(r.code >= 500 for r in exc.recipients)
+    code = getattr(exc, "code", None)
+    return isinstance(exc, aiosmtplib.SMTPResponseException) and code is not None and 500 <= code < 600
+
+
+class NotificationSender:
+    def __init__(self, store: NotificationStore, settings: ServiceSettings, *, transport: SmtpTransport | None = None,
+                 metrics: ServiceMetrics | None = None, owner: str | None = None, lease_seconds: float = 120.0):
+        self.store = store
+        self.settings = settings
+        self.transport = transport or SmtpTransport(settings)
+        self.metrics = metrics
+        self.owner = owner or f"sender-{uuid.uuid4()}"
+        self.lease = timedelta(seconds=lease_seconds)
+        self._stopping = asyncio.Event()
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self.send_due()
+            except TRANSIENT_DB_ERRORS as exc:
+                log.warning("notification sender: %r; will retry", exc)
+            except Exception:  # logged; the sender must keep running, the notifications stay pending
+                log.exception("notification sender failed; will retry")
+            try:
+                await asyncio.wait_for(self._stopping.wait(), self.settings.notification_poll_seconds)
+            except TimeoutError:
+                pass
+
+    async def send_due(self, now: datetime | None = None) -> int:
+        """Send every due notification this sender can claim; returns how many went out."""
+        sent = 0
+        for doc in await self.store.due(now or datetime.now(UTC)):
+            if self._stopping.is_set():
+                break
+            if await self._claim(doc["_id"]):
+                sent += await self._send_one(doc)
+        if self.metrics is not None:
+            self.metrics.notifications_pending.set(await self.store.pending.count_documents({}))
+        return sent
+
+    async def _claim(self, notification_id: str) -> bool:
+        now = datetime.now(UTC)
+        claim = {"_id": notification_id, "owner": self.owner, "until": now + self.lease}
+        if await insert_new(self.store.claims, claim):
+            return True
+        held = await self.store.claims.find_one({"_id": notification_id})
+        if held is None or held["until"] > now:
+            return False
+        # The claiming sender died: take over (two taking over at once may both send; the Message-ID is one).
+        await self.store.claims.delete_one({"_id": notification_id, "until": held["until"]})
+        return await insert_new(self.store.claims, claim)
+
+    async def _send_one(self, doc: dict[str, Any]) -> int:
+        try:
+            if await self.store.sent.find_one({"_id": doc["_id"]}, {"_id": 1}) is None:
+                await self.transport.send(message(doc, self.settings))
+                await self._record(self.store.sent, {"_id": doc["_id"], "kind": doc["kind"], "case_id": doc["case_id"],
+                                                     "at": datetime.now(UTC)})
+                self._count("sent", doc)
+            await self.store.pending.delete_one({"_id": doc["_id"]})
+            return 1
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            await self._failed_attempt(doc, exc)
+            return 0
+        finally:
+            await self.store.claims.delete_one({"_id": doc["_id"], "owner": self.owner})
+
+    async def _failed_attempt(self, doc: dict[str, Any], exc: Exception) -> None:
+        attempts = doc.get("attempts", 0) + 1
+        reason = f"{type(exc).__name__}: {exc}"[:500]
+        if _permanent(exc) or attempts >= self.settings.notification_max_attempts:
+            log.error("notification %s (%s) failed after %d attempt(s): %s", doc["_id"], doc["kind"], attempts, reason)
+            await self._record(self.store.failed, {"_id": doc["_id"], "kind": doc["kind"], "case_id": doc["case_id"],
+                                                   "reason": reason, "attempts": attempts, "at": datetime.now(UTC)})
+            await self.store.pending.delete_one({"_id": doc["_id"]})
+            self._count("failed", doc)
+            return
+        delay = min(2 ** attempts, 900)
+        log.warning("notification %s (%s): attempt %d failed (%s); retrying in %ds", doc["_id"], doc["kind"],
+                    attempts, reason, delay)
+        # Only the claim holder writes a pending notification (and erasure deletes it): the update cannot undo
+        # another writer's change.
+        retry_at = datetime.now(UTC) + timedelta(seconds=delay)
+        await self.store.pending.update_one({"_id": doc["_id"]}, {"$set": {
+            "attempts": attempts, "last_error": reason, "next_attempt_at": retry_at}})
+        self._count("retried", doc)
+
+    @staticmethod
+    async def _record(collection: Any, doc: dict[str, Any]) -> None:
+        try:
+            await collection.insert_one(doc)
+        except DuplicateKeyError:
+            pass  # recorded by an earlier attempt (or a sender that took over)
+
+    def _count(self, outcome: str, doc: dict[str, Any]) -> None:
+        if self.metrics is not None:
+            self.metrics.notifications.labels(doc["kind"], outcome).inc()
+
+
+class FailedNotification(BaseModel):
+    notification_id: str
+    kind: str
+    reason: str
+    attempts: int
+    at: datetime
+
+
+router = APIRouter(tags=["notifications"])
+
+
+@router.get("/notifications/failed", response_model=list[FailedNotification])
+async def failed_notifications(request: Request, admin: Annotated[Principal, Depends(require(Role.ADMIN))],
+                               ) -> list[FailedNotification]:
+    """Notifications that could not be sent (refused by the mail server, or too many attempts), newest first.
+    No recipients or texts: the kind and the server's reason."""
+    store: NotificationStore = request.app.state.notifications
+    return [FailedNotification(notification_id=d["_id"], kind=d["kind"], reason=d["reason"], attempts=d["attempts"],
+                               at=d["at"]) for d in await store.failures()]

@@ -1,0 +1,160 @@
+"""School intake's mails to its units, through the real Mailpit (tests/conftest.py starts it): one mail per
+new task, to the unit's intake mailbox, in Danish, without personal data; retried while the server is away;
+marked failed, without blocking the others, when the server refuses the recipient for good."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+
+from services.school_intake import domain
+from services.school_intake.app import create_app
+from services.school_intake.mails import task_arrived
+from services.school_intake.settings import SchoolIntakeSettings
+from services.school_intake.workflow import new_task_document
+from shared.municipality import load_municipality_file
+from shared.notify import Mail, NotificationSender, NotificationStore, notification, notification_id
+from tests.apps import running
+from tests.builders import arrival, arrival_event, child, registration
+from tests.conftest import ROOT
+from tests.kafka_helpers import eventually
+
+HERNING = load_municipality_file(ROOT / "services" / "school_intake", "herning")
+CONFIG = domain.MunicipalityConfig.model_validate(HERNING)
+PERSONAL = ("Amira", "Haddad", "Lina", "Bredgade", "140587")
+
+
+def _task(status=domain.TaskStatus.NEW):
+    payload = arrival(registration(children=[child("Lina Haddad", "2019-03-05")]))
+    [decision] = domain.decide_intake(payload, CONFIG)
+    return new_task_document(payload, decision, str(uuid.uuid4()), status, str(uuid.uuid4()),
+                             datetime.now(UTC), "newcomer registered")
+
+
+def test_a_new_task_is_told_to_its_units_mailbox_in_danish_without_personal_data():
+    task = _task()
+    mail = task_arrived(task, CONFIG, "https://intake.example")
+    assert mail.to == CONFIG.unit(task["unit_id"]).mailbox and mail.language == "da"
+    assert mail.subject == "Velkommen: ny indskrivningsopgave (modtageklasse)"
+    assert "Klassetrin: 1." in mail.text and "Frist:" in mail.text
+    assert f"https://intake.example/#task-{task['_id']}" in mail.text
+    assert not [word for word in PERSONAL if word in mail.subject + mail.text]
+
+
+def test_a_waitlisted_child_is_told_as_such():
+    mail = task_arrived(_task(domain.TaskStatus.WAITLISTED), CONFIG, "https://intake.example")
+    assert mail.subject == "Velkommen: et barn står på venteliste til en plads (modtageklasse)"
+    assert "ingen ledig plads" in mail.text
+
+
+def test_a_municipality_file_with_a_unit_without_a_mailbox_is_refused_naming_it():
+    raw = json.loads(json.dumps(HERNING))
+    del raw["youth_unit"]["mailbox"]
+    raw["schools"][1]["mailbox"] = None
+    with pytest.raises(ValueError, match="missing for: lindbjerg, youth-unit"):
+        domain.MunicipalityConfig.model_validate(raw)
+
+
+async def mails_with(mailpit_url: str, message_id: str) -> list[dict]:
+    async with httpx.AsyncClient() as http:
+        found = (await http.get(f"{mailpit_url}/api/v1/search", params={"query": f"message-id:{message_id}",
+                                                                          "limit": 50})).json()
+    return [m for m in found["messages"] if m["MessageID"] == message_id]
+
+
+@pytest.fixture(scope="module")
+async def service(infrastructure):
+    settings = infrastructure.settings(SchoolIntakeSettings,
+                                       mongodb_database=f"test_{infrastructure.run_id}_intake_mail")
+    app = create_app(settings)
+    async with running(app) as client:
+        yield client, app
+
+
+async def test_each_new_task_is_mailed_to_its_unit_exactly_once(service, infrastructure):
+    _, app = service
+    event = arrival_event(registration(children=[child("Lina Haddad", "2019-03-05"), child("Omar", "2024-06-20")]))
+    await app.state.handlers.newcomer_arrived(event)
+    await app.state.handlers.newcomer_arrived(event)  # redelivered
+    tasks = await app.state.store.tasks_of_case(str(event.payload.case_id))
+    assert len(tasks) == 2
+    for task in tasks:
+        message_id = f"{notification_id('task-arrived:' + task['_id'])}@velkommen"
+
+        async def arrived(message_id=message_id):
+            return await mails_with(infrastructure.mailpit_url, message_id)
+
+        [mail] = await eventually(arrived, timeout=20)
+        assert [to["Address"] for to in mail["To"]] == [CONFIG.unit(task["unit_id"]).mailbox]
+        assert mail["Subject"].startswith("Velkommen: ")
+        assert not [word for word in PERSONAL if word in json.dumps(mail)]
+    # Sent: nothing pending for the case, one record each; a third delivery of the event changes nothing.
+    await app.state.handlers.newcomer_arrived(event)
+    store = app.state.notifications
+    assert await store.pending.count_documents({"case_id": str(event.payload.case_id)}) == 0
+    assert await store.sent.count_documents({"case_id": str(event.payload.case_id)}) == 2
+
+
+async def test_an_old_task_replayed_is_not_mailed_again(service):
+    _, app = service
+    event = arrival_event(registration(children=[child("Old", "2015-04-01", "good")]))
+    await app.state.handlers.newcomer_arrived(event)
+    [task] = await app.state.store.tasks_of_case(str(event.payload.case_id))
+    await app.state.notifications.pending.delete_many({"case_id": str(event.payload.case_id)})
+    await app.state.notifications.sent.delete_many({"case_id": str(event.payload.case_id)})
+    await app.state.store.tasks.unwatched.update_one(
+        {"_id": task["_id"]}, {"$set": {"created_at": datetime.now(UTC) - timedelta(days=30)}})
+    await app.state.handlers.newcomer_arrived(event)  # a replay, a month later
+    assert await app.state.notifications.pending.count_documents({"case_id": str(event.payload.case_id)}) == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def private_mailpit(tmp_path):
+    """A Mailpit of this test's own that refuses (550) every recipient not at allowed.example."""
+    smtp, http = _free_port(), _free_port()
+    env = {**os.environ, "MAILPIT_SMTP_PORT": str(smtp), "MAILPIT_HTTP_PORT": str(http),
+           "VELKOMMEN_DATA_DIR": str(tmp_path), "MAILPIT_FLAGS": "--smtp-allowed-recipients @allowed\\.example$"}
+    script = str(ROOT / "deploy" / "mailpit.sh")
+    subprocess.run([script, "start"], env=env, check=True, capture_output=True)
+    try:
+        yield smtp, f"http://127.0.0.1:{http}"
+    finally:
+        subprocess.run([script, "stop"], env=env, check=False, capture_output=True)
+
+
+async def test_a_mail_server_that_is_away_is_retried_and_a_refused_recipient_fails_alone(
+        infrastructure, mongo_client, private_mailpit):
+    smtp_port, api = private_mailpit
+    db = mongo_client[f"test_{infrastructure.run_id}_notify_{uuid.uuid4().hex[:6]}"]
+    store = NotificationStore(db)
+    now = datetime.now(UTC)
+    good = notification(f"test:{uuid.uuid4()}", "test", Mail(to="unit@allowed.example", subject="Ny opgave",
+                                                            text="Se Velkommen."), case_id="c1", now=now)
+    refused = notification(f"test:{uuid.uuid4()}", "test", Mail(to="nobody@refused.example", subject="Ny opgave",
+                                                               text="Se Velkommen."), case_id="c2", now=now)
+    assert await store.add([good, refused]) == 2
+    settings = infrastructure.settings(SchoolIntakeSettings, smtp_port=_free_port(), notification_max_attempts=5)
+    away = NotificationSender(store, settings)
+    assert await away.send_due() == 0  # nothing listens: counted and kept, not dropped
+    assert {d["attempts"] async for d in store.pending.find({})} == {1}
+    back = NotificationSender(store, settings.model_copy(update={"smtp_port": smtp_port}))
+    assert await back.send_due(now=datetime.now(UTC) + timedelta(hours=1)) == 1
+    assert await store.pending.count_documents({}) == 0
+    [failed] = await store.failures()
+    assert failed["_id"] == refused["_id"] and "550" in failed["reason"] and failed["attempts"] == 2
+    assert await mails_with(api, f"{good['_id']}@velkommen")
+    assert await store.add([good]) == 0  # already sent: written again, it is not sent again
+
