@@ -16,9 +16,11 @@ import pytest
 
 from services.school_intake import domain
 from services.school_intake.app import create_app
+from services.school_intake.handlers import SchoolIntakeHandlers
 from services.school_intake.mails import task_arrived
 from services.school_intake.settings import SchoolIntakeSettings
 from services.school_intake.workflow import new_task_document
+from shared.events import NEWCOMER_ERASED, ErasureBasis, NewcomerErased
 from shared.municipality import load_municipality_file
 from shared.notify import Mail, NotificationSender, NotificationStore, notification, notification_id
 from tests.apps import running
@@ -158,3 +160,21 @@ async def test_a_mail_server_that_is_away_is_retried_and_a_refused_recipient_fai
     assert await mails_with(api, f"{good['_id']}@velkommen")
     assert await store.add([good]) == 0  # already sent: written again, it is not sent again
 
+
+
+async def test_erasure_drops_a_cases_pending_mails(service, mongo_client, infrastructure):
+    _, app = service
+    # The service's handlers, writing to a notification store no sender reads: the mail stays pending.
+    store = NotificationStore(mongo_client[f"test_{infrastructure.run_id}_unsent_{uuid.uuid4().hex[:6]}"])
+    handlers = SchoolIntakeHandlers(store=app.state.store, settings=app.state.settings, config=app.state.intake_config,
+                                    erasures=app.state.runtime.erasures, notifications=store)
+    event = arrival_event(registration(children=[child("Gone", "2015-04-01", "good")]))
+    case_id = str(event.payload.case_id)
+    await handlers.newcomer_arrived(event)
+    assert await store.pending.count_documents({"case_id": case_id}) == 1
+    erased = NEWCOMER_ERASED.envelope(
+        NewcomerErased(case_id=event.payload.case_id, basis=ErasureBasis.REQUEST, requested_at=datetime.now(UTC)),
+        producer="tests", correlation_id=event.payload.case_id)
+    await handlers.newcomer_erased(erased)
+    assert await store.pending.count_documents({"case_id": case_id}) == 0
+    assert await app.state.store.tasks_of_case(case_id) == []
