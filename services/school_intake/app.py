@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -12,6 +13,7 @@ from services.school_intake.api import router as api_router
 from services.school_intake.domain import MunicipalityConfig
 from services.school_intake.handlers import SchoolIntakeHandlers
 from services.school_intake.pages import router as pages_router
+from services.school_intake.reminders import remind
 from services.school_intake.settings import SchoolIntakeSettings
 from services.school_intake.store import IntakeTaskStore
 from shared.logs import configure_logging
@@ -39,6 +41,8 @@ def create_app(settings: SchoolIntakeSettings | None = None, config: Municipalit
             notifications = NotificationStore(runtime.db)
             await notifications.ensure_indexes()
             runtime.start_notifications(notifications)
+            runtime.start_periodic("reminders", partial(remind, store, notifications, config, settings),
+                                   settings.reminder_check_seconds)
             handlers = SchoolIntakeHandlers(store=store, settings=settings, config=config, erasures=runtime.erasures,
                                             notifications=notifications)
             runtime.start_consumer(handlers.subscriptions())

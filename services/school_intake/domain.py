@@ -44,6 +44,11 @@ class IntakeRules(BaseModel):
     daycare_task_due_working_days: int = 10
     # 1 May, grundlovsdag, 24 and 31 December: customary days off, not public holidays; counted out if true.
     count_customary_days_off: bool = False
+    # A task still new after its due date: its unit is reminded once the date has passed; the administration is told
+    # this many working days after the due date. Tasks overdue longer than the look-back are left alone (a
+    # first start must not remind of years of old tasks).
+    escalate_after_working_days: int = Field(default=3, ge=1)
+    reminder_lookback_days: int = Field(default=30, ge=1)
 
     @property
     def school_age(self) -> SchoolAgeRules:
@@ -371,3 +376,19 @@ def _school(index: int, child: Child, arrival: NewcomerArrived, config: Municipa
                  "district school of the family's address" if district
                  else "address not in any school district: the administration assigns a school"),
     )
+
+
+class Reminder(StrEnum):
+    OVERDUE = "overdue"        # to the unit: the task passed its due date unacknowledged
+    ESCALATED = "escalated"    # to the school administration, escalate_after_working_days later
+
+
+def reminders_due(status: TaskStatus, due: date, today: date, rules: IntakeRules) -> list[Reminder]:
+    """Which reminders a task has earned by `today` (each is sent once: its id is the task's and the kind's)."""
+    if status is not TaskStatus.NEW or today <= due or (today - due).days > rules.reminder_lookback_days:
+        return []
+    due_so_far = [Reminder.OVERDUE]
+    if today >= add_working_days(due, rules.escalate_after_working_days, rules):
+        due_so_far.append(Reminder.ESCALATED)
+    return due_so_far
+

@@ -8,3 +8,5 @@ class SchoolIntakeSettings(ServiceSettings):
     # A unit is mailed about a new task only while the task is this young: a replay of old arrival events
     # (a reset consumer group) must not mail about tasks that were announced long ago.
     task_notification_window_hours: float = 24.0
+    # How often the reminder job runs (overdue tasks, escalations, offers: services/school_intake/reminders.py).
+    reminder_check_seconds: float = 300.0

@@ -27,6 +27,7 @@ class IntakeTaskStore:
 
     async def ensure_indexes(self) -> None:
         await self.tasks.create_index([("case_id", 1)])
+        await self.tasks.create_index([("status", 1), ("due_date", 1)])
         await self.tasks.create_index([("unit_id", 1), ("status", 1), ("due_date", 1)])
         await self.tasks.create_index([("status", 1), ("kind", 1), ("grade", 1), ("arrival_date", 1)])
         await self.seats.create_index([("task_id", 1)], unique=True)
@@ -122,6 +123,10 @@ class IntakeTaskStore:
 
     async def tasks_of_case(self, case_id: str) -> list[dict[str, Any]]:
         return await self.tasks.find({"case_id": case_id}, {"outbox": 0}).sort("child_index", 1).to_list(length=100)
+
+    async def new_tasks(self) -> list[dict[str, Any]]:
+        """Every task waiting to be acknowledged (the reminder job's reading)."""
+        return await self.tasks.find({"status": "new"}, {"outbox": 0}).to_list(length=None)
 
     async def queue(self, unit_id: str, status: str | None, limit: int = 200) -> list[dict[str, Any]]:
         query: dict[str, Any] = {"unit_id": unit_id}

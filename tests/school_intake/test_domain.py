@@ -237,3 +237,27 @@ def test_reception_class_decision_lists_candidate_schools_nearest_first():
 
 def test_pool_ids_name_school_and_grade_band_both_ways():
     assert domain.parse_pool_id(domain.place_pool_id("braendgaard", (6, 8))) == ("braendgaard", (6, 8))
+
+
+# ------------------------------------------------------------------------------------------------ reminders
+
+@pytest.mark.parametrize(
+    ("status", "due", "today", "expected"),
+    [
+        ("new", "2026-12-04", "2026-12-04", []),                         # the due date itself: not yet
+        ("new", "2026-12-04", "2026-12-05", ["overdue"]),                # the day after (a Saturday)
+        ("new", "2026-12-04", "2026-12-08", ["overdue"]),                # 2 working days after
+        ("new", "2026-12-04", "2026-12-09", ["overdue", "escalated"]),   # 3 working days after: Mon, Tue, Wed
+        ("new", "2026-12-22", "2026-12-24", ["overdue"]),                # 23, 24 Dec working; 25, 26 holidays
+        ("new", "2026-12-22", "2026-12-27", ["overdue"]),
+        ("new", "2026-12-22", "2026-12-28", ["overdue", "escalated"]),   # 23, 24, 28 December
+        ("new", "2026-04-01", "2026-04-08", ["overdue"]),                # Easter: 7 April the 1st working day
+        ("new", "2026-04-01", "2026-04-09", ["overdue", "escalated"]),   # 7, 8, 9 April
+        ("acknowledged", "2026-12-04", "2026-12-20", []),                 # acted on: no reminder
+        ("waitlisted", "2026-12-04", "2026-12-20", []),                   # waiting for a place: nothing to do yet
+        ("new", "2026-10-01", "2026-12-01", []),                          # beyond the 30-day look-back
+    ],
+)
+def test_reminders_follow_working_days_after_the_due_date(status, due, today, expected):
+    got = domain.reminders_due(domain.TaskStatus(status), d(due), d(today), IntakeRules())
+    assert [r.value for r in got] == expected

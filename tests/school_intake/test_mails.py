@@ -4,12 +4,13 @@ marked failed, without blocking the others, when the server refuses the recipien
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
 import subprocess
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
@@ -18,15 +19,17 @@ from services.school_intake import domain
 from services.school_intake.app import create_app
 from services.school_intake.handlers import SchoolIntakeHandlers
 from services.school_intake.mails import task_arrived
+from services.school_intake.reminders import remind
 from services.school_intake.settings import SchoolIntakeSettings
 from services.school_intake.workflow import new_task_document
 from shared.events import NEWCOMER_ERASED, ErasureBasis, NewcomerErased
 from shared.municipality import load_municipality_file
 from shared.notify import Mail, NotificationSender, NotificationStore, notification, notification_id
-from tests.apps import running
+from tests.apps import as_role, running
 from tests.builders import arrival, arrival_event, child, registration
 from tests.conftest import ROOT
 from tests.kafka_helpers import eventually
+from tests.school_intake.test_handlers import one_seat_config
 
 HERNING = load_municipality_file(ROOT / "services" / "school_intake", "herning")
 CONFIG = domain.MunicipalityConfig.model_validate(HERNING)
@@ -178,3 +181,61 @@ async def test_erasure_drops_a_cases_pending_mails(service, mongo_client, infras
     await handlers.newcomer_erased(erased)
     assert await store.pending.count_documents({"case_id": case_id}) == 0
     assert await app.state.store.tasks_of_case(case_id) == []
+
+
+async def test_reminders_and_escalations_are_sent_once_whatever_runs_them_how_often(service, infrastructure):
+    _, app = service
+    store, notifications = app.state.store, app.state.notifications
+    event = arrival_event(registration(children=[child("Late", "2015-04-01", "good")]))
+    await app.state.handlers.newcomer_arrived(event)
+    [task] = await store.tasks_of_case(str(event.payload.case_id))
+    later = date.fromisoformat(task["due_date"]) + timedelta(days=10)  # well past the escalation point
+
+    def run():
+        return remind(store, notifications, app.state.intake_config, app.state.settings, today=later)
+
+    written = await asyncio.gather(run(), run(), run())  # replicas at the same moment
+    assert sum(written) >= 2
+    await run()                                             # and again after a "restart"
+
+    async def all_sent():
+        return await notifications.pending.count_documents({"case_id": str(event.payload.case_id)}) == 0
+
+    assert await eventually(all_sent, timeout=20)  # nothing more on its way: what Mailpit holds is final
+    for kind, to in (("overdue", CONFIG.unit(task["unit_id"]).mailbox),
+                     ("escalated", CONFIG.school_administration.mailbox)):
+        message_id = f"{notification_id(f'task-{kind}:' + task['_id'])}@velkommen"
+
+        async def arrived(message_id=message_id):
+            return await mails_with(infrastructure.mailpit_url, message_id)
+
+        [mail] = await eventually(arrived, timeout=20)
+        assert [r["Address"] for r in mail["To"]] == [to]
+    assert await notifications.sent.count_documents({"case_id": str(event.payload.case_id)}) == 3  # + arrival
+
+
+async def test_a_place_offered_from_the_waitlist_is_mailed_to_the_school(infrastructure):
+    settings = infrastructure.settings(SchoolIntakeSettings,
+                                       mongodb_database=f"test_{infrastructure.run_id}_offer_{uuid.uuid4().hex[:6]}")
+    app = create_app(settings, config=one_seat_config())
+    async with running(app) as client:
+        holder, waiting = (arrival_event(registration(children=[child(n, "2019-03-05")])) for n in ("Holder", "Wait"))
+        await app.state.handlers.newcomer_arrived(holder)
+        await app.state.handlers.newcomer_arrived(waiting)
+        [held] = await app.state.store.tasks_of_case(str(holder.payload.case_id))
+        response = await client.post(f"/intake-tasks/{held['_id']}/transitions",
+                                     json={"to": "declined", "reason": "moved away"},
+                                     headers=as_role(settings, "school_staff", held["unit_id"], name="T"))
+        assert response.status_code == 200, response.text
+        [offered] = await app.state.store.tasks_of_case(str(waiting.payload.case_id))
+        assert offered["status"] == "new" and offered["history"][-1]["by"] == "system"
+        assert await remind(app.state.store, app.state.notifications, app.state.intake_config, settings) >= 1
+        offer_id = notification_id(f"task-offered:{offered['_id']}:1")
+        message_id = f"{offer_id}@velkommen"
+
+        async def arrived():
+            return await mails_with(infrastructure.mailpit_url, message_id)
+
+        [mail] = await eventually(arrived, timeout=20)
+        assert mail["Subject"] == "Velkommen: en plads i modtageklasse er tilbudt"
+        assert [r["Address"] for r in mail["To"]] == [app.state.intake_config.unit(offered["unit_id"]).mailbox]
