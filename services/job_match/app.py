@@ -12,6 +12,7 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.job_match.api import router as api_router
+from services.job_match.digest import send_digest
 from services.job_match.domain import Listing
 from services.job_match.handlers import JobMatchHandlers
 from services.job_match.importing import import_listings
@@ -24,6 +25,8 @@ from services.job_match.workflow import lead_created_event
 from shared.bus import TopicFollower
 from shared.events import JOB_LISTING_PUBLISHED
 from shared.logs import configure_logging
+from shared.notify import NotificationStore
+from shared.notify import router as notifications_router
 from shared.runtime import ServiceRuntime
 from shared.web import service_app
 
@@ -46,6 +49,12 @@ def create_app(settings: JobMatchSettings | None = None) -> FastAPI:
                 log.info("loaded %d sample listings", report.new)
             log.info("listing index: %d listings", len(index))
             runtime.start_relay([store.listings, store.leads])
+            notifications = NotificationStore(runtime.db)
+            await notifications.ensure_indexes()
+            runtime.start_notifications(notifications)
+            # Looked for every quarter of a period: the digest of a period that just ended goes out soon after.
+            runtime.start_periodic("leads-digest", partial(send_digest, store, notifications, settings),
+                                   settings.digest_hours * 3600 / 4)
             runtime.start_compaction([(store.listings, store.compact_listing), (store.leads, store.compact_lead)],
                                      turns=[store.lead_turns.collection, store.listing_turns.collection])
             follower = runtime.start_follower(TopicFollower(
@@ -56,8 +65,8 @@ def create_app(settings: JobMatchSettings | None = None) -> FastAPI:
                                         listings=follower)
             runtime.start_consumer(handlers.subscriptions())
             app.state.runtime, app.state.store, app.state.listing_index = runtime, store, index
-            app.state.handlers = handlers
+            app.state.handlers, app.state.notifications = handlers, notifications
             yield
 
-    return service_app("Velkommen job match", settings, lifespan, api_router, pages_router,
+    return service_app("Velkommen job match", settings, lifespan, api_router, pages_router, notifications_router,
                        templates=Path(__file__).parent / "templates")

@@ -35,6 +35,7 @@ class JobStore:
         await self.spouses.create_index([("terms", 1)])
         await self.leads.create_index([("case_id", 1), ("score", -1)])
         await self.leads.create_index([("status", 1), ("adviser", 1)])
+        await self.leads.create_index([("created_at", 1)])
         await ensure_outbox_indexes(self.listings)
         await ensure_outbox_indexes(self.leads)
 
@@ -156,6 +157,10 @@ class JobStore:
             for doc in docs:
                 doc.update(outbox_fields([announce(doc)]))
         return await insert_new_many(self.leads, list({doc["_id"]: doc for doc in docs}.values()))
+
+    async def leads_created_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
+        cursor = self.leads.find({"created_at": {"$gte": start, "$lt": end}}, {"case_id": 1})
+        return await cursor.to_list(length=None)
 
     async def get_lead(self, lead_id: str) -> dict[str, Any] | None:
         return await self.leads.find_one({"_id": lead_id}, {"outbox": 0})

@@ -45,6 +45,8 @@ class Installation:
     def __init__(self, workdir: Path):
         self.workdir = workdir
         self.kafka_port, self.controller_port, self.db_port = free_port(), free_port(), free_port()
+        self.smtp_port, self.mailpit_port = free_port(), free_port()
+        self.mailpit_url = f"http://127.0.0.1:{self.mailpit_port}"
         self.ports = {s: free_port() for s in SERVICES}
         self.urls = {s: f"http://127.0.0.1:{p}" for s, p in self.ports.items()}
         self.bootstrap = f"127.0.0.1:{self.kafka_port}"
@@ -56,7 +58,8 @@ class Installation:
     # ------------------------------------------------------------------------------ infrastructure
     def _script(self, name: str, action: str) -> None:
         env = {**os.environ, "VELKOMMEN_DATA_DIR": str(self.workdir / "data"), "KAFKA_PORT": str(self.kafka_port),
-               "KAFKA_CONTROLLER_PORT": str(self.controller_port), "FERRETDB_PORT": str(self.db_port)}
+               "KAFKA_CONTROLLER_PORT": str(self.controller_port), "FERRETDB_PORT": str(self.db_port),
+               "MAILPIT_SMTP_PORT": str(self.smtp_port), "MAILPIT_HTTP_PORT": str(self.mailpit_port)}
         subprocess.run([str(ROOT / "deploy" / f"{name}.sh"), action], env=env, check=True, cwd=ROOT,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
 
@@ -72,6 +75,12 @@ class Installation:
     def stop_db(self) -> None:
         self._script("ferretdb", "stop")
 
+    def start_mail(self) -> None:
+        self._script("mailpit", "start")
+
+    def stop_mail(self) -> None:
+        self._script("mailpit", "stop")
+
     # ------------------------------------------------------------------------------ services
     def start_service(self, service: str, wait: bool = True) -> None:
         env = {
@@ -80,6 +89,7 @@ class Installation:
             "KAFKA_TOPIC_PREFIX": PREFIX, "MONGODB_DATABASE": self.databases[service],
             "OUTBOX_POLL_SECONDS": "0.5", "CONSUMER_RETRY_BACKOFF_SECONDS": "0.2",
             "AUTH_DEV_ISSUER": "true", "AUTH_DEV_KEY_FILE": str(self.key_file),
+            "SMTP_PORT": str(self.smtp_port), "NOTIFICATION_POLL_SECONDS": "0.5",
             **{f"{s.upper()}_URL": url for s, url in self.urls.items()},
         }
         log = open(self.workdir / f"{service}.log", "a")
@@ -113,6 +123,7 @@ class Installation:
     def start(self) -> None:
         self.start_db()
         self.start_kafka()
+        self.start_mail()
         for service in SERVICES:
             self.start_service(service, wait=False)
         for service in SERVICES:
@@ -129,7 +140,7 @@ class Installation:
             except subprocess.TimeoutExpired:
                 process.kill()
                 codes[service] = process.wait()
-        for action in (self.stop_kafka, self.stop_db):
+        for action in (self.stop_kafka, self.stop_db, self.stop_mail):
             try:
                 action()
             except subprocess.CalledProcessError:
@@ -260,6 +271,19 @@ async def quiet(inst: Installation, deadline: float, checks: int = 2, interval: 
             return True
         await asyncio.sleep(interval)
     return False
+
+
+async def mail_message_ids(inst: Installation) -> collections.Counter:
+    """How often each Message-ID arrived at the installation's Mailpit (a mail sent twice is stored twice)."""
+    counts: collections.Counter = collections.Counter()
+    async with httpx.AsyncClient(timeout=30) as http:
+        start = 0
+        while True:
+            page = (await http.get(f"{inst.mailpit_url}/api/v1/messages", params={"start": start, "limit": 500})).json()
+            counts.update(m["MessageID"] for m in page["messages"])
+            start += len(page["messages"])
+            if not page["messages"] or start >= page["total"]:
+                return counts
 
 
 async def dead_letters(inst: Installation) -> int:

@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import time
+import uuid
 from datetime import date
 
 import pytest
@@ -23,9 +24,10 @@ from services.job_match.domain import rank_leads, spouse_profile
 from services.job_match.index import ListingIndex
 from services.job_match.listings import sample_listings
 from services.job_match.settings import JobMatchSettings
-from services.school_intake.domain import MunicipalityConfig, decide_intake
+from services.school_intake.domain import MunicipalityConfig, decide_intake, task_id_for
 from shared.events import NEWCOMER_ARRIVED, to_json
 from shared.municipality import load_municipality_file
+from shared.notify import notification_id
 from tests.builders import arrival as arrival_of
 from tests.builders import arrival_event, registration
 from tests.conftest import ROOT
@@ -36,6 +38,7 @@ from tests.faults.harness import (
     LoadResult,
     dead_letters,
     group_lag,
+    mail_message_ids,
     outputs,
     register_load,
     reset_group_to_beginning,
@@ -132,10 +135,12 @@ async def run_with_fault(installation, world, run: str, fault, capsys) -> dict:
     }
     REPORT[run] = counts
     emit(capsys, f"\n[faults] {run}: {json.dumps(counts)}")
+    counts = dict(counts)
     assert not result.refused, result.refused[:3]
     assert len(result.accepted) == N
     assert verdict.missing == [] and verdict.duplicated == [], (verdict.missing[:3], verdict.duplicated[:3])
     assert counts["dead_lettered"] == 0
+    counts["_cases"] = {case_id: bodies[int(key.rsplit("-", 1)[1])] for key, case_id in result.accepted.items()}
     return counts
 
 
@@ -272,3 +277,44 @@ def test_6_the_http_apis_fuzzed_from_their_openapi_documents_give_no_5xx(install
         assert run.returncode == 0, f"{service}:\n{run.stdout[-3000:]}"
     REPORT["6-schemathesis"] = counts
     emit(capsys, f"\n[faults] 6-schemathesis: {json.dumps(counts)}")
+
+
+def expected_mail_ids(cases: dict[str, dict]) -> set[str]:
+    """The Message-IDs of the mails the units must get: one per intake task the rules give each household."""
+    config = MunicipalityConfig.model_validate(load_municipality_file(ROOT / "services" / "school_intake", "herning"))
+    ids = set()
+    for case_id, body in cases.items():
+        arrival = arrival_of(body, case_id=uuid.UUID(case_id))
+        for decision in decide_intake(arrival, config):
+            task_id = task_id_for(arrival.case_id, decision.child_index, decision.kind)
+            ids.add(f"{notification_id(f'task-arrived:{task_id}')}@velkommen")
+    return ids
+
+
+async def test_7_the_mail_server_stopped_for_ten_seconds_during_load(installation, world, capsys):
+    async def fault(result):
+        await when_accepted(result, N // 3)
+        await asyncio.to_thread(installation.stop_mail)
+        await asyncio.sleep(10)  # mails wait as notifications, retried with backoff
+        await asyncio.to_thread(installation.start_mail)
+
+    counts = await run_with_fault(installation, world, "7-mail-server-stopped-10s", fault, capsys)
+    expected = expected_mail_ids(counts["_cases"])
+    deadline = time.monotonic() + 180
+    while True:
+        arrived = await mail_message_ids(installation)
+        if expected <= set(arrived) or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(1)
+    # Then until no notification is pending anywhere (a late duplicate would still be on its way).
+    client, _ = world
+    pending = client[installation.databases["school_intake"]]["notifications"]
+    while await pending.count_documents({}) and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+    arrived = await mail_message_ids(installation)
+    mails = {"expected": len(expected), "delivered": len(expected & set(arrived)),
+             "duplicated": sum(1 for i in expected if arrived[i] > 1)}
+    REPORT["7-mail-server-stopped-10s"]["mails"] = mails
+    emit(capsys, f"[faults] 7-mail-server-stopped-10s mails: {json.dumps(mails)}")
+    assert mails["delivered"] == mails["expected"] and mails["duplicated"] == 0, mails
+
