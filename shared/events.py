@@ -18,6 +18,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    EmailStr,
     Field,
     StringConstraints,
     ValidationError,
@@ -146,6 +147,9 @@ class Newcomer(EventModel):
     arrival_date: date
     purpose_of_stay: PurposeOfStay
     expected_stay_months: int | None = Field(default=None, ge=1, le=1200)
+    # v2: where the family may be written to, and whether it agreed to (welcome_pack mails only with both).
+    email: EmailStr | None = None
+    contact_consent: bool = False
 
 
 class Spouse(EventModel):
@@ -372,8 +376,11 @@ def to_json(envelope: EventEnvelope) -> bytes:
     return envelope.model_dump_json().encode()
 
 
+# v2 added newcomer.email and newcomer.contact_consent (optional): v1 readers may read it, and v2 readers the v1
+# events still on the topic.
 NEWCOMER_ARRIVED = EventSpec[NewcomerArrived](
-    type="NewcomerArrived", version=1, topic="onboarding.newcomer-arrived.v1", payload=NewcomerArrived
+    type="NewcomerArrived", version=2, min_reader_version=1, topic="onboarding.newcomer-arrived.v1",
+    payload=NewcomerArrived,
 )
 
 SCHOOL_INTAKE_STATUS_CHANGED = EventSpec[SchoolIntakeStatusChanged](

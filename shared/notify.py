@@ -17,6 +17,7 @@ Erasure drops a case's pending notifications; the sent and failed records hold n
 from __future__ import annotations
 
 import asyncio
+import email.policy
 import logging
 import uuid
 from collections.abc import Iterable
@@ -63,8 +64,12 @@ def notification(what: str, kind: str, mail: Mail, *, case_id: str | None, now: 
             "attempts": 0, "next_attempt_at": now, "created_at": now}
 
 
+# Long ASCII headers (an unsubscribe URL) must stay as they are, not be folded into encoded words.
+_POLICY = email.policy.default.clone(max_line_length=998)
+
+
 def message(doc: dict[str, Any], settings: ServiceSettings) -> EmailMessage:
-    msg = EmailMessage()
+    msg = EmailMessage(policy=_POLICY)
     msg["From"] = settings.mail_from
     msg["To"] = formataddr(parseaddr(doc["to"]))
     msg["Subject"] = doc["subject"]
@@ -73,6 +78,9 @@ def message(doc: dict[str, Any], settings: ServiceSettings) -> EmailMessage:
                                   doc["created_at"].replace(tzinfo=UTC))
     msg["Content-Language"] = doc.get("language") or "da"
     msg["Auto-Submitted"] = "auto-generated"
+    if doc.get("unsubscribe"):  # RFC 8058: mail programs offer (and may POST) the unsubscribe link themselves
+        msg["List-Unsubscribe"] = f"<{doc['unsubscribe']}>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(doc["text"])
     if doc.get("html"):
         msg.add_alternative(doc["html"], subtype="html")
@@ -119,8 +127,12 @@ class SmtpTransport:
 
     async def send(self, msg: EmailMessage) -> None:
         s = self.settings
+        # Flattened here: aiosmtplib's own flattening folds long headers (an unsubscribe URL) into encoded words.
+        raw = msg.as_bytes(policy=_POLICY.clone(linesep="\r\n"))
+        sender, recipients = parseaddr(str(msg["From"]))[1], [parseaddr(str(msg["To"]))[1]]
         await aiosmtplib.send(
-            msg, hostname=s.smtp_host, port=s.smtp_port, timeout=s.smtp_timeout_seconds,
+            raw, sender=sender, recipients=recipients, hostname=s.smtp_host, port=s.smtp_port,
+            timeout=s.smtp_timeout_seconds,
             use_tls=s.smtp_security == "tls", start_tls=True if s.smtp_security == "starttls" else False,
             username=s.smtp_username or None, password=s.smtp_password.get_secret_value() or None)
 

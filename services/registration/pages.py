@@ -58,6 +58,8 @@ def registration_from_form(fields: list[tuple[str, str]]) -> dict[str, Any]:
         node = _at(data, head)
         if node is not None and isinstance(node.get(key), str):
             node[key] = _language_skills(node[key])
+    if "newcomer" in data:
+        data["newcomer"]["contact_consent"] = data["newcomer"].get("contact_consent") == "on"
     spouse = household.get("spouse")
     if spouse is not None:
         spouse["wants_job_help"] = spouse.get("wants_job_help") == "on"
@@ -78,7 +80,8 @@ def _at(data: dict[str, Any], dotted: str) -> dict[str, Any] | None:
 
 FORM_FIELDS = {
     *(f"newcomer.{f}" for f in ("full_name", "date_of_birth", "nationality", "preferred_language", "languages",
-                                "arrival_date", "purpose_of_stay", "expected_stay_months")),
+                                "arrival_date", "purpose_of_stay", "expected_stay_months", "email",
+                                "contact_consent")),
     *(f"newcomer.address.{f}" for f in ("street", "house_number", "postcode", "city")),
     "cpr_number",
     *(f"household.spouse.{f}" for f in ("full_name", "date_of_birth", "highest_education", "occupation", "skills",

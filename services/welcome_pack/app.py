@@ -16,6 +16,8 @@ from services.welcome_pack.render import LetterRenderer
 from services.welcome_pack.settings import WelcomePackSettings
 from services.welcome_pack.store import LetterStore
 from shared.logs import configure_logging
+from shared.notify import NotificationStore
+from shared.notify import router as notifications_router
 from shared.outbox import compact_plainly
 from shared.runtime import ServiceRuntime
 from shared.web import service_app
@@ -23,6 +25,7 @@ from shared.web import service_app
 
 def create_app(settings: WelcomePackSettings | None = None) -> FastAPI:
     settings = settings or WelcomePackSettings()
+    settings.link_secret()  # refuses to start without MAIL_LINK_SECRET outside development
     configure_logging(settings.service_name)
     renderer = LetterRenderer(settings.municipality)
 
@@ -33,12 +36,15 @@ def create_app(settings: WelcomePackSettings | None = None) -> FastAPI:
             await store.ensure_indexes()
             runtime.start_relay([store.letters])
             runtime.start_compaction([(store.letters, partial(compact_plainly, store.letters))])
+            notifications = NotificationStore(runtime.db)
+            await notifications.ensure_indexes()
+            runtime.start_notifications(notifications)
             handlers = WelcomePackHandlers(store=store, renderer=renderer, settings=settings,
-                                           erasures=runtime.erasures)
+                                           erasures=runtime.erasures, notifications=notifications)
             runtime.start_consumer(handlers.subscriptions())
             app.state.runtime, app.state.store, app.state.renderer = runtime, store, renderer
-            app.state.handlers = handlers
+            app.state.handlers, app.state.notifications = handlers, notifications
             yield
 
-    return service_app("Velkommen welcome pack", settings, lifespan, api_router, pages_router,
+    return service_app("Velkommen welcome pack", settings, lifespan, api_router, pages_router, notifications_router,
                        templates=Path(__file__).parent / "templates")

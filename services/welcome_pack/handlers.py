@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.welcome_pack import domain
+from services.welcome_pack.family_mail import welcome_notification
 from services.welcome_pack.render import LetterRenderer
 from services.welcome_pack.settings import WelcomePackSettings
 from services.welcome_pack.store import LetterStore
@@ -25,6 +26,7 @@ from shared.events import (
     NewcomerErased,
     WelcomeLetterGenerated,
 )
+from shared.notify import NotificationStore
 from shared.outbox import outbox_entry, outbox_fields
 
 # What this service publishes (through its outbox) and consumes (its app subscribes a handler to each):
@@ -41,6 +43,7 @@ class WelcomePackHandlers:
     renderer: LetterRenderer
     settings: WelcomePackSettings
     erasures: ErasureLog
+    notifications: NotificationStore | None = None
 
     def subscriptions(self) -> list[Subscription]:
         return [
@@ -65,10 +68,35 @@ class WelcomePackHandlers:
                 continue
             letters[letter_id] = _letter(event, letter_id, language, self.renderer, self.settings)
         await self.store.insert_letters(list(letters.values()))
-        await self.erasures.forget_if_erased(case_ids, self.store.erase_case)
+        await self._mail_the_families(events, letters)
+        await self.erasures.forget_if_erased(case_ids, self._erase_case)
+
+    async def _mail_the_families(self, events: list[EventEnvelope[NewcomerArrived]],
+                                 letters: dict[str, dict[str, Any]]) -> None:
+        """The welcome mail to every family that gave an address and agreed, while it agrees (an unsubscribed
+        family's redelivered arrival sends nothing; a sent mail is not sent again)."""
+        if self.notifications is None:
+            return
+        now = datetime.now(UTC)
+        by_case = {letter["case_id"]: letter for letter in letters.values()}
+        contacts = [{"_id": str(e.payload.case_id), "email": e.payload.newcomer.email, "consent": True,
+                     "language": by_case[str(e.payload.case_id)]["language"], "given_at": now}
+                    for e in events if e.payload.newcomer.email and e.payload.newcomer.contact_consent
+                    and str(e.payload.case_id) in by_case]
+        if not contacts:
+            return
+        await self.store.remember_contacts(contacts)
+        consenting = await self.store.consenting([c["_id"] for c in contacts])
+        await self.notifications.add([welcome_notification(by_case[c["_id"]], c["email"], self.renderer,
+                                                           self.settings, now)
+                                      for c in contacts if c["_id"] in consenting])
+
+    async def _erase_case(self, case_id: str) -> int:
+        dropped = await self.notifications.drop_case(case_id) if self.notifications is not None else 0
+        return dropped + await self.store.erase_case(case_id)
 
     async def newcomer_erased(self, event: EventEnvelope[NewcomerErased]) -> None:
-        await self.erasures.erase(event, self.store.erase_case)
+        await self.erasures.erase(event, self._erase_case)
 
 
 def _letter(event: EventEnvelope[NewcomerArrived], letter_id: str, language: str, renderer: LetterRenderer,

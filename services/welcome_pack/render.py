@@ -3,6 +3,7 @@ WeasyPrint for PDF. Municipality facts come from data/<municipality>.json, never
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, time
 from functools import cached_property, lru_cache
 from pathlib import Path
@@ -22,6 +23,7 @@ LOCALES = HERE / "locales"
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
+@lru_cache(maxsize=16)
 def _translations(language: str) -> Translations:
     return translations(LOCALES, language)
 
@@ -80,6 +82,23 @@ class LetterRenderer:
             issued_on=_long_date(issued_on, language),
             opening_hours=self._opening_hours[language],
         )
+
+    @property
+    def municipality_name(self) -> str:
+        return str(self.town["name"])
+
+    def gettext(self, language: str) -> Callable[[str], str]:
+        return _translations(language).gettext
+
+    def mail_footer(self, language: str, town: str, link: str) -> str:
+        return self._environment(language).get_template("mail_footer.html").render(
+            language=language, direction="rtl" if language in RIGHT_TO_LEFT else "ltr", town=town, link=link)
+
+    def page(self, template: str, language: str, **values: object) -> str:
+        """A page for the family (unsubscribing), in its language."""
+        return self._environment(language).get_template(template).render(
+            language=language, direction="rtl" if language in RIGHT_TO_LEFT else "ltr", town=self.municipality_name,
+            **values)
 
     @cached_property
     def _font_config(self):  # weasyprint type

@@ -16,6 +16,7 @@ import time
 import uuid
 from datetime import date
 
+import httpx
 import pytest
 from aiokafka import AIOKafkaProducer
 from pymongo import AsyncMongoClient
@@ -225,12 +226,12 @@ async def test_5_poison_events_are_dead_lettered_and_the_good_ones_behind_them_h
     client, expected = world
     good = arrival_event(registration())
     compatible = json.loads(to_json(arrival_event(registration())))
-    compatible.update(version=2, min_reader_version=1)               # a v2 that only added a field
+    compatible.update(version=NEWCOMER_ARRIVED.version + 1, min_reader_version=1)  # a newer version, a field added
     compatible["payload"]["newcomer"]["pronouns"] = "she/her"
     wrong_types = json.loads(to_json(arrival_event()))
     wrong_types["payload"]["newcomer"]["date_of_birth"] = 12345
     unknown_version = json.loads(to_json(arrival_event()))
-    unknown_version["version"] = 9
+    unknown_version.update(version=9, min_reader_version=9)  # says older readers cannot read it
     huge = json.loads(to_json(arrival_event()))
     huge["payload"]["newcomer"]["full_name"] = "x" * 1_000_000        # a 1 MB message
     poison = [b"{this is not json", json.dumps(wrong_types).encode(), json.dumps(unknown_version).encode(),
@@ -313,8 +314,18 @@ async def test_7_the_mail_server_stopped_for_ten_seconds_during_load(installatio
         await asyncio.sleep(0.5)
     arrived = await mail_message_ids(installation)
     mails = {"expected": len(expected), "delivered": len(expected & set(arrived)),
-             "duplicated": sum(1 for i in expected if arrived[i] > 1)}
+             "duplicated": sum(1 for i in expected if arrived[i] > 1),
+             "failed_attempts_retried": await retried_mail_attempts(installation)}
     REPORT["7-mail-server-stopped-10s"]["mails"] = mails
     emit(capsys, f"[faults] 7-mail-server-stopped-10s mails: {json.dumps(mails)}")
     assert mails["delivered"] == mails["expected"] and mails["duplicated"] == 0, mails
+    assert mails["failed_attempts_retried"] > 0, "the outage was not seen by the sender"
+
+
+async def retried_mail_attempts(installation) -> float:
+    """school_intake's count of mail attempts that failed and were retried (its /metrics)."""
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"{installation.urls['school_intake']}/metrics")).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("velkommen_notifications_total{") and 'outcome="retried"' in line)
 

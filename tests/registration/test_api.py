@@ -196,3 +196,19 @@ async def test_the_arrival_window_is_configurable(infrastructure):
     async with running(create_app(settings), role="borgerservice") as client:
         far = registration(children=[], arrival_date="2099-01-01")
         assert (await client.post("/registrations", json=far)).status_code == 201
+
+
+async def test_an_invalid_email_address_is_a_422_and_a_valid_one_goes_into_the_event(api, infrastructure):
+    bad = await api.post("/registrations", json=registration(email="amira.example.org", contact_consent=True))
+    assert bad.status_code == 422
+    assert [e["loc"] for e in bad.json()["detail"]] == [["body", "newcomer", "email"]]
+    assert "amira.example.org" not in bad.text
+    good = await api.post("/registrations", json=registration(email="amira@example.org", contact_consent=True))
+    assert good.status_code == 201
+    case_id = good.json()["case_id"]
+    records = await read_until_quiet(infrastructure.kafka_bootstrap_servers,
+                                     api.settings.topic(NEWCOMER_ARRIVED.topic), quiet_seconds=1.0)
+    [mine] = [json.loads(r.value) for r in records if r.key == case_id.encode()]
+    assert (mine["version"], mine["min_reader_version"]) == (2, 1)
+    assert mine["payload"]["newcomer"]["email"] == "amira@example.org"
+    assert mine["payload"]["newcomer"]["contact_consent"] is True

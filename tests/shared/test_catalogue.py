@@ -24,7 +24,7 @@ def test_the_catalogue_names_every_topic_with_its_key_publishers_and_consumers()
     assert addresses == {spec.topic for spec in ALL_EVENTS}
     arrived = doc["channels"]["newcomerArrived"]
     assert "Published by registration; consumed by welcome_pack, school_intake, job_match" in arrived["description"]
-    message = doc["components"]["messages"]["NewcomerArrivedV1"]
+    message = doc["components"]["messages"]["NewcomerArrivedV2"]
     assert message["bindings"]["kafka"]["key"]["description"] == "payload.case_id"
     operations = {(o["x-service"], o["action"]) for o in doc["operations"].values()
                   if o["channel"]["$ref"] == "#/channels/newcomerArrived"}
@@ -63,7 +63,7 @@ def test_each_version_is_readable_by_the_readers_of_the_version_before():
 # ------------------------------------------------------------------------- the compatibility check itself
 
 class NewcomerWithEmail(Newcomer):
-    email: str | None = None
+    phone: str | None = None
 
 
 class ArrivedV2(NewcomerArrived):
@@ -71,7 +71,7 @@ class ArrivedV2(NewcomerArrived):
 
 
 class NewcomerWithRequiredEmail(Newcomer):
-    email: str
+    phone: str
 
 
 class ArrivedWithRequired(NewcomerArrived):
@@ -89,7 +89,7 @@ def test_an_added_optional_field_is_compatible():
 def test_removed_retyped_and_newly_required_fields_are_breaking():
     v1 = NewcomerArrived.model_json_schema()
     assert breaking_changes(v1, ArrivedWithRequired.model_json_schema()) == [
-        "payload.newcomer.email: added as required (old events do not have it)"]
+        "payload.newcomer.phone: added as required (old events do not have it)"]
     assert any("municipality: type changed" in p for p in breaking_changes(v1, ArrivedWithIntCase.model_json_schema()))
     removed = json.loads(json.dumps(v1))
     del removed["properties"]["household"]
