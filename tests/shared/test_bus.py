@@ -41,7 +41,7 @@ async def test_poison_events_are_dead_lettered_with_reason_and_good_events_behin
     runner, task, producer = await _run(settings, handler)
     good = arrival_event()
     bad_version = json.loads(to_json(arrival_event()))
-    bad_version["version"] = 9
+    bad_version.update(version=9, min_reader_version=9)
     failing = arrival_event()
     failing_body = json.loads(to_json(failing))
     failing_body["payload"]["newcomer"]["full_name"] = "Always Fails"

@@ -28,7 +28,8 @@ def catalog(language):
 
 
 def template_message_ids():
-    found = extract_from_dir(str(HERE), method_map=[("templates/**.html", "jinja2")],
+    """Every message of the templates and of the service's Python code (the mails' plain-text parts: `_()`)."""
+    found = extract_from_dir(str(HERE), method_map=[("templates/**.html", "jinja2"), ("*.py", "python")],
                              options_map={"templates/**.html": {"extensions": "jinja2.ext.i18n"}})
     return {message for _, _, message, _, _ in found}
 
