@@ -16,6 +16,7 @@ from shared.notify import notification_id
 from tests.apps import running
 from tests.builders import arrival_event, registration
 from tests.kafka_helpers import eventually
+from tests.mailpit import mails_with
 
 
 def test_periods_are_whole_and_the_same_for_every_replica():
@@ -61,10 +62,7 @@ async def test_one_digest_per_period_whoever_sends_it(service, infrastructure):
         return await app.state.notifications.pending.count_documents({}) == 0
 
     assert await eventually(sent, timeout=20)
-    async with httpx.AsyncClient() as http:
-        found = (await http.get(f"{infrastructure.mailpit_url}/api/v1/search",
-                                params={"query": f"message-id:{message_id}"})).json()["messages"]
-    [mail] = [m for m in found if m["MessageID"] == message_id]
+    [mail] = await mails_with(infrastructure.mailpit_url, message_id)
     assert [to["Address"] for to in mail["To"]] == [settings.jobcenter_mailbox]
     assert "Jonas" not in str(mail) and "Weber" not in str(mail)
     assert await send_digest(app.state.store, app.state.notifications, settings, now=after_this_period) == 0

@@ -12,7 +12,6 @@ import subprocess
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
-import httpx
 import pytest
 
 from services.school_intake import domain
@@ -29,6 +28,7 @@ from tests.apps import as_role, running
 from tests.builders import arrival, arrival_event, child, registration
 from tests.conftest import ROOT
 from tests.kafka_helpers import eventually
+from tests.mailpit import mails_with
 from tests.school_intake.test_handlers import one_seat_config
 
 HERNING = load_municipality_file(ROOT / "services" / "school_intake", "herning")
@@ -66,12 +66,6 @@ def test_a_municipality_file_with_a_unit_without_a_mailbox_is_refused_naming_it(
     with pytest.raises(ValueError, match="missing for: lindbjerg, youth-unit"):
         domain.MunicipalityConfig.model_validate(raw)
 
-
-async def mails_with(mailpit_url: str, message_id: str) -> list[dict]:
-    async with httpx.AsyncClient() as http:
-        found = (await http.get(f"{mailpit_url}/api/v1/search", params={"query": f"message-id:{message_id}",
-                                                                          "limit": 50})).json()
-    return [m for m in found["messages"] if m["MessageID"] == message_id]
 
 
 @pytest.fixture(scope="module")

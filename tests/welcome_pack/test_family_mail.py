@@ -19,6 +19,7 @@ from shared.notify import NotificationStore, notification_id
 from tests.apps import running
 from tests.builders import arrival_event, registration
 from tests.kafka_helpers import eventually
+from tests.mailpit import mails_with
 
 SETTINGS = WelcomePackSettings(auth_dev_issuer=True, welcome_pack_url="https://welcome.example")
 
@@ -59,12 +60,6 @@ async def service(infrastructure):
     async with running(app) as client:
         yield client, app
 
-
-async def mails_with(mailpit_url: str, message_id: str) -> list[dict]:
-    async with httpx.AsyncClient() as http:
-        found = (await http.get(f"{mailpit_url}/api/v1/search",
-                                params={"query": f"message-id:{message_id}"})).json()["messages"]
-    return [m for m in found if m["MessageID"] == message_id]
 
 
 async def test_a_consenting_family_gets_its_welcome_mail_once_in_its_language(service, infrastructure):
