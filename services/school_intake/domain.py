@@ -383,8 +383,12 @@ class Reminder(StrEnum):
     ESCALATED = "escalated"    # to the school administration, escalate_after_working_days later
 
 
-def reminders_due(status: TaskStatus, due: date, today: date, rules: IntakeRules) -> list[Reminder]:
-    """Which reminders a task has earned by `today` (each is sent once: its id is the task's and the kind's)."""
+def reminders_due(status: TaskStatus, due: date, today: date, rules: IntakeRules,
+                  created: date | None = None) -> list[Reminder]:
+    """Which reminders a task has earned by `today` (each is sent once: its id is the task's and the kind's). A
+    task registered after its due date (a late registration) counts from the day it was created: its unit has
+    just been told of it, not reminded."""
+    due = max(due, created) if created is not None else due
     if status is not TaskStatus.NEW or today <= due or (today - due).days > rules.reminder_lookback_days:
         return []
     due_so_far = [Reminder.OVERDUE]

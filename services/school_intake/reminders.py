@@ -34,7 +34,7 @@ def notifications_due(tasks: list[dict[str, Any]], config: domain.MunicipalityCo
     for task in tasks:
         status = domain.TaskStatus(task["status"])
         due = date.fromisoformat(str(task["due_date"])[:10])
-        for reminder in domain.reminders_due(status, due, today, rules):
+        for reminder in domain.reminders_due(status, due, today, rules, created=task["created_at"].date()):
             mail = task_reminder(task, reminder, config, queue_url)
             owed.append(notification(f"task-{reminder.value}:{task['_id']}", f"task_{reminder.value}", mail,
                                      case_id=task["case_id"], now=now))

@@ -261,3 +261,11 @@ def test_pool_ids_name_school_and_grade_band_both_ways():
 def test_reminders_follow_working_days_after_the_due_date(status, due, today, expected):
     got = domain.reminders_due(domain.TaskStatus(status), d(due), d(today), IntakeRules())
     assert [r.value for r in got] == expected
+
+
+def test_a_task_registered_after_its_due_date_counts_from_its_creation():
+    rules, new = IntakeRules(), domain.TaskStatus.NEW
+    assert domain.reminders_due(new, d("2026-11-09"), d("2026-12-02"), rules, created=d("2026-12-02")) == []
+    assert [r.value for r in domain.reminders_due(new, d("2026-11-09"), d("2026-12-03"), rules,
+                                                  created=d("2026-12-02"))] == ["overdue"]
+    assert len(domain.reminders_due(new, d("2026-11-09"), d("2026-12-07"), rules, created=d("2026-12-02"))) == 2

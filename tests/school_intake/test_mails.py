@@ -183,7 +183,8 @@ async def test_reminders_and_escalations_are_sent_once_whatever_runs_them_how_of
     event = arrival_event(registration(children=[child("Late", "2015-04-01", "good")]))
     await app.state.handlers.newcomer_arrived(event)
     [task] = await store.tasks_of_case(str(event.payload.case_id))
-    later = date.fromisoformat(task["due_date"]) + timedelta(days=10)  # well past the escalation point
+    # Well past the escalation point, counted from the later of the due date and the day the task came.
+    later = max(date.fromisoformat(task["due_date"]), task["created_at"].date()) + timedelta(days=10)
 
     def run():
         return remind(store, notifications, app.state.intake_config, app.state.settings, today=later)
