@@ -40,6 +40,12 @@ class Role(StrEnum):
     SCHOOL_STAFF = "school_staff"            # one school's (unit's) intake tasks; bound by the school_id claim
     JOBCENTER_ADVISER = "jobcenter_adviser"  # job leads and the spouse facts they need; no children's data
     ADMIN = "admin"                          # audit log and operations; no case data
+    # A newcomer's family on its own pages (welcome_pack's sign-in link, never a staff token): its own case only.
+    FAMILY = "family"
+
+
+# The roles a staff token may carry (the identity broker's job functions); FAMILY is never one of them.
+STAFF_ROLES: tuple[Role, ...] = tuple(r for r in Role if r is not Role.FAMILY)
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,11 @@ class Principal:
         if self.school_id is None:
             raise Forbidden("A school staff token must name the school (school_id claim).")
         return self.school_id
+
+    @classmethod
+    def family(cls, case_id: str) -> Principal:
+        """The signed-in family of one case, as it appears in the audit trail."""
+        return cls(subject=f"family:{case_id}", name="family", roles=frozenset({Role.FAMILY}))
 
     def audit_fields(self) -> dict[str, Any]:
         return {"actor": self.subject, "actor_name": self.name, "role": self.role.value, "school_id": self.school_id}
@@ -162,7 +173,7 @@ class TokenVerifier:
     def _principal(self, claims: dict[str, Any]) -> Principal:
         raw = claims.get(self.settings.auth_role_claim, [])
         values = [raw] if isinstance(raw, str) else list(raw) if isinstance(raw, list) else []
-        roles = frozenset(Role(v) for v in values if v in Role._value2member_map_)
+        roles = frozenset(r for r in STAFF_ROLES if r.value in values)
         if not roles:
             raise NotAuthenticated("token carries no known role")
         school_id = claims.get("school_id")
@@ -247,7 +258,7 @@ def require(*roles: Role):
     return dependency
 
 
-AnyStaff = Annotated[Principal, Depends(require(*Role))]
+AnyStaff = Annotated[Principal, Depends(require(*STAFF_ROLES))]
 
 
 # ------------------------------------------------------------------------------------------------------- CLI
@@ -257,7 +268,7 @@ def main(argv: list[str] | None = None) -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     token = commands.add_parser("token", help="print a development token (accepted only with AUTH_DEV_ISSUER=true)")
-    token.add_argument("--role", required=True, choices=[r.value for r in Role])
+    token.add_argument("--role", required=True, choices=[r.value for r in STAFF_ROLES])
     token.add_argument("--school-id")
     token.add_argument("--name")
     token.add_argument("--hours", type=float, default=8)

@@ -205,6 +205,9 @@ class SchoolIntakeStatusChanged(StatusChanged):
     kind: str
     unit_id: str
     unit_name: str
+    # v2: which child of the household (its position in the arrival's list): the family's plan ticks that
+    # child's step. Not a name, and nothing a reader outside the case could use.
+    child_index: int | None = Field(default=None, ge=0, le=19)
 
 
 class WelcomeLetterGenerated(EventModel):
@@ -383,9 +386,11 @@ NEWCOMER_ARRIVED = EventSpec[NewcomerArrived](
     payload=NewcomerArrived,
 )
 
+# v2 added child_index (optional): v1 readers may read it.
 SCHOOL_INTAKE_STATUS_CHANGED = EventSpec[SchoolIntakeStatusChanged](
     type="SchoolIntakeStatusChanged",
-    version=1,
+    version=2,
+    min_reader_version=1,
     topic="onboarding.school-intake-status-changed.v1",
     payload=SchoolIntakeStatusChanged,
 )

@@ -15,7 +15,16 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import ChoiceLoader, Environment, FileSystemLoader, select_autoescape
 
-from shared.auth import CSRF_FIELD, SESSION_COOKIE, DevIssuer, Principal, Role, csrf_token_for, current_principal
+from shared.auth import (
+    CSRF_FIELD,
+    SESSION_COOKIE,
+    STAFF_ROLES,
+    DevIssuer,
+    Principal,
+    Role,
+    csrf_token_for,
+    current_principal,
+)
 from shared.settings import ServiceSettings
 
 SHARED_DIR = Path(__file__).parent
@@ -95,7 +104,7 @@ class StaffPages:
 
     def error(self, request: Request, exc: HTTPException) -> HTMLResponse:
         if exc.status_code == status.HTTP_401_UNAUTHORIZED:
-            return self.render(request, "login.html", status_code=401, roles=list(Role),
+            return self.render(request, "login.html", status_code=401, roles=list(STAFF_ROLES),
                                next_url=_local(request.url.path))
         return self.render(request, "error.html", status_code=exc.status_code, detail=exc.detail)
 
@@ -120,7 +129,7 @@ def login_router(pages: StaffPages) -> APIRouter:
     @router.get("/login")
     async def login_page(request: Request, next: str = "/") -> Response:
         request.state.principal = await current_principal(request)
-        return pages.render(request, "login.html", roles=list(Role), next_url=_local(next))
+        return pages.render(request, "login.html", roles=list(STAFF_ROLES), next_url=_local(next))
 
     @router.post("/login")
     async def login(role: Annotated[Role, Form()], name: Annotated[str, Form(max_length=100)] = "",
@@ -129,6 +138,9 @@ def login_router(pages: StaffPages) -> APIRouter:
         if not settings.auth_dev_issuer:
             # Production logins go through the municipality's identity broker, which sets the bearer token.
             raise HTTPException(status.HTTP_404_NOT_FOUND, "Development login is switched off.")
+        if role not in STAFF_ROLES:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                "Families sign in with the link in their letter.")
         if role is Role.SCHOOL_STAFF and not school_id.strip():
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "School staff must give their school id.")
         token = DevIssuer(settings.auth_dev_key_file).token(

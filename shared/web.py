@@ -70,7 +70,11 @@ async def _changed_meanwhile(request: Request, exc: Exception) -> JSONResponse:
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, StarletteHTTPException)
-    # A browser gets a page (the login form for 401); an API client gets the usual JSON.
+    # A service may answer some paths with its own error pages (welcome_pack's family pages); otherwise a browser
+    # gets a staff page (the login form for 401) and an API client the usual JSON.
+    own_page = getattr(request.app.state, "error_page", None)
+    if own_page is not None and (page := own_page(request, exc)) is not None:
+        return page
     if wants_html(request) and exc.status_code in (401, 403, 404, 409, 422):
         return request.app.state.pages.error(request, exc)
     return await http_exception_handler(request, exc)

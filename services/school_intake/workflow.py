@@ -43,8 +43,8 @@ def _status_entry(settings: SchoolIntakeSettings, task: dict[str, Any], previous
     envelope = SCHOOL_INTAKE_STATUS_CHANGED.envelope(
         SchoolIntakeStatusChanged(
             case_id=case_id, task_id=uuid.UUID(task["_id"]), kind=task["kind"], unit_id=task["unit_id"],
-            unit_name=task["unit_name"], status=task["status"], previous_status=previous, reason=reason,
-            changed_by=by, changed_at=at,
+            unit_name=task["unit_name"], child_index=task.get("child_index"), status=task["status"],
+            previous_status=previous, reason=reason, changed_by=by, changed_at=at,
         ),
         producer=settings.service_name, correlation_id=case_id, causation_id=causation_id,
     )

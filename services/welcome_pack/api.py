@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, status
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
 
 from services.welcome_pack.domain import SUPPORTED_LANGUAGES, LetterSection
@@ -49,12 +49,22 @@ async def read_letter(store: LetterStore, letter_id: uuid.UUID, user: Principal,
     return letter
 
 
-def _html(renderer: LetterRenderer, letter: dict[str, Any], language: str) -> str:
+def letter_html_in(renderer: LetterRenderer, letter: dict[str, Any], language: str, sign_in_url: str | None) -> str:
+    """The stored letter, or rendered again in another language; with the sign-in link when one is given."""
     if language == letter["language"]:
-        return letter["html"]
-    issued = date.fromisoformat(letter.get("issued_on") or letter["created_at"].date().isoformat())
-    return renderer.render_html(NewcomerArrived.model_validate(letter["arrival"]), language,
-                                [LetterSection(s) for s in letter["sections"]], issued)
+        html = letter["html"]
+    else:
+        issued = date.fromisoformat(letter.get("issued_on") or letter["created_at"].date().isoformat())
+        html = renderer.render_html(NewcomerArrived.model_validate(letter["arrival"]), language,
+                                    [LetterSection(s) for s in letter["sections"]], issued)
+    return renderer.with_sign_in(html, language, sign_in_url)
+
+
+async def _html(request: Request, letter: dict[str, Any], language: str) -> str:
+    """What Borgerservice prints: the letter with the family's current sign-in link."""
+    state = request.app.state
+    url = await state.access.sign_in_url(letter["case_id"], datetime.now(UTC))
+    return letter_html_in(state.renderer, letter, language, url)
 
 
 @router.get("/letters", response_model=list[LetterSummary])
@@ -72,20 +82,21 @@ async def letters_of_case(case_id: uuid.UUID, user: Borgerservice, store: StoreD
 
 @router.get("/letters/{letter_id}.pdf", response_class=Response,
             responses={200: {"content": {"application/pdf": {}}}})
-async def letter_pdf(letter_id: uuid.UUID, user: Borgerservice, store: StoreDep, renderer: RendererDep,
-                     audit: AuditDep, lang: Lang = None) -> Response:
+async def letter_pdf(letter_id: uuid.UUID, request: Request, user: Borgerservice, store: StoreDep,
+                     renderer: RendererDep, audit: AuditDep, lang: Lang = None) -> Response:
     letter = await read_letter(store, letter_id, user, audit, "letter pdf")
     language = _language(lang, letter)
     # WeasyPrint is CPU-bound and synchronous: render off the event loop.
-    pdf = await asyncio.to_thread(renderer.render_pdf, _html(renderer, letter, language))
+    pdf = await asyncio.to_thread(renderer.render_pdf, await _html(request, letter, language))
     return Response(pdf, media_type="application/pdf",
                     headers={"Content-Disposition": f'inline; filename="welcome-{language}.pdf"'})
 
 
 @router.get("/letters/{letter_id}", response_class=HTMLResponse)
-async def letter_html(letter_id: uuid.UUID, user: Borgerservice, store: StoreDep, renderer: RendererDep,
+async def letter_html(letter_id: uuid.UUID, request: Request, user: Borgerservice, store: StoreDep,
+                      renderer: RendererDep,
                       audit: AuditDep, lang: Lang = None) -> HTMLResponse:
     letter = await read_letter(store, letter_id, user, audit, "letter")
     # The letter is a standalone document with its own <style>; it runs no script and loads nothing.
-    return HTMLResponse(_html(renderer, letter, _language(lang, letter)),
+    return HTMLResponse(await _html(request, letter, _language(lang, letter)),
                         headers={"Content-Security-Policy": LETTER_CSP})

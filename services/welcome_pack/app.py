@@ -10,6 +10,9 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.welcome_pack.api import router as api_router
+from services.welcome_pack.family import FamilyAccess
+from services.welcome_pack.family_pages import family_error
+from services.welcome_pack.family_pages import router as family_router
 from services.welcome_pack.handlers import WelcomePackHandlers
 from services.welcome_pack.pages import router as pages_router
 from services.welcome_pack.render import LetterRenderer
@@ -28,6 +31,7 @@ def create_app(settings: WelcomePackSettings | None = None) -> FastAPI:
     settings.link_secret()  # refuses to start without MAIL_LINK_SECRET outside development
     configure_logging(settings.service_name)
     renderer = LetterRenderer(settings.municipality)
+    plan_rules = renderer.plan_rules()  # refuses a municipality file with a bad "plan" section at start-up
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -39,12 +43,17 @@ def create_app(settings: WelcomePackSettings | None = None) -> FastAPI:
             notifications = NotificationStore(runtime.db)
             await notifications.ensure_indexes()
             runtime.start_notifications(notifications)
+            access = FamilyAccess(store, settings)
             handlers = WelcomePackHandlers(store=store, renderer=renderer, settings=settings,
-                                           erasures=runtime.erasures, notifications=notifications)
+                                           erasures=runtime.erasures, access=access, notifications=notifications)
             runtime.start_consumer(handlers.subscriptions())
             app.state.runtime, app.state.store, app.state.renderer = runtime, store, renderer
             app.state.handlers, app.state.notifications = handlers, notifications
+            app.state.access, app.state.plan_rules = access, plan_rules
             yield
 
-    return service_app("Velkommen welcome pack", settings, lifespan, api_router, pages_router, notifications_router,
+    app = service_app("Velkommen welcome pack", settings, lifespan, api_router, pages_router, family_router,
+                       notifications_router,
                        templates=Path(__file__).parent / "templates")
+    app.state.error_page = family_error
+    return app

@@ -376,6 +376,9 @@ def plan_progress(steps: list[PlanStep], states: dict[str, StepState], today: da
                         not_relevant=status.count(StepStatus.NOT_RELEVANT))
 
 
+# school_intake's kinds of intake (a child has at most one of each).
+INTAKE_KINDS = ("reception_class", "district_school", "daycare", "youth_guidance")
+
 # Which step another service's event completes: (intake kind, status) -> the child's step kind; a job lead's
 # status -> the spouse's step(s).
 INTAKE_STEP_DONE: dict[tuple[str, str], StepKind] = {

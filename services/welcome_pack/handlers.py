@@ -1,6 +1,8 @@
 """Events the welcome pack consumes, and what it does with each.
 
-Consumes: NewcomerArrived v1 (write the letter), NewcomerErased v1 (delete the case's letters, confirm).
+Consumes: NewcomerArrived (write the letter, the plan and the family's sign-in code), SchoolIntakeStatusChanged
+and JobLeadStatusChanged (what the family sees of its children's intake; the plan steps they complete),
+NewcomerErased (delete everything of the case, confirm).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from services.welcome_pack import domain
+from services.welcome_pack.family import FamilyAccess
 from services.welcome_pack.family_mail import welcome_notification
 from services.welcome_pack.render import LetterRenderer
 from services.welcome_pack.settings import WelcomePackSettings
@@ -18,12 +21,16 @@ from shared.bus import Subscription
 from shared.erasure import ErasureLog
 from shared.events import (
     ERASURE_CONFIRMED,
+    JOB_LEAD_STATUS_CHANGED,
     NEWCOMER_ARRIVED,
     NEWCOMER_ERASED,
+    SCHOOL_INTAKE_STATUS_CHANGED,
     WELCOME_LETTER_GENERATED,
     EventEnvelope,
+    JobLeadStatusChanged,
     NewcomerArrived,
     NewcomerErased,
+    SchoolIntakeStatusChanged,
     WelcomeLetterGenerated,
 )
 from shared.notify import NotificationStore
@@ -32,7 +39,7 @@ from shared.outbox import outbox_entry, outbox_fields
 # What this service publishes (through its outbox) and consumes (its app subscribes a handler to each):
 # the event catalogue (docs/asyncapi.yaml) is generated from these.
 PUBLISHES = (WELCOME_LETTER_GENERATED, ERASURE_CONFIRMED)
-CONSUMES = (NEWCOMER_ARRIVED, NEWCOMER_ERASED)
+CONSUMES = (NEWCOMER_ARRIVED, SCHOOL_INTAKE_STATUS_CHANGED, JOB_LEAD_STATUS_CHANGED, NEWCOMER_ERASED)
 
 
 @dataclass(frozen=True)
@@ -43,11 +50,14 @@ class WelcomePackHandlers:
     renderer: LetterRenderer
     settings: WelcomePackSettings
     erasures: ErasureLog
+    access: FamilyAccess
     notifications: NotificationStore | None = None
 
     def subscriptions(self) -> list[Subscription]:
         return [
             Subscription(NEWCOMER_ARRIVED, self.newcomer_arrived, handle_batch=self.newcomers_arrived),
+            Subscription(SCHOOL_INTAKE_STATUS_CHANGED, self.school_intake_status_changed),
+            Subscription(JOB_LEAD_STATUS_CHANGED, self.job_lead_status_changed),
             Subscription(NEWCOMER_ERASED, self.newcomer_erased),
         ]
 
@@ -68,6 +78,13 @@ class WelcomePackHandlers:
                 continue
             letters[letter_id] = _letter(event, letter_id, language, self.renderer, self.settings)
         await self.store.insert_letters(list(letters.values()))
+        now = datetime.now(UTC)
+        # The plan and the sign-in code: inserts of documents keyed by the case, so a redelivery adds nothing
+        # (and a code Borgerservice issued since is not replaced).
+        await self.store.add_plans([{"_id": letter["case_id"], "letter_id": letter["_id"],
+                                     "language": letter["language"], "created_at": now} for letter in letters.values()])
+        for letter in letters.values():
+            await self.store.add_code_if_none(self.access.new_code_document(letter["case_id"], now, "system"))
         await self._mail_the_families(events, letters)
         await self.erasures.forget_if_erased(case_ids, self._erase_case)
 
@@ -87,9 +104,48 @@ class WelcomePackHandlers:
             return
         await self.store.remember_contacts(contacts)
         consenting = await self.store.consenting([c["_id"] for c in contacts])
-        await self.notifications.add([welcome_notification(by_case[c["_id"]], c["email"], self.renderer,
-                                                           self.settings, now)
-                                      for c in contacts if c["_id"] in consenting])
+        await self.notifications.add([
+            welcome_notification(by_case[c["_id"]], c["email"], self.renderer, self.settings, now,
+                                 await self.access.sign_in_url(c["_id"], now))
+            for c in contacts if c["_id"] in consenting])
+
+    async def school_intake_status_changed(self, event: EventEnvelope[SchoolIntakeStatusChanged]) -> None:
+        """The family's view of the child's intake, and the child's plan step when the intake completes it."""
+        change = event.payload
+        case_id = str(change.case_id)
+        if change.child_index is None or await self.store.plan(case_id) is None:
+            return  # a v1 event (no child), or a case this service has no plan for (erased, or not yet arrived)
+        await self.store.record_intake({
+            "_id": f"{case_id}:{change.child_index}:{change.kind}", "case_id": case_id,
+            "child_index": change.child_index, "kind": change.kind, "unit_id": change.unit_id,
+            "unit_name": change.unit_name, "status": change.status, "changed_at": change.changed_at,
+            "source_event_id": str(event.event_id)})
+        await self._tick(case_id, domain.step_ids_done_by_intake(change.kind, change.status, change.child_index),
+                         f"{event.producer}", change.changed_at, event)
+        await self.erasures.forget_if_erased([case_id], self._erase_case)
+
+    async def job_lead_status_changed(self, event: EventEnvelope[JobLeadStatusChanged]) -> None:
+        change = event.payload
+        case_id = str(change.case_id)
+        if await self.store.plan(case_id) is None:
+            return
+        await self._tick(case_id, domain.step_ids_done_by_lead(change.status), event.producer, change.changed_at,
+                         event)
+        await self.erasures.forget_if_erased([case_id], self._erase_case)
+
+    async def _tick(self, case_id: str, step_ids: list[str], by: str, at: datetime, event: EventEnvelope) -> None:
+        """Mark the steps done unless someone set them later than this event happened (a family's untick after a
+        placement stays; the same event twice writes the same)."""
+        if not step_ids:
+            return
+        states = await self.store.step_states_of(case_id, step_ids)
+        for step_id in step_ids:
+            stored = states.get(step_id)
+            if stored is not None and stored.get("cause") != str(event.event_id) \
+                    and stored["at"] >= at.replace(tzinfo=None):
+                continue
+            await self.store.set_step_state(case_id, step_id, domain.StepStatus.DONE.value, by, at,
+                                            cause=str(event.event_id))
 
     async def _erase_case(self, case_id: str) -> int:
         dropped = await self.notifications.drop_case(case_id) if self.notifications is not None else 0

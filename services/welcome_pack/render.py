@@ -8,12 +8,14 @@ from datetime import date, time
 from functools import cached_property, lru_cache
 from pathlib import Path
 
+import segno
 from babel import Locale
 from babel.dates import format_date, format_time, get_day_names
 from babel.support import Translations
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
-from services.welcome_pack.domain import RIGHT_TO_LEFT, SUPPORTED_LANGUAGES, LetterSection
+from services.welcome_pack.domain import RIGHT_TO_LEFT, SUPPORTED_LANGUAGES, LetterSection, PlanRules
 from shared.events import NewcomerArrived
 from shared.i18n import translations
 from shared.municipality import load_municipality_file
@@ -21,6 +23,23 @@ from shared.municipality import load_municipality_file
 HERE = Path(__file__).parent
 LOCALES = HERE / "locales"
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Where a stored letter gets its sign-in block when it is shown (the code is never stored in the letter).
+SIGN_IN_MARKER = Markup("<!--velkommen:sign-in-->")
+
+
+def ltr(value: object) -> Markup:
+    """A Latin run (link, phone number, address, e-mail, digits) kept left-to-right inside right-to-left text:
+    without it `https://` prints as `//:https` and `+45 96 28 28 28` as `28 28 28 96 45+` in Arabic."""
+    return Markup('<bdi dir="ltr">%s</bdi>') % value
+
+
+def isolate(value: object) -> Markup:
+    """A name or other text of unknown script, isolated (its own direction, from its first letter)."""
+    return Markup("<bdi>%s</bdi>") % value
+
+
+def qr_data_uri(url: str) -> str:
+    return str(segno.make(url, error="m").svg_data_uri(scale=4, border=2))
 
 
 @lru_cache(maxsize=16)
@@ -67,6 +86,7 @@ class LetterRenderer:
                 extensions=["jinja2.ext.i18n"],
             )
             env.install_gettext_translations(_translations(language), newstyle=True)  # type: ignore[attr-defined]
+            env.filters.update(ltr=ltr, isolate=isolate)
             self._environments[language] = env
         return self._environments[language]
 
@@ -81,7 +101,21 @@ class LetterRenderer:
             sections=[s.value for s in sections],
             issued_on=_long_date(issued_on, language),
             opening_hours=self._opening_hours[language],
+            sign_in=SIGN_IN_MARKER,
         )
+
+    def with_sign_in(self, html: str, language: str, url: str | None) -> str:
+        """The stored letter with the family's current sign-in link and its QR code (none: the block is left out)."""
+        block = "" if url is None else self._environment(language).get_template("sign_in_block.html").render(
+            url=url, qr=qr_data_uri(url))
+        return html.replace(SIGN_IN_MARKER, block, 1)
+
+    def opening_hours_of(self, language: str) -> list[str]:
+        return self._opening_hours[language]
+
+    def plan_rules(self) -> PlanRules:
+        facts = {k: v for k, v in self.town.get("plan", {}).items() if not k.startswith("_")}
+        return PlanRules.model_validate(facts)
 
     @property
     def municipality_name(self) -> str:

@@ -1,7 +1,13 @@
-"""The welcome pack's collections: letters."""
+"""The welcome pack's collections: letters, the family's contact, its plan's step statuses, what it sees of its
+children's intake, and its sign-in codes and sessions.
+
+Reads on the family's pages are exact `_id` lookups (the ids follow from the case and its plan): on FerretDB only
+those use an index, so a page costs the same with 1,000 cases as with 100,000.
+"""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -9,7 +15,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.db import find_by_ids, insert_new_many
+from shared.db import find_by_ids, insert_new, insert_new_many
 from shared.outbox import ensure_outbox_indexes
 
 
@@ -18,10 +24,21 @@ class LetterStore:
         # Collections whose documents carry pending events are written through watch() (see shared.outbox).
         self.letters = watch(db["letters"])
         self.contacts = db["family_contacts"]
+        self.plans = db["plans"]
+        self.step_states = db["plan_step_states"]
+        self.intakes = db["family_intakes"]
+        self.codes = db["sign_in_codes"]
+        self.spent_codes = db["sign_in_spent"]
+        self.failures = db["sign_in_failures"]
+        self.sessions = db["family_sessions"]
 
     async def ensure_indexes(self) -> None:
         await self.letters.create_index([("case_id", 1), ("language", 1)])
         await ensure_outbox_indexes(self.letters)
+        for collection in (self.step_states, self.intakes, self.spent_codes, self.sessions):
+            await collection.create_index([("case_id", 1)])  # erasure
+        await self.failures.create_index([("case_id", 1), ("at", 1)])
+        await self.failures.create_index([("client", 1), ("at", 1)])
 
     async def insert_letters(self, letters: list[dict[str, Any]]) -> int:
         """Store the letters that do not exist yet (one unordered insert); returns how many were new."""
@@ -35,9 +52,88 @@ class LetterStore:
         return await self.letters.find_one({"_id": letter_id}, {"outbox": 0})
 
     async def erase_case(self, case_id: str) -> int:
-        """Delete the case's letters (they hold names, the address and the household) and its contact."""
+        """Delete the case's letters (they hold names, the address and the household), its contact, plan,
+        intake view, sign-in codes and sessions (a signed-in family is signed out)."""
         deleted = (await self.letters.delete_many({"case_id": case_id})).deleted_count
-        return deleted + (await self.contacts.delete_one({"_id": case_id})).deleted_count
+        for collection in (self.contacts, self.codes, self.plans):
+            deleted += (await collection.delete_one({"_id": case_id})).deleted_count
+        for collection in (self.step_states, self.intakes, self.spent_codes, self.sessions, self.failures):
+            deleted += (await collection.delete_many({"case_id": case_id})).deleted_count
+        return deleted
+
+    # One plan document per case (written with the letter, an insert): which letter holds the arrival the plan is
+    # built from, and the family's language. The steps themselves follow from the arrival (domain.onboarding_plan).
+
+    async def add_plans(self, plans: list[dict[str, Any]]) -> None:
+        await insert_new_many(self.plans, plans)
+
+    async def plan(self, case_id: str) -> dict[str, Any] | None:
+        return await self.plans.find_one({"_id": case_id})
+
+    async def letter_of_plan(self, case_id: str) -> dict[str, Any] | None:
+        plan = await self.plan(case_id)
+        return await self.get_letter(plan["letter_id"]) if plan else None
+
+    # ------------------------------------------------------------------------------------------ plan and intakes
+    # One document per step and case (id "<case>:<step>"): two people ticking two steps never overwrite each other
+    # (FerretDB rewrites a whole document on update), and the plan reads its steps by _id.
+
+    async def step_states_of(self, case_id: str, step_ids: list[str]) -> dict[str, dict[str, Any]]:
+        found = await find_by_ids(self.step_states, [f"{case_id}:{s}" for s in step_ids])
+        return {doc["step_id"]: doc for doc in found}
+
+    async def set_step_state(self, case_id: str, step_id: str, status: str, by: str, at: datetime,
+                             cause: str | None = None) -> None:
+        await self.step_states.update_one(
+            {"_id": f"{case_id}:{step_id}"},
+            {"$set": {"case_id": case_id, "step_id": step_id, "status": status, "by": by, "at": at, "cause": cause}},
+            upsert=True)
+
+    async def intakes_of(self, case_id: str, keys: list[str]) -> list[dict[str, Any]]:
+        return await find_by_ids(self.intakes, [f"{case_id}:{k}" for k in keys])
+
+    async def record_intake(self, doc: dict[str, Any]) -> None:
+        """Keep the newest status of a child's intake (events of a case arrive in order; a redelivered older one
+        does not move it back)."""
+        stored = await self.intakes.find_one({"_id": doc["_id"]}, {"changed_at": 1})
+        if stored is not None and stored["changed_at"] >= doc["changed_at"].replace(tzinfo=None):
+            return
+        await self.intakes.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
+    # ------------------------------------------------------------------------------------------ sign-in
+    async def current_code(self, case_id: str) -> dict[str, Any] | None:
+        return await self.codes.find_one({"_id": case_id})
+
+    async def add_code_if_none(self, doc: dict[str, Any]) -> bool:
+        return await insert_new(self.codes, doc)
+
+    async def replace_code(self, doc: dict[str, Any]) -> None:
+        await self.codes.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
+    async def spend(self, code_hash: str, case_id: str, at: datetime) -> bool:
+        """True for the one request that spends the code (a unique insert: atomic on FerretDB too)."""
+        return await insert_new(self.spent_codes, {"_id": code_hash, "case_id": case_id, "at": at})
+
+    async def record_failure(self, case_id: str | None, client: str, at: datetime) -> None:
+        await self.failures.insert_one({"_id": str(uuid.uuid4()), "case_id": case_id, "client": client, "at": at})
+
+    async def failures_since(self, case_id: str, client: str, since: datetime) -> tuple[int, int]:
+        """(failures for the case, failures from the client) since then; older ones are deleted on the way."""
+        await self.failures.delete_many({"at": {"$lt": since}})
+        by_case = await self.failures.count_documents({"case_id": case_id, "at": {"$gte": since}})
+        by_client = await self.failures.count_documents({"client": client, "at": {"$gte": since}})
+        return by_case, by_client
+
+    async def start_session(self, token_hash: str, case_id: str, language: str, now: datetime,
+                            expires_at: datetime) -> None:
+        await self.sessions.insert_one({"_id": token_hash, "case_id": case_id, "language": language,
+                                        "created_at": now, "expires_at": expires_at})
+
+    async def session(self, token_hash: str) -> dict[str, Any] | None:
+        return await self.sessions.find_one({"_id": token_hash})
+
+    async def end_session(self, token_hash: str) -> None:
+        await self.sessions.delete_one({"_id": token_hash})
 
     # ------------------------------------------------------------------------------------------ family contact
     # One document per case: the family's address and consent. Written by the arrival (an insert), changed only by

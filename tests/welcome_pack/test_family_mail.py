@@ -95,6 +95,7 @@ async def test_unsubscribing_without_signing_in_stops_every_later_mail(service, 
     # The service's handlers with a notification store no sender reads: the mail stays pending for us to see.
     store = NotificationStore(mongo_client[f"test_{infrastructure.run_id}_family_unsent_{uuid.uuid4().hex[:6]}"])
     handlers = WelcomePackHandlers(store=app.state.store, renderer=app.state.renderer, settings=app.state.settings,
+                                   access=app.state.access,
                                    erasures=app.state.runtime.erasures, notifications=store)
     app.state.notifications, real = store, app.state.notifications  # the page drops what this store holds
     try:
@@ -123,6 +124,7 @@ async def test_erasure_drops_the_familys_pending_mail_and_its_contact(service, m
     _, app = service
     store = NotificationStore(mongo_client[f"test_{infrastructure.run_id}_family_erased_{uuid.uuid4().hex[:6]}"])
     handlers = WelcomePackHandlers(store=app.state.store, renderer=app.state.renderer, settings=app.state.settings,
+                                   access=app.state.access,
                                    erasures=app.state.runtime.erasures, notifications=store)
     event = arrival_event(registration(email="gone@example.org", contact_consent=True))
     case_id = str(event.payload.case_id)

@@ -1,0 +1,188 @@
+"""The family's access and view: sign-in codes and sessions (rules in signin.py), and the plan as the family and
+Borgerservice see it (steps from the domain, statuses and intakes from the store, texts from the catalogs)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from services.welcome_pack import domain, signin
+from services.welcome_pack import plan_texts as texts
+from services.welcome_pack.domain import PlanRules, PlanStep, StepState, StepStatus
+from services.welcome_pack.settings import WelcomePackSettings
+from services.welcome_pack.store import LetterStore
+from shared.events import NewcomerArrived
+
+
+class SignInOutcome(StrEnum):
+    SIGNED_IN = "signed_in"
+    REFUSED = "refused"          # wrong, used or expired: one answer for all three
+    TOO_MANY_TRIES = "too_many_tries"
+
+
+@dataclass(frozen=True)
+class FamilySession:
+    case_id: str
+    language: str
+    token_hash: str
+
+
+class FamilyAccess:
+    def __init__(self, store: LetterStore, settings: WelcomePackSettings):
+        self.store = store
+        self.settings = settings
+        self.limits = signin.SignInLimits(settings.sign_in_max_failures_per_case,
+                                          settings.sign_in_max_failures_per_client,
+                                          timedelta(minutes=settings.sign_in_failure_window_minutes))
+
+    def _url(self, case_id: str, code: str) -> str:
+        return f"{self.settings.welcome_pack_url}/sign-in/{case_id}/{code}"
+
+    def new_code_document(self, case_id: str, now: datetime, issued_by: str) -> dict[str, Any]:
+        nonce = signin.new_nonce()
+        code = signin.derive_code(self.settings.link_secret(), case_id, nonce)
+        return signin.code_document(case_id, nonce, code, now, self.settings.sign_in_code_valid, issued_by)
+
+    async def sign_in_url(self, case_id: str, now: datetime) -> str | None:
+        """The link to print for the case, while its code works (none when used or expired: issue a new one)."""
+        stored = await self.store.current_code(case_id)
+        if stored is None:
+            return None
+        code = signin.derive_code(self.settings.link_secret(), case_id, stored["nonce"])
+        if not signin.code_is_current(stored, code, now) or await self._spent(stored["code_hash"]):
+            return None
+        return self._url(case_id, code)
+
+    async def code_state(self, case_id: str, now: datetime) -> str:
+        """For Borgerservice: "active", "used", "expired" or "none"."""
+        stored = await self.store.current_code(case_id)
+        if stored is None:
+            return "none"
+        if await self._spent(stored["code_hash"]):
+            return "used"
+        code = signin.derive_code(self.settings.link_secret(), case_id, stored["nonce"])
+        return "active" if signin.code_is_current(stored, code, now) else "expired"
+
+    async def _spent(self, code_hash: str) -> bool:
+        return await self.store.spent_codes.find_one({"_id": code_hash}, {"_id": 1}) is not None
+
+    async def issue_new(self, case_id: str, now: datetime, issued_by: str) -> str:
+        """A new code for the case; the old one stops working at once."""
+        doc = self.new_code_document(case_id, now, issued_by)
+        await self.store.replace_code(doc)
+        return self._url(case_id, signin.derive_code(self.settings.link_secret(), case_id, doc["nonce"]))
+
+    async def sign_in(self, case_id: str, code: str, client: str, now: datetime) -> tuple[SignInOutcome, str | None]:
+        """Spend the code and start a session: (outcome, the session token for the cookie)."""
+        by_case, by_client = await self.store.failures_since(case_id, client, self.limits.since(now))
+        if by_case >= self.limits.failures_per_case or by_client >= self.limits.failures_per_client:
+            return SignInOutcome.TOO_MANY_TRIES, None
+        stored = await self.store.current_code(case_id)
+        if not signin.code_is_current(stored, code, now) or stored is None \
+                or not await self.store.spend(stored["code_hash"], case_id, now):
+            await self.store.record_failure(case_id, client, now)
+            return SignInOutcome.REFUSED, None
+        plan = await self.store.plan(case_id)
+        token = signin.new_session_token()
+        await self.store.start_session(signin.digest(token), case_id, plan["language"] if plan else "en", now,
+                                       now + self.settings.family_session_valid)
+        return SignInOutcome.SIGNED_IN, token
+
+    async def session(self, token: str | None, now: datetime) -> FamilySession | None:
+        if not token:
+            return None
+        token_hash = signin.digest(token)
+        stored = await self.store.session(token_hash)
+        if not signin.session_is_current(stored, now) or stored is None:
+            return None
+        return FamilySession(case_id=stored["case_id"], language=stored["language"], token_hash=token_hash)
+
+
+# ----------------------------------------------------------------------------------------------- the plan view
+
+@dataclass(frozen=True)
+class StepView:
+    step: PlanStep
+    state: StepState | None
+    overdue: bool
+
+    @property
+    def status(self) -> StepStatus:
+        return self.state.status if self.state else StepStatus.TO_DO
+
+
+@dataclass(frozen=True)
+class PlanView:
+    case_id: str
+    arrival: NewcomerArrived
+    steps: list[StepView]
+    progress: domain.PlanProgress
+    intakes: list[dict[str, Any]]
+
+    def stages(self) -> list[tuple[domain.PlanStage, list[StepView]]]:
+        return [(stage, [s for s in self.steps if s.step.stage is stage]) for stage in domain.PlanStage
+                if any(s.step.stage is stage for s in self.steps)]
+
+    def step(self, step_id: str) -> StepView | None:
+        return next((s for s in self.steps if s.step.id == step_id), None)
+
+
+def intake_keys(arrival: NewcomerArrived) -> list[str]:
+    """The ids of the intake views a household can have (one per child and intake kind)."""
+    return [f"{index}:{kind}" for index in range(len(arrival.household.children)) for kind in domain.INTAKE_KINDS]
+
+
+def _state(doc: dict[str, Any]) -> StepState:
+    return StepState(StepStatus(doc["status"]), doc["by"], doc["at"])
+
+
+async def plan_view(store: LetterStore, rules: PlanRules, case_id: str, today: date) -> PlanView | None:
+    letter = await store.letter_of_plan(case_id)
+    if letter is None:
+        return None
+    arrival = NewcomerArrived.model_validate(letter["arrival"])
+    steps = domain.onboarding_plan(arrival, rules)
+    states = {step_id: _state(doc) for step_id, doc in (await store.step_states_of(case_id,
+                                                                                  [s.id for s in steps])).items()}
+    intakes = sorted(await store.intakes_of(case_id, intake_keys(arrival)), key=lambda d: (d["child_index"],
+                                                                                           d["kind"]))
+    return PlanView(
+        case_id=case_id, arrival=arrival,
+        steps=[StepView(s, states.get(s.id), domain.is_overdue(s, states.get(s.id), today)) for s in steps],
+        progress=domain.plan_progress(steps, states, today), intakes=intakes)
+
+
+def valid_case_id(value: str) -> str | None:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class StepText:
+    """A step as a reader sees it, in one language."""
+
+    title: str
+    help: str
+    bring: list[str]
+    actor: str
+    status: str
+    place: dict[str, Any] | None
+
+
+def step_text(step: PlanStep, status: StepStatus, gettext: Callable[[str], str],
+              town: dict[str, Any]) -> StepText:
+    params = {"name": "", **dict(step.params)}
+    return StepText(
+        title=gettext(texts.STEP_TITLES[step.kind]) % params,
+        help=gettext(texts.STEP_HELP[step.kind]) % params,
+        bring=[gettext(texts.DOCUMENTS[d]) for d in step.bring],
+        actor=gettext(texts.ACTORS[step.actor]),
+        status=gettext(texts.STATUSES[status]),
+        place=town.get(step.place) if step.place else None,
+    )

@@ -1,0 +1,198 @@
+"""The family's own pages (no MitID needed): sign in with the letter's link, then the plan, the letter and the
+children's intake, in the family's language (switchable to any of the 8; right-to-left for Arabic).
+
+A family only ever reaches its own case: the case comes from the session, never from the URL, so another case's
+id cannot be asked for; a step id that is not in the plan is 404. Every read and change is audited with the
+family as the actor. Forms carry a CSRF token bound to the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+from datetime import UTC, date, datetime
+from typing import Annotated
+
+from babel.dates import format_date
+from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from services.welcome_pack.api import LETTER_CSP, letter_html_in
+from services.welcome_pack.domain import SUPPORTED_LANGUAGES, StepStatus
+from services.welcome_pack.family import FamilySession, SignInOutcome, plan_view, step_text, valid_case_id
+from services.welcome_pack.plan_texts import INTAKE_KINDS, INTAKE_STATUSES, STAGES
+from shared.audit import AuditAction, AuditDep
+from shared.auth import Principal, csrf_token_for
+
+router = APIRouter(include_in_schema=False)
+
+FAMILY_COOKIE = "velkommen_family"
+FAMILY_LANG_COOKIE = "velkommen_family_lang"
+LANGUAGE_NAMES = {"da": "Dansk", "en": "English", "de": "Deutsch", "zh": "中文", "ar": "العربية", "ru": "Русский",
+                  "es": "Español", "fr": "Français"}
+PAGE_CSP = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'"
+
+
+class FamilySignInRequired(HTTPException):
+    def __init__(self) -> None:
+        super().__init__(status.HTTP_401_UNAUTHORIZED, "Sign in with the link in your letter.")
+
+
+async def family_session(request: Request) -> FamilySession:
+    session = await request.app.state.access.session(request.cookies.get(FAMILY_COOKIE), datetime.now(UTC))
+    if session is None:
+        raise FamilySignInRequired()
+    return session
+
+
+FamilyDep = Annotated[FamilySession, Depends(family_session)]
+
+
+def _language(request: Request, fallback: str) -> str:
+    chosen = request.cookies.get(FAMILY_LANG_COOKIE)
+    return chosen if chosen in SUPPORTED_LANGUAGES else fallback
+
+
+def _page(request: Request, template: str, language: str, status_code: int = 200, **values: object) -> HTMLResponse:
+    html = request.app.state.renderer.page(template, language, languages=LANGUAGE_NAMES, **values)
+    return HTMLResponse(html, status_code=status_code, headers={"Content-Security-Policy": PAGE_CSP})
+
+
+def family_error(request: Request, exc: HTTPException) -> HTMLResponse | None:
+    """The family's error pages (in the language it chose), for the family's paths only."""
+    if not request.url.path.startswith(("/family", "/sign-in")):
+        return None
+    language = _language(request, "en")
+    state = "sign_in_required" if exc.status_code == status.HTTP_401_UNAUTHORIZED else "not_found"
+    return _page(request, "family_message.html", language, status_code=exc.status_code, state=state)
+
+
+# ------------------------------------------------------------------------------------------------ signing in
+
+@router.get("/sign-in/{case_id}/{code}")
+async def sign_in_page(case_id: str, code: str, request: Request) -> Response:
+    """Asks before spending the code: mail scanners that open links must not use it up."""
+    plan = await request.app.state.store.plan(case_id) if valid_case_id(case_id) else None
+    language = _language(request, plan["language"] if plan else "en")
+    return _page(request, "family_message.html", language, state="ask")
+
+
+@router.post("/sign-in/{case_id}/{code}")
+async def sign_in(case_id: str, code: str, request: Request) -> Response:
+    state = request.app.state
+    client = request.client.host if request.client else "unknown"
+    case = valid_case_id(case_id)
+    outcome, token = (await state.access.sign_in(case, code[:64], client, datetime.now(UTC)) if case
+                      else (SignInOutcome.REFUSED, None))
+    if outcome is SignInOutcome.SIGNED_IN and case and token:
+        await state.runtime.audit.record(Principal.family(case), AuditAction.CREATE, "family sign-in",
+                                         case_ids=[case], channel="family")
+        response = RedirectResponse("/family", status_code=status.HTTP_303_SEE_OTHER)
+        response.set_cookie(FAMILY_COOKIE, token, httponly=True, samesite="lax",
+                            secure=state.settings.session_cookie_secure,
+                            max_age=state.settings.family_session_days * 86400)
+        return response
+    if case is None:
+        await state.store.record_failure(None, client, datetime.now(UTC))
+    language = _language(request, "en")
+    if outcome is SignInOutcome.TOO_MANY_TRIES:
+        return _page(request, "family_message.html", language, status.HTTP_429_TOO_MANY_REQUESTS, state="too_many")
+    # Wrong, used or expired: the same page, never which.
+    return _page(request, "family_message.html", language, status.HTTP_404_NOT_FOUND, state="invalid")
+
+
+@router.post("/family/sign-out")
+async def sign_out(request: Request, session: FamilyDep) -> Response:
+    await request.app.state.store.end_session(session.token_hash)
+    response = RedirectResponse("/family/signed-out", status_code=status.HTTP_303_SEE_OTHER)
+    response.delete_cookie(FAMILY_COOKIE)
+    return response
+
+
+@router.get("/family/signed-out")
+async def signed_out(request: Request) -> Response:
+    return _page(request, "family_message.html", _language(request, "en"), state="signed_out")
+
+
+@router.get("/family/language/{lang}")
+async def switch_language(lang: str) -> Response:
+    response = RedirectResponse("/family", status_code=status.HTTP_303_SEE_OTHER)
+    response.set_cookie(FAMILY_LANG_COOKIE, lang if lang in SUPPORTED_LANGUAGES else "en", samesite="lax",
+                        max_age=365 * 86400)
+    return response
+
+
+# ------------------------------------------------------------------------------------------------ the pages
+
+@router.get("/family")
+async def overview(request: Request, session: FamilyDep, audit: AuditDep) -> Response:
+    state = request.app.state
+    today = datetime.now(UTC).date()
+    view = await plan_view(state.store, state.plan_rules, session.case_id, today)
+    if view is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND)
+    await audit.record(Principal.family(session.case_id), AuditAction.READ, "family plan",
+                       case_ids=[session.case_id], channel="family")
+    language = _language(request, session.language)
+    gettext = state.renderer.gettext(language)
+    town = state.renderer.town
+    children = view.arrival.household.children
+    return _page(
+        request, "family_home.html", language, view=view, today=today,
+        stages=[(gettext(STAGES[stage]), [(s, step_text(s.step, s.status, gettext, town)) for s in steps])
+                for stage, steps in view.stages()],
+        due=lambda day: _date(day, language),
+        intakes=[{"child": children[i["child_index"]].full_name.split()[0] if i["child_index"] < len(children) else "",
+                  "kind": gettext(INTAKE_KINDS.get(i["kind"], i["kind"])),
+                  "status": gettext(INTAKE_STATUSES.get(i["status"], i["status"])), "unit": i["unit_name"]}
+                 for i in view.intakes],
+        opening_hours=state.renderer.opening_hours_of(language),
+        csrf=csrf_token_for(request.cookies.get(FAMILY_COOKIE, "")), current=language)
+
+
+@router.post("/family/steps/{step_id}")
+async def tick(step_id: str, request: Request, session: FamilyDep, audit: AuditDep,
+               status_value: Annotated[StepStatus, Form(alias="status")],
+               csrf: Annotated[str, Form(max_length=200)]) -> Response:
+    state = request.app.state
+    if not hmac.compare_digest(csrf, csrf_token_for(request.cookies.get(FAMILY_COOKIE, ""))):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "The form is out of date; reload the page.")
+    view = await plan_view(state.store, state.plan_rules, session.case_id, datetime.now(UTC).date())
+    if view is None or view.step(step_id) is None or status_value is StepStatus.NOT_RELEVANT:
+        raise HTTPException(status.HTTP_404_NOT_FOUND)
+    actor = Principal.family(session.case_id)
+    await audit.record(actor, AuditAction.CHANGE, f"plan step {step_id}: {status_value.value}",
+                       case_ids=[session.case_id], record_ids=[step_id], channel="family")
+    await state.store.set_step_state(session.case_id, step_id, status_value.value, actor.subject, datetime.now(UTC))
+    return RedirectResponse(f"/family#{step_id}", status_code=status.HTTP_303_SEE_OTHER)
+
+
+async def _letter(request: Request, session: FamilySession, audit: AuditDep, what: str) -> tuple[str, str]:
+    state = request.app.state
+    letter = await state.store.letter_of_plan(session.case_id)
+    if letter is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND)
+    await audit.record(Principal.family(session.case_id), AuditAction.READ, what, case_ids=[session.case_id],
+                       record_ids=[letter["_id"]], channel="family")
+    language = _language(request, session.language)
+    return letter_html_in(state.renderer, letter, language, sign_in_url=None), language
+
+
+@router.get("/family/letter")
+async def letter(request: Request, session: FamilyDep, audit: AuditDep) -> Response:
+    html, _ = await _letter(request, session, audit, "family letter")
+    return HTMLResponse(html, headers={"Content-Security-Policy": LETTER_CSP})
+
+
+@router.get("/family/letter.pdf")
+async def letter_pdf(request: Request, session: FamilyDep, audit: AuditDep) -> Response:
+    html, language = await _letter(request, session, audit, "family letter pdf")
+    pdf = await asyncio.to_thread(request.app.state.renderer.render_pdf, html)
+    return Response(pdf, media_type="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="welcome-{language}.pdf"'})
+
+
+def _date(day: date, language: str) -> str:
+    return format_date(day, format="long", locale=language)
+
+
