@@ -52,7 +52,8 @@ def welcome_mail(letter: dict[str, Any], email: str, renderer: LetterRenderer, s
 
 
 def welcome_notification(letter: dict[str, Any], email: str, renderer: LetterRenderer,
-                         settings: WelcomePackSettings, now: datetime, sign_in_url: str | None = None) -> dict[str, Any]:
+                         settings: WelcomePackSettings, now: datetime,
+                         sign_in_url: str | None = None) -> dict[str, Any]:
     """The welcome mail, with the family's sign-in link (kept in the pending notification until it is sent,
     then only its id remains)."""
     doc = notification(f"family-welcome:{letter['case_id']}", "family_welcome",

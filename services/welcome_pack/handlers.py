@@ -142,7 +142,7 @@ class WelcomePackHandlers:
         for step_id in step_ids:
             stored = states.get(step_id)
             if stored is not None and stored.get("cause") != str(event.event_id) \
-                    and stored["at"] >= at.replace(tzinfo=None):
+                    and stored["at"] >= at:
                 continue
             await self.store.set_step_state(case_id, step_id, domain.StepStatus.DONE.value, by, at,
                                             cause=str(event.event_id))

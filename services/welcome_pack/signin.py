@@ -24,7 +24,7 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 
 def digest(secret_value: str) -> str:
@@ -56,7 +56,7 @@ class SignInLimits:
 
 
 def session_is_current(stored: dict | None, now: datetime) -> bool:
-    return stored is not None and _aware(stored["expires_at"]) > now
+    return stored is not None and stored["expires_at"] > now
 
 
 def code_document(case_id: str, nonce: str, code: str, now: datetime, valid: timedelta, issued_by: str) -> dict:
@@ -68,9 +68,5 @@ def code_is_current(stored: dict | None, code: str, now: datetime) -> bool:
     """The code matches the case's current one and has not expired (spending is checked by the caller)."""
     if stored is None:
         return False
-    return hmac.compare_digest(stored["code_hash"], digest(code)) and _aware(stored["expires_at"]) > now
+    return hmac.compare_digest(stored["code_hash"], digest(code)) and stored["expires_at"] > now
 
-
-def _aware(moment: datetime) -> datetime:
-    # The database returns naive UTC datetimes.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -96,7 +96,7 @@ class LetterStore:
         """Keep the newest status of a child's intake (events of a case arrive in order; a redelivered older one
         does not move it back)."""
         stored = await self.intakes.find_one({"_id": doc["_id"]}, {"changed_at": 1})
-        if stored is not None and stored["changed_at"] >= doc["changed_at"].replace(tzinfo=None):
+        if stored is not None and stored["changed_at"] >= doc["changed_at"]:
             return
         await self.intakes.replace_one({"_id": doc["_id"]}, doc, upsert=True)
 
