@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from datetime import UTC, datetime
 
 import pytest
 
@@ -17,12 +18,15 @@ from services.registration.settings import RegistrationSettings
 from services.school_intake.app import create_app as school_intake_app
 from services.school_intake.settings import SchoolIntakeSettings
 from services.welcome_pack.app import create_app as welcome_pack_app
+from services.welcome_pack.family_pages import FAMILY_COOKIE
 from services.welcome_pack.settings import WelcomePackSettings
 from shared.auth import SESSION_COOKIE, DevIssuer, csrf_token_for
 from tests.apps import as_role, running
 from tests.builders import arrival_event, child, registration
 
-ROLES = ("anonymous", "borgerservice", "school_staff", "other_school_staff", "jobcenter_adviser", "admin")
+# "family" is the signed-in family of the test case (welcome_pack's sign-in link), "other_family" another case's.
+ROLES = ("anonymous", "borgerservice", "school_staff", "other_school_staff", "jobcenter_adviser", "admin", "family",
+         "other_family")
 
 
 @pytest.fixture(scope="module")
@@ -48,14 +52,28 @@ async def system(infrastructure):
         await si.handlers.newcomer_arrived(event)
         [letter] = await ws.store.letters_of_case(str(case_id))
         [task] = await si.store.tasks_of_case(str(case_id))
+        other = arrival_event(registration(children=[child("Noor Other", "2016-01-01")]))
+        await ws.handlers.newcomer_arrived(other)
+        families = {name: await _family_cookie(clients["welcome_pack"], ws, str(case))
+                    for name, case in (("family", case_id), ("other_family", other.payload.case_id))}
         yield {"apps": apps, "clients": clients, "case_id": str(case_id), "letter_id": letter["_id"],
-               "task_id": task["_id"], "school_id": task["unit_id"], "settings": settings}
+               "task_id": task["_id"], "school_id": task["unit_id"], "settings": settings, "families": families}
+
+
+async def _family_cookie(client, state, case_id: str) -> dict[str, str]:
+    url = await state.access.sign_in_url(case_id, datetime.now(UTC))
+    response = await client.post(url.removeprefix(state.settings.welcome_pack_url))
+    assert response.status_code == 303
+    client.cookies.clear()
+    return {"Cookie": f"{FAMILY_COOKIE}={response.cookies[FAMILY_COOKIE]}"}
 
 
 def headers_for(system, role: str) -> dict[str, str]:
     settings = system["settings"]
     if role == "anonymous":
         return {}
+    if role in ("family", "other_family"):
+        return system["families"][role]
     if role == "school_staff":
         return as_role(settings, "school_staff", system["school_id"])
     if role == "other_school_staff":
@@ -65,36 +83,45 @@ def headers_for(system, role: str) -> dict[str, str]:
 
 
 # (service, method, path template, json body, expected status for each role in ROLES order)
-#                                                              anon bs   school other job  admin
+#                                                              anon bs   school other job  admin family other
 MATRIX = [
-    ("registration", "GET", "/registrations/{case_id}", None, (401, 200, 403, 403, 403, 403)),
-    ("registration", "POST", "/registrations", "body", (401, 201, 403, 403, 403, 403)),
-    ("registration", "GET", "/cases", None, (401, 200, 403, 403, 403, 403)),
-    ("registration", "GET", "/cases/{case_id}", None, (401, 200, 403, 403, 403, 403)),
-    ("registration", "GET", "/registrations/{case_id}/timeline", None, (401, 200, 403, 403, 403, 403)),
-    ("registration", "POST", "/registrations/{case_id}/close", None, (401, 204, 403, 403, 403, 403)),
-    ("registration", "DELETE", "/registrations/{random}", {"reason": "access test"}, (401, 404, 403, 403, 403, 403)),
-    ("registration", "GET", "/registrations/{random}/erasure", None, (401, 404, 403, 403, 403, 403)),
-    ("registration", "GET", "/audit", None, (401, 403, 403, 403, 403, 200)),
-    ("welcome_pack", "GET", "/letters?case_id={case_id}", None, (401, 200, 403, 403, 403, 403)),
-    ("welcome_pack", "GET", "/letters/{letter_id}", None, (401, 200, 403, 403, 403, 403)),
-    ("welcome_pack", "GET", "/letters/{letter_id}/view", None, (401, 200, 403, 403, 403, 403)),
-    ("welcome_pack", "GET", "/audit", None, (401, 403, 403, 403, 403, 200)),
-    ("school_intake", "GET", "/intake-tasks", None, (401, 403, 200, 200, 403, 403)),
-    ("school_intake", "GET", "/intake-tasks/{task_id}", None, (401, 403, 200, 404, 403, 403)),
+    ("registration", "GET", "/registrations/{case_id}", None, (401, 200, 403, 403, 403, 403, 401, 401)),
+    ("registration", "POST", "/registrations", "body", (401, 201, 403, 403, 403, 403, 401, 401)),
+    ("registration", "GET", "/cases", None, (401, 200, 403, 403, 403, 403, 401, 401)),
+    ("registration", "GET", "/cases/{case_id}", None, (401, 200, 403, 403, 403, 403, 401, 401)),
+    ("registration", "GET", "/registrations/{case_id}/timeline", None, (401, 200, 403, 403, 403, 403, 401, 401)),
+    ("registration", "POST", "/registrations/{case_id}/close", None, (401, 204, 403, 403, 403, 403, 401, 401)),
+    ("registration", "DELETE", "/registrations/{random}", {"reason": "access test"}, (401, 404, 403, 403, 403, 403, 401, 401)),
+    ("registration", "GET", "/registrations/{random}/erasure", None, (401, 404, 403, 403, 403, 403, 401, 401)),
+    ("registration", "GET", "/audit", None, (401, 403, 403, 403, 403, 200, 401, 401)),
+    ("welcome_pack", "GET", "/letters?case_id={case_id}", None, (401, 200, 403, 403, 403, 403, 401, 401)),
+    ("welcome_pack", "GET", "/letters/{letter_id}", None, (401, 200, 403, 403, 403, 403, 401, 401)),
+    ("welcome_pack", "GET", "/letters/{letter_id}/view", None, (401, 200, 403, 403, 403, 403, 401, 401)),
+    ("welcome_pack", "GET", "/audit", None, (401, 403, 403, 403, 403, 200, 401, 401)),
+    ("welcome_pack", "GET", "/cases/{case_id}/plan", None, (401, 200, 403, 403, 403, 403, 401, 401)),
+    ("welcome_pack", "POST", "/cases/{random}/sign-in-link", None, (401, 404, 403, 403, 403, 403, 401, 401)),
+    # The family's pages: the case comes from the session, so each family gets its own (see the test below).
+    ("welcome_pack", "GET", "/family", None, (401, 401, 401, 401, 401, 401, 200, 200)),
+    ("welcome_pack", "GET", "/family/letter", None, (401, 401, 401, 401, 401, 401, 200, 200)),
+    ("welcome_pack", "GET", "/family/letter.pdf", None, (401, 401, 401, 401, 401, 401, 200, 200)),
+    ("welcome_pack", "GET", "/sign-in/{case_id}/not-the-code", None, (200,) * 8),
+    # A wrong code is 404 for anyone; after SIGN_IN_MAX_FAILURES_PER_CASE (5) wrong tries the case refuses more.
+    ("welcome_pack", "POST", "/sign-in/{case_id}/not-the-code", None, (404, 404, 404, 404, 404, 429, 429, 429)),
+    ("school_intake", "GET", "/intake-tasks", None, (401, 403, 200, 200, 403, 403, 401, 401)),
+    ("school_intake", "GET", "/intake-tasks/{task_id}", None, (401, 403, 200, 404, 403, 403, 401, 401)),
     ("school_intake", "POST", "/intake-tasks/{task_id}/transitions", {"to": "declined", "reason": "test of access"},
-     (401, 403, 409, 404, 403, 403)),
-    ("school_intake", "GET", "/", None, (401, 403, 200, 200, 403, 403)),
-    ("school_intake", "GET", "/schools", None, (401, 200, 200, 200, 200, 200)),
-    ("school_intake", "GET", "/audit", None, (401, 403, 403, 403, 403, 200)),
-    ("job_match", "GET", "/leads?case_id={case_id}", None, (401, 403, 403, 403, 200, 403)),
-    ("job_match", "GET", "/", None, (401, 403, 403, 403, 200, 403)),
-    ("job_match", "POST", "/leads/{random}/transitions", {"to": "contacted"}, (401, 403, 403, 403, 404, 403)),
-    ("job_match", "POST", "/listings/import", [], (401, 403, 403, 403, 200, 200)),
-    ("job_match", "GET", "/audit", None, (401, 403, 403, 403, 403, 200)),
+     (401, 403, 409, 404, 403, 403, 401, 401)),
+    ("school_intake", "GET", "/", None, (401, 403, 200, 200, 403, 403, 401, 401)),
+    ("school_intake", "GET", "/schools", None, (401, 200, 200, 200, 200, 200, 401, 401)),
+    ("school_intake", "GET", "/audit", None, (401, 403, 403, 403, 403, 200, 401, 401)),
+    ("job_match", "GET", "/leads?case_id={case_id}", None, (401, 403, 403, 403, 200, 403, 401, 401)),
+    ("job_match", "GET", "/", None, (401, 403, 403, 403, 200, 403, 401, 401)),
+    ("job_match", "POST", "/leads/{random}/transitions", {"to": "contacted"}, (401, 403, 403, 403, 404, 403, 401, 401)),
+    ("job_match", "POST", "/listings/import", [], (401, 403, 403, 403, 200, 200, 401, 401)),
+    ("job_match", "GET", "/audit", None, (401, 403, 403, 403, 403, 200, 401, 401)),
 ]
 for _service in ("registration", "welcome_pack", "school_intake", "job_match"):
-    MATRIX += [(_service, "GET", "/healthz", None, (200,) * 6), (_service, "GET", "/readyz", None, (200,) * 6)]
+    MATRIX += [(_service, "GET", "/healthz", None, (200,) * 8), (_service, "GET", "/readyz", None, (200,) * 8)]
 
 
 @pytest.mark.parametrize("service,method,path,body,expected", MATRIX,
@@ -107,10 +134,19 @@ async def test_role_matrix(system, service, method, path, body, expected):
         json_body = registration() if body == "body" else body
         if service == "school_intake" and "transitions" in path and role == "school_staff":
             json_body = {"to": "placed"}  # not allowed from "new": 409 proves the request got past access control
+        system["clients"][service].cookies.clear()  # only the credentials this role has
         response = await system["clients"][service].request(method, url, json=json_body,
                                                              headers=headers_for(system, role))
         got.append(response.status_code)
     assert tuple(got) == expected, dict(zip(ROLES, got, strict=True))
+
+
+async def test_each_family_sees_only_its_own_case(system):
+    client = system["clients"]["welcome_pack"]
+    own = await client.get("/family", headers=system["families"]["family"])
+    other = await client.get("/family", headers=system["families"]["other_family"])
+    assert "Lina" in own.text and "Noor" not in own.text
+    assert "Noor" in other.text and "Lina" not in other.text
 
 
 async def test_a_tampered_expired_or_foreign_token_is_401(system):
