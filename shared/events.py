@@ -208,6 +208,26 @@ class SchoolIntakeStatusChanged(StatusChanged):
     # v2: which child of the household (its position in the arrival's list): the family's plan ticks that
     # child's step. Not a name, and nothing a reader outside the case could use.
     child_index: int | None = Field(default=None, ge=0, le=19)
+    # v2: while waitlisted, the child's place in the line for its grade band (1 = next); re-published when the
+    # line moves. While offered, the last day the family may answer.
+    waitlist_position: int | None = Field(default=None, ge=1)
+    grade_band: tuple[int, int] | None = None
+    offer_deadline: date | None = None
+
+
+class OfferAnswer(StrEnum):
+    ACCEPTED = "accepted"
+    DECLINED = "declined"
+
+
+class IntakeOfferAnswered(EventModel):
+    """A family answered the reception-class place offered to its child (on its own pages). school_intake
+    decides what the answer does (too late, or after staff acted: nothing)."""
+
+    case_id: uuid.UUID
+    task_id: uuid.UUID
+    answer: OfferAnswer
+    answered_at: datetime
 
 
 class WelcomeLetterGenerated(EventModel):
@@ -395,6 +415,10 @@ SCHOOL_INTAKE_STATUS_CHANGED = EventSpec[SchoolIntakeStatusChanged](
     payload=SchoolIntakeStatusChanged,
 )
 
+INTAKE_OFFER_ANSWERED = EventSpec[IntakeOfferAnswered](
+    type="IntakeOfferAnswered", version=1, topic="onboarding.intake-offer-answered.v1", payload=IntakeOfferAnswered
+)
+
 WELCOME_LETTER_GENERATED = EventSpec[WelcomeLetterGenerated](
     type="WelcomeLetterGenerated", version=1, topic="onboarding.welcome-letter-generated.v1",
     payload=WelcomeLetterGenerated,
@@ -421,6 +445,7 @@ ALL_EVENTS: tuple[EventSpec, ...] = (
     NEWCOMER_ARRIVED,
     WELCOME_LETTER_GENERATED,
     SCHOOL_INTAKE_STATUS_CHANGED,
+    INTAKE_OFFER_ANSWERED,
     JOB_LISTING_PUBLISHED,
     JOB_LEAD_STATUS_CHANGED,
     NEWCOMER_ERASED,

@@ -41,7 +41,8 @@ NAVIGATION: dict[str, tuple[str, str, str, frozenset[Role]]] = {
 
 # Codes shown to staff (statuses, task kinds, purposes), in Danish and English; unknown codes are shown as they are.
 LABELS: dict[str, tuple[str, str]] = {
-    "new": ("ny", "new"), "waitlisted": ("venteliste", "waitlisted"), "acknowledged": ("kvitteret", "acknowledged"),
+    "new": ("ny", "new"), "waitlisted": ("venteliste", "waitlisted"), "offered": ("plads tilbudt", "place offered"),
+    "acknowledged": ("kvitteret", "acknowledged"),
     "meeting_scheduled": ("møde aftalt", "meeting scheduled"), "placed": ("indskrevet", "placed"),
     "declined": ("afvist", "declined"), "redirected": ("henvist", "redirected"), "generated": ("dannet", "generated"),
     "contacted": ("kontaktet", "contacted"), "applied": ("har søgt", "applied"), "hired": ("ansat", "hired"),

@@ -14,7 +14,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from shared.events import Address, Child, DanishLevel, NewcomerArrived, PurposeOfStay
+from shared.events import Address, Child, DanishLevel, NewcomerArrived, OfferAnswer, PurposeOfStay
 from shared.schooling import SchoolAgeRules, SchoolingStage, age_on, cohort_grade, months_old, schooling_stage
 from shared.workflow import Workflow
 from shared.working_days import danish_working_days
@@ -48,6 +48,9 @@ class IntakeRules(BaseModel):
     # this many working days after the due date. Tasks overdue longer than the look-back are left alone (a
     # first start must not remind of years of old tasks).
     escalate_after_working_days: int = Field(default=3, ge=1)
+    # A freed reception-class place offered to the longest-waiting child: the family answers (on its own pages)
+    # within this many working days, or the offer lapses and the place goes to the next child in line.
+    offer_answer_working_days: int = Field(default=5, ge=1)
     reminder_lookback_days: int = Field(default=30, ge=1)
 
     @property
@@ -66,6 +69,7 @@ class IntakeKind(StrEnum):
 class TaskStatus(StrEnum):
     NEW = "new"
     WAITLISTED = "waitlisted"  # no reception-class place free yet; offered the next one in order of arrival
+    OFFERED = "offered"  # a freed place is held for the child until the family answers (or the deadline passes)
     ACKNOWLEDGED = "acknowledged"
     MEETING_SCHEDULED = "meeting_scheduled"
     PLACED = "placed"
@@ -73,16 +77,32 @@ class TaskStatus(StrEnum):
     REDIRECTED = "redirected"
 
 
-# What staff may do from each status. WAITLISTED -> NEW is the system's move when it offers a place.
+# What staff may do from each status. The system moves WAITLISTED -> OFFERED when a place frees; the family's
+# answer moves OFFERED -> NEW (accepted) or -> DECLINED (declined, or no answer by the deadline). Staff who act
+# on an offered task first (acknowledge or decline it) make the family's later answer void.
 TASK_WORKFLOW = Workflow[TaskStatus]({
     TaskStatus.NEW: frozenset({TaskStatus.ACKNOWLEDGED, TaskStatus.DECLINED, TaskStatus.REDIRECTED}),
     TaskStatus.WAITLISTED: frozenset({TaskStatus.DECLINED}),
+    TaskStatus.OFFERED: frozenset({TaskStatus.ACKNOWLEDGED, TaskStatus.DECLINED}),
     TaskStatus.ACKNOWLEDGED: frozenset({TaskStatus.MEETING_SCHEDULED, TaskStatus.DECLINED, TaskStatus.REDIRECTED}),
     TaskStatus.MEETING_SCHEDULED: frozenset({TaskStatus.PLACED, TaskStatus.DECLINED, TaskStatus.REDIRECTED}),
     TaskStatus.PLACED: frozenset(),
     TaskStatus.DECLINED: frozenset(),
     TaskStatus.REDIRECTED: frozenset(),
 })
+
+
+def offer_outcome(status: TaskStatus, deadline: date | None, answer: OfferAnswer,
+                  answered_on: date) -> TaskStatus | None:
+    """What a family's answer does to its child's task: accepted -> NEW (the school takes it on), declined ->
+    DECLINED (the place goes to the next child); None when the answer comes too late or after staff acted."""
+    if status is not TaskStatus.OFFERED or deadline is None or answered_on > deadline:
+        return None
+    return TaskStatus.NEW if answer is OfferAnswer.ACCEPTED else TaskStatus.DECLINED
+
+
+def offer_lapsed(status: TaskStatus, deadline: date | None, today: date) -> bool:
+    return status is TaskStatus.OFFERED and deadline is not None and today > deadline
 
 
 def frees_place(to: TaskStatus) -> bool:

@@ -1,7 +1,7 @@
 """Events the school intake consumes, and what it does with each.
 
-Consumes: NewcomerArrived v1 (open the children's intake tasks), NewcomerErased v1 (give back their places,
-delete the tasks, confirm).
+Consumes: NewcomerArrived (open the children's intake tasks), IntakeOfferAnswered (a family's answer to an
+offered reception-class place), NewcomerErased (give back their places, delete the tasks, confirm).
 """
 
 from __future__ import annotations
@@ -13,16 +13,18 @@ from services.school_intake import domain
 from services.school_intake.mails import task_arrived_notifications
 from services.school_intake.settings import SchoolIntakeSettings
 from services.school_intake.store import IntakeTaskStore
-from services.school_intake.workflow import erase_case, open_intake_tasks
+from services.school_intake.workflow import answer_offer, erase_case, open_intake_tasks
 from shared.bus import Subscription
 from shared.db import find_by_ids
 from shared.erasure import ErasureLog
 from shared.events import (
     ERASURE_CONFIRMED,
+    INTAKE_OFFER_ANSWERED,
     NEWCOMER_ARRIVED,
     NEWCOMER_ERASED,
     SCHOOL_INTAKE_STATUS_CHANGED,
     EventEnvelope,
+    IntakeOfferAnswered,
     NewcomerArrived,
     NewcomerErased,
 )
@@ -31,7 +33,7 @@ from shared.notify import NotificationStore
 # What this service publishes (through its outbox) and consumes (its app subscribes a handler to each):
 # the event catalogue (docs/asyncapi.yaml) is generated from these.
 PUBLISHES = (SCHOOL_INTAKE_STATUS_CHANGED, ERASURE_CONFIRMED)
-CONSUMES = (NEWCOMER_ARRIVED, NEWCOMER_ERASED)
+CONSUMES = (NEWCOMER_ARRIVED, INTAKE_OFFER_ANSWERED, NEWCOMER_ERASED)
 
 
 @dataclass(frozen=True)
@@ -47,8 +49,15 @@ class SchoolIntakeHandlers:
     def subscriptions(self) -> list[Subscription]:
         return [
             Subscription(NEWCOMER_ARRIVED, self.newcomer_arrived, handle_batch=self.newcomers_arrived),
+            Subscription(INTAKE_OFFER_ANSWERED, self.intake_offer_answered),
             Subscription(NEWCOMER_ERASED, self.newcomer_erased),
         ]
+
+    async def intake_offer_answered(self, event: EventEnvelope[IntakeOfferAnswered]) -> None:
+        """The family's answer (the rules: domain.offer_outcome); a repeated or late answer changes nothing."""
+        answer = event.payload
+        await answer_offer(self.store, self.settings, self.config, str(answer.task_id), str(answer.case_id),
+                           answer.answer, answer.answered_at)
 
     async def newcomer_arrived(self, event: EventEnvelope[NewcomerArrived]) -> None:
         await self.newcomers_arrived([event])

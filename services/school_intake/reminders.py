@@ -1,5 +1,6 @@
 """The periodic job that tells units what is waiting for them: reminders of overdue tasks, escalations to the
-administration, and offers of freed reception-class places. It derives everything from the stored tasks and
+administration, and offers of freed reception-class places; it also lapses offers whose answer deadline has
+passed (the place goes to the next child in line). It derives everything from the stored tasks and
 writes notifications with deterministic ids (`task-overdue:<task>`, `task-escalated:<task>`,
 `task-offered:<task>:<change>`): several replicas running it at once, or a run cut short by a crash and run
 again, send each mail once (shared/notify.py)."""
@@ -13,16 +14,15 @@ from services.school_intake import domain
 from services.school_intake.mails import place_offered, task_reminder
 from services.school_intake.settings import SchoolIntakeSettings
 from services.school_intake.store import IntakeTaskStore
-from services.school_intake.workflow import SYSTEM
+from services.school_intake.workflow import SYSTEM, lapse_offers
 from shared.notify import NotificationStore, notification
 
 
 def _offer_change(task: dict[str, Any]) -> int | None:
-    """The history index of the system's offer of a place that made the task new again, if that is its last
-    change (a task created new has one entry; an offer is a later `new` by the system)."""
+    """The history index of the system's offer of a freed place, if that is the task's last change."""
     history = task.get("history") or []
     last = history[-1] if history else None
-    if len(history) > 1 and last and last["status"] == domain.TaskStatus.NEW.value and last["by"] == SYSTEM:
+    if len(history) > 1 and last and last["status"] == domain.TaskStatus.OFFERED.value and last["by"] == SYSTEM:
         return len(history) - 1
     return None
 
@@ -49,6 +49,7 @@ async def remind(store: IntakeTaskStore, notifications: NotificationStore, confi
                  settings: SchoolIntakeSettings, today: date | None = None) -> int:
     """One run of the job; returns how many notifications it wrote (0 when all were written before)."""
     now = datetime.now(UTC)
-    tasks = await store.new_tasks()
+    await lapse_offers(store, settings, config, today or now.date())
+    tasks = await store.new_or_offered_tasks()
     return await notifications.add(notifications_due(tasks, config, settings.school_intake_url,
                                                      today or now.date(), now))

@@ -113,6 +113,18 @@ class IntakeTaskStore:
         found = await cursor.to_list(length=1)
         return found[0] if found else None
 
+    async def waitlisted_in_band(self, grades: tuple[int, int]) -> list[dict[str, Any]]:
+        """The line for a grade band, in the order places are offered (the same as oldest_waitlisted)."""
+        cursor = self.tasks.find(
+            {"status": TaskStatus.WAITLISTED.value, "kind": "reception_class",
+             "grade": {"$gte": grades[0], "$lte": grades[1]}},
+            {"outbox": 0},
+        ).sort([("arrival_date", 1), ("created_at", 1), ("_id", 1)])
+        return await cursor.to_list(length=None)
+
+    async def offered_tasks(self) -> list[dict[str, Any]]:
+        return await self.tasks.find({"status": TaskStatus.OFFERED.value}, {"outbox": 0}).to_list(length=None)
+
     async def waitlist_counts(self) -> dict[int, int]:
         """Waitlisted reception-class tasks per grade."""
         pipeline = [
@@ -124,9 +136,10 @@ class IntakeTaskStore:
     async def tasks_of_case(self, case_id: str) -> list[dict[str, Any]]:
         return await self.tasks.find({"case_id": case_id}, {"outbox": 0}).sort("child_index", 1).to_list(length=100)
 
-    async def new_tasks(self) -> list[dict[str, Any]]:
-        """Every task waiting to be acknowledged (the reminder job's reading)."""
-        return await self.tasks.find({"status": "new"}, {"outbox": 0}).to_list(length=None)
+    async def new_or_offered_tasks(self) -> list[dict[str, Any]]:
+        """What the reminder job looks at: tasks waiting for their unit, and places offered to families."""
+        query = {"status": {"$in": [TaskStatus.NEW.value, TaskStatus.OFFERED.value]}}
+        return await self.tasks.find(query, {"outbox": 0}).to_list(length=None)
 
     async def queue(self, unit_id: str, status: str | None, limit: int = 200) -> list[dict[str, Any]]:
         query: dict[str, Any] = {"unit_id": unit_id}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from services.school_intake import domain
@@ -20,6 +20,7 @@ from shared.events import (
     SCHOOL_INTAKE_STATUS_CHANGED,
     EventEnvelope,
     NewcomerArrived,
+    OfferAnswer,
     SchoolIntakeStatusChanged,
 )
 from shared.outbox import outbox_entry, outbox_fields, outbox_update
@@ -27,6 +28,7 @@ from shared.outbox import outbox_entry, outbox_fields, outbox_update
 log = logging.getLogger(__name__)
 
 SYSTEM = "system"
+FAMILY = "family"  # the family, answering an offered place on its own pages (welcome_pack)
 
 
 class TaskNotFound(Exception):
@@ -45,6 +47,9 @@ def _status_entry(settings: SchoolIntakeSettings, task: dict[str, Any], previous
             case_id=case_id, task_id=uuid.UUID(task["_id"]), kind=task["kind"], unit_id=task["unit_id"],
             unit_name=task["unit_name"], child_index=task.get("child_index"), status=task["status"],
             previous_status=previous, reason=reason, changed_by=by, changed_at=at,
+            waitlist_position=task.get("waitlist_position") if task["status"] == TaskStatus.WAITLISTED else None,
+            grade_band=tuple(task["grade_band"]) if task.get("grade_band") else None,
+            offer_deadline=task.get("offer_deadline") if task["status"] == TaskStatus.OFFERED else None,
         ),
         producer=settings.service_name, correlation_id=case_id, causation_id=causation_id,
     )
@@ -167,6 +172,9 @@ async def open_intake_tasks(store: IntakeTaskStore, settings: SchoolIntakeSettin
         task.update(outbox_fields([_status_entry(settings, task, None, SYSTEM, reason, now, event.event_id)]))
         tasks[task_id] = task
     await store.insert_tasks(list(tasks.values()))
+    for band in {tuple(t["grade_band"]) for t in tasks.values()
+                 if t["status"] == TaskStatus.WAITLISTED and t.get("grade_band")}:
+        await publish_waitlist_positions(store, settings, band)  # a newcomer who arrived earlier may stand ahead
     return list(dict.fromkeys(task_id for _, _, task_id in planned))
 
 
@@ -198,6 +206,8 @@ async def _apply(store: IntakeTaskStore, settings: SchoolIntakeSettings, config:
         raise ChangedMeanwhile("the task")
     if domain.frees_place(to):
         await release_and_offer(store, settings, config, task["_id"])
+    if task["status"] == TaskStatus.WAITLISTED and task.get("grade_band"):
+        await publish_waitlist_positions(store, settings, tuple(task["grade_band"]))  # the line moved up
     changed_task = await store.get_task(task["_id"])
     if changed_task is None:  # erased in the meantime
         raise TaskNotFound(task["_id"])
@@ -268,15 +278,74 @@ async def release_and_offer(store: IntakeTaskStore, settings: SchoolIntakeSettin
     while (waiting := await store.oldest_waitlisted((low, high), skip)) is not None:
         if not await _reserve_seat(store, school, waiting["grade"], waiting["_id"]):
             return None  # taken by someone else meanwhile: no place to offer
+        deadline = domain.add_working_days(datetime.now(UTC).date(), config.rules.offer_answer_working_days,
+                                           config.rules)
         try:
-            await _apply(store, settings, config, waiting, TaskStatus.NEW, SYSTEM,
+            await _apply(store, settings, config, waiting, TaskStatus.OFFERED, SYSTEM,
                          f"reception-class place offered at {school.name}",
-                         extra={"unit_id": school.id, "unit_name": school.name, "grade_band": [low, high]})
+                         extra={"unit_id": school.id, "unit_name": school.name, "grade_band": [low, high],
+                                "offer_deadline": deadline.isoformat()})
             return waiting["_id"]
         except ChangedMeanwhile:
             await store.release_seat(waiting["_id"])  # it left the waitlist meanwhile; try the next child
             skip.add(waiting["_id"])
     return None
+
+
+async def publish_waitlist_positions(store: IntakeTaskStore, settings: SchoolIntakeSettings,
+                                     band: tuple[int, int]) -> int:
+    """Tell each waitlisted child's family (through SchoolIntakeStatusChanged) where it now stands in the line
+    for the grade band, when that changed. Safe to run twice at once: each task's change takes its turn, and a
+    task someone else changed meanwhile is left to the next run. Returns how many positions were published."""
+    published = 0
+    now = datetime.now(UTC)
+    for position, task in enumerate(await store.waitlisted_in_band(band), start=1):
+        if task.get("waitlist_position") == position:
+            continue
+        moved = {**task, "waitlist_position": position}
+        reason = f"number {position} in line for grades {band[0]}-{band[1]}"
+        update = outbox_update([_status_entry(settings, moved, task["status"], SYSTEM, reason, now)])
+        update["$set"]["waitlist_position"] = position
+        # A change like any other: it takes the task's next turn and says so in the history.
+        update["$push"] = {"history": _history(task["status"], SYSTEM, now, reason, waitlist_position=position)}
+        published += await store.change_task(task, SYSTEM, update)
+    return published
+
+
+async def answer_offer(store: IntakeTaskStore, settings: SchoolIntakeSettings, config: domain.MunicipalityConfig,
+                       task_id: str, case_id: str, answer: OfferAnswer, answered_at: datetime) -> TaskStatus | None:
+    """The family's answer to an offered place: accepted moves the task on to the school, declined gives the
+    place to the next child in line. Too late, after staff acted, or a repeated answer: nothing changes."""
+    task = await store.get_task(task_id)
+    if task is None or task["case_id"] != case_id:
+        return None
+    deadline = date.fromisoformat(task["offer_deadline"]) if task.get("offer_deadline") else None
+    outcome = domain.offer_outcome(TaskStatus(task["status"]), deadline, answer, answered_at.date())
+    if outcome is None:
+        return None
+    reason = ("the family accepted the offered place" if answer is OfferAnswer.ACCEPTED
+              else "the family declined the offered place")
+    try:
+        await _apply(store, settings, config, task, outcome, FAMILY, reason)
+    except ChangedMeanwhile:
+        return None  # staff acted at the same moment: theirs stands
+    return outcome
+
+
+async def lapse_offers(store: IntakeTaskStore, settings: SchoolIntakeSettings, config: domain.MunicipalityConfig,
+                       today: date) -> int:
+    """Offers not answered by their deadline: the place goes to the next child in line."""
+    lapsed = 0
+    for task in await store.offered_tasks():
+        deadline = date.fromisoformat(task["offer_deadline"]) if task.get("offer_deadline") else None
+        if not domain.offer_lapsed(TaskStatus(task["status"]), deadline, today):
+            continue
+        try:
+            await _apply(store, settings, config, task, TaskStatus.DECLINED, SYSTEM, "no answer before the deadline")
+            lapsed += 1
+        except ChangedMeanwhile:
+            continue  # answered or changed at this moment: that change stands
+    return lapsed
 
 
 async def erase_case(store: IntakeTaskStore, settings: SchoolIntakeSettings, config: domain.MunicipalityConfig,
@@ -286,4 +355,7 @@ async def erase_case(store: IntakeTaskStore, settings: SchoolIntakeSettings, con
     tasks = await store.tasks_of_case(case_id)
     for task in tasks:
         await release_and_offer(store, settings, config, task["_id"])
-    return await store.delete_tasks_of_case(case_id)
+    deleted = await store.delete_tasks_of_case(case_id)
+    for band in {tuple(t["grade_band"]) for t in tasks if t["status"] == TaskStatus.WAITLISTED and t.get("grade_band")}:
+        await publish_waitlist_positions(store, settings, band)
+    return deleted

@@ -38,8 +38,9 @@ def create_app(settings: WelcomePackSettings | None = None) -> FastAPI:
         async with ServiceRuntime(settings, metrics=app.state.metrics) as runtime:
             store = LetterStore(runtime.db, watch=runtime.watch)
             await store.ensure_indexes()
-            runtime.start_relay([store.letters])
-            runtime.start_compaction([(store.letters, partial(compact_plainly, store.letters))])
+            runtime.start_relay([store.letters, store.offer_answers])
+            runtime.start_compaction([(store.letters, partial(compact_plainly, store.letters)),
+                                      (store.offer_answers, partial(compact_plainly, store.offer_answers))])
             notifications = NotificationStore(runtime.db)
             await notifications.ensure_indexes()
             runtime.start_notifications(notifications)

@@ -13,8 +13,13 @@ import hmac
 from datetime import datetime
 from typing import Any
 
-from services.welcome_pack.render import LetterRenderer
+from babel.dates import format_date
+from markupsafe import Markup, escape
+
+from services.welcome_pack.domain import RIGHT_TO_LEFT
+from services.welcome_pack.render import LetterRenderer, isolate, ltr
 from services.welcome_pack.settings import WelcomePackSettings
+from shared.events import SchoolIntakeStatusChanged
 from shared.notify import Mail, notification
 
 
@@ -49,6 +54,39 @@ def welcome_mail(letter: dict[str, Any], email: str, renderer: LetterRenderer, s
     html = renderer.with_sign_in(letter["html"], language, sign_in_url).replace("</body>", f"{footer}</body>", 1)
     return Mail(to=email, subject=_("Welcome to %(town)s") % {"town": town}, text=text, html=html,
                 language=language)
+
+
+def offer_mail(language: str, email: str, child_name: str, change: SchoolIntakeStatusChanged,
+               renderer: LetterRenderer, settings: WelcomePackSettings, sign_in_url: str | None) -> Mail:
+    """A reception-class place offered to the family's child: where, and by when to answer on its pages."""
+    _ = renderer.gettext(language)
+    deadline = format_date(change.offer_deadline, format="long", locale=language) if change.offer_deadline else ""
+    pages = sign_in_url or f"{settings.welcome_pack_url}/family"
+    link = unsubscribe_url(str(change.case_id), settings)
+    town = renderer.municipality_name
+    subject = _("A school place is offered to %(name)s") % {"name": child_name}
+    lines = [
+        _("A place in a reception class is offered to %(name)s at %(school)s.") % {"name": child_name,
+                                                                                  "school": change.unit_name},
+        _("Accept or decline it on your pages by %(date)s: %(link)s") % {"date": deadline, "link": pages},
+        _("Without an answer by then, the place goes to the next child in line."),
+        _("You receive this e-mail because you agreed to hear from %(town)s. To stop these e-mails: %(link)s")
+        % {"town": town, "link": link},
+    ]
+    text = "\n\n".join(lines)
+    # The HTML part: the same sentences, the school's name isolated and the link kept left-to-right.
+    html_lines = [
+        Markup(escape(_("A place in a reception class is offered to %(name)s at %(school)s."))) % {
+            "name": isolate(child_name), "school": isolate(change.unit_name)},
+        Markup(escape(_("Accept or decline it on your pages by %(date)s: %(link)s"))) % {
+            "date": deadline, "link": Markup('<a href="%s">%s</a>') % (pages, ltr(pages))},
+        escape(lines[2]),
+    ]
+    body = "".join(f"<p>{line}</p>" for line in html_lines)
+    direction = "rtl" if language in RIGHT_TO_LEFT else "ltr"
+    html = (f'<!doctype html><html lang="{language}" dir="{direction}"><head><meta charset="utf-8"></head><body>'
+            f"<h1>{escape(subject)}</h1>{body}{renderer.mail_footer(language, town, link)}</body></html>")
+    return Mail(to=email, subject=subject, text=text, html=html, language=language)
 
 
 def welcome_notification(letter: dict[str, Any], email: str, renderer: LetterRenderer,

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Annotated
 
@@ -19,10 +21,19 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.welcome_pack.api import LETTER_CSP, letter_html_in
 from services.welcome_pack.domain import SUPPORTED_LANGUAGES, StepStatus
-from services.welcome_pack.family import FamilySession, SignInOutcome, plan_view, step_text, valid_case_id
-from services.welcome_pack.plan_texts import INTAKE_KINDS, INTAKE_STATUSES, STAGES
+from services.welcome_pack.family import (
+    FamilySession,
+    PlanView,
+    SignInOutcome,
+    plan_view,
+    step_text,
+    valid_case_id,
+)
+from services.welcome_pack.plan_texts import ANSWERS, INTAKE_KINDS, INTAKE_STATUSES, OFFER, STAGES, WAITLIST_POSITION
 from shared.audit import AuditAction, AuditDep
 from shared.auth import Principal, csrf_token_for
+from shared.events import INTAKE_OFFER_ANSWERED, IntakeOfferAnswered, OfferAnswer
+from shared.outbox import outbox_entry, outbox_fields
 
 router = APIRouter(include_in_schema=False)
 
@@ -136,15 +147,13 @@ async def overview(request: Request, session: FamilyDep, audit: AuditDep) -> Res
     language = _language(request, session.language)
     gettext = state.renderer.gettext(language)
     town = state.renderer.town
-    children = view.arrival.household.children
+    answers = await state.store.answers_to([i["task_id"] for i in view.intakes if i.get("task_id")])
     return _page(
         request, "family_home.html", language, view=view, today=today,
         stages=[(gettext(STAGES[stage]), [(s, step_text(s.step, s.status, gettext, town)) for s in steps])
                 for stage, steps in view.stages()],
         due=lambda day: _date(day, language),
-        intakes=[{"child": children[i["child_index"]].full_name.split()[0] if i["child_index"] < len(children) else "",
-                  "kind": gettext(INTAKE_KINDS.get(i["kind"], i["kind"])),
-                  "status": gettext(INTAKE_STATUSES.get(i["status"], i["status"])), "unit": i["unit_name"]}
+        intakes=[_intake_view(i, view, answers.get(i.get("task_id", "")), gettext, language, today)
                  for i in view.intakes],
         opening_hours=state.renderer.opening_hours_of(language),
         csrf=csrf_token_for(request.cookies.get(FAMILY_COOKIE, "")), current=language)
@@ -165,6 +174,57 @@ async def tick(step_id: str, request: Request, session: FamilyDep, audit: AuditD
                        case_ids=[session.case_id], record_ids=[step_id], channel="family")
     await state.store.set_step_state(session.case_id, step_id, status_value.value, actor.subject, datetime.now(UTC))
     return RedirectResponse(f"/family#{step_id}", status_code=status.HTTP_303_SEE_OTHER)
+
+
+def _intake_view(intake: dict, view: PlanView, answer: dict | None, gettext: Callable[[str], str], language: str,
+                 today: date) -> dict[str, object]:
+    """One child's intake in the family's words: the place, where, the status, the line, an offer to answer."""
+    children = view.arrival.household.children
+    index = intake["child_index"]
+    band, deadline = intake.get("grade_band"), intake.get("offer_deadline")
+    open_offer = intake["status"] == "offered" and deadline is not None and date.fromisoformat(deadline) >= today
+    return {
+        "key": f"{index}/{intake['kind']}",
+        "child": children[index].full_name.split()[0] if index < len(children) else "",
+        "kind": gettext(INTAKE_KINDS.get(intake["kind"], intake["kind"])),
+        "status": gettext(INTAKE_STATUSES.get(intake["status"], intake["status"])), "unit": intake["unit_name"],
+        "position": gettext(WAITLIST_POSITION) % {"position": intake["waitlist_position"], "low": band[0],
+                                                   "high": band[1]}
+        if intake["status"] == "waitlisted" and intake.get("waitlist_position") and band else None,
+        "offer": gettext(OFFER) % {"school": intake["unit_name"], "date": _date(date.fromisoformat(deadline), language)}
+        if intake["status"] == "offered" and deadline else None,
+        "can_answer": open_offer and answer is None,
+        "answer": gettext(ANSWERS[answer["answer"]]) if answer else None,
+    }
+
+
+@router.post("/family/intakes/{child_index}/{kind}/answer")
+async def answer_offer(child_index: int, kind: str, request: Request, session: FamilyDep, audit: AuditDep,
+                       answer: Annotated[OfferAnswer, Form()], csrf: Annotated[str, Form(max_length=200)]) -> Response:
+    """The family accepts or declines an offered place; school_intake decides what the answer does. An answer
+    after the deadline, after staff acted or a second one changes nothing (and says so)."""
+    state = request.app.state
+    if not hmac.compare_digest(csrf, csrf_token_for(request.cookies.get(FAMILY_COOKIE, ""))):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "The form is out of date; reload the page.")
+    # The id comes from the session's case: another family's intake cannot be named.
+    intake = await state.store.intakes.find_one({"_id": f"{session.case_id}:{child_index}:{kind}"})
+    if intake is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND)
+    now = datetime.now(UTC)
+    deadline = intake.get("offer_deadline")
+    language = _language(request, session.language)
+    if intake["status"] != "offered" or deadline is None or date.fromisoformat(deadline) < now.date():
+        return _page(request, "family_message.html", language, status.HTTP_409_CONFLICT, state="offer_closed")
+    await audit.record(Principal.family(session.case_id), AuditAction.CHANGE, f"offer {answer.value}",
+                       case_ids=[session.case_id], record_ids=[intake["task_id"]], channel="family")
+    event = INTAKE_OFFER_ANSWERED.envelope(
+        IntakeOfferAnswered(case_id=uuid.UUID(session.case_id), task_id=uuid.UUID(intake["task_id"]), answer=answer,
+                            answered_at=now),
+        producer=state.settings.service_name, correlation_id=uuid.UUID(session.case_id))
+    await state.store.add_answer({
+        "_id": intake["task_id"], "case_id": session.case_id, "answer": answer.value, "answered_at": now,
+        **outbox_fields([outbox_entry(state.settings.topic(INTAKE_OFFER_ANSWERED.topic), session.case_id, event)])})
+    return RedirectResponse("/family#places", status_code=status.HTTP_303_SEE_OTHER)
 
 
 async def _letter(request: Request, session: FamilySession, audit: AuditDep, what: str) -> tuple[str, str]:

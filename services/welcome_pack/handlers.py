@@ -13,7 +13,7 @@ from typing import Any
 
 from services.welcome_pack import domain
 from services.welcome_pack.family import FamilyAccess
-from services.welcome_pack.family_mail import welcome_notification
+from services.welcome_pack.family_mail import offer_mail, welcome_notification
 from services.welcome_pack.render import LetterRenderer
 from services.welcome_pack.settings import WelcomePackSettings
 from services.welcome_pack.store import LetterStore
@@ -21,6 +21,7 @@ from shared.bus import Subscription
 from shared.erasure import ErasureLog
 from shared.events import (
     ERASURE_CONFIRMED,
+    INTAKE_OFFER_ANSWERED,
     JOB_LEAD_STATUS_CHANGED,
     NEWCOMER_ARRIVED,
     NEWCOMER_ERASED,
@@ -33,12 +34,12 @@ from shared.events import (
     SchoolIntakeStatusChanged,
     WelcomeLetterGenerated,
 )
-from shared.notify import NotificationStore
+from shared.notify import NotificationStore, notification
 from shared.outbox import outbox_entry, outbox_fields
 
 # What this service publishes (through its outbox) and consumes (its app subscribes a handler to each):
 # the event catalogue (docs/asyncapi.yaml) is generated from these.
-PUBLISHES = (WELCOME_LETTER_GENERATED, ERASURE_CONFIRMED)
+PUBLISHES = (WELCOME_LETTER_GENERATED, INTAKE_OFFER_ANSWERED, ERASURE_CONFIRMED)
 CONSUMES = (NEWCOMER_ARRIVED, SCHOOL_INTAKE_STATUS_CHANGED, JOB_LEAD_STATUS_CHANGED, NEWCOMER_ERASED)
 
 
@@ -119,10 +120,33 @@ class WelcomePackHandlers:
             "_id": f"{case_id}:{change.child_index}:{change.kind}", "case_id": case_id,
             "child_index": change.child_index, "kind": change.kind, "unit_id": change.unit_id,
             "unit_name": change.unit_name, "status": change.status, "changed_at": change.changed_at,
+            "task_id": str(change.task_id), "waitlist_position": change.waitlist_position,
+            "grade_band": list(change.grade_band) if change.grade_band else None,
+            "offer_deadline": change.offer_deadline.isoformat() if change.offer_deadline else None,
             "source_event_id": str(event.event_id)})
+        if change.status == "offered":
+            await self._mail_the_offer(case_id, change)
         await self._tick(case_id, domain.step_ids_done_by_intake(change.kind, change.status, change.child_index),
                          f"{event.producer}", change.changed_at, event)
         await self.erasures.forget_if_erased([case_id], self._erase_case)
+
+    async def _mail_the_offer(self, case_id: str, change: SchoolIntakeStatusChanged) -> None:
+        """The offered place, to a consenting family, in its language (once per offer: the task's id)."""
+        if self.notifications is None or not (consenting := await self.store.consenting([case_id])):
+            return
+        contact = await self.store.contact(case_id)
+        letter = await self.store.letter_of_plan(case_id)
+        if contact is None or letter is None or case_id not in consenting:
+            return
+        arrival = NewcomerArrived.model_validate(letter["arrival"])
+        children = arrival.household.children
+        name = children[change.child_index].full_name.split()[0] if change.child_index is not None \
+            and change.child_index < len(children) else ""
+        now = datetime.now(UTC)
+        mail = offer_mail(contact["language"], contact["email"], name, change, self.renderer, self.settings,
+                          await self.access.sign_in_url(case_id, now))
+        await self.notifications.add([notification(f"family-offer:{change.task_id}", "family_offer", mail,
+                                                   case_id=case_id, now=now)])
 
     async def job_lead_status_changed(self, event: EventEnvelope[JobLeadStatusChanged]) -> None:
         change = event.payload

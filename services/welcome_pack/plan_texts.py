@@ -117,9 +117,15 @@ INTAKE_KINDS: dict[str, str] = {
 INTAKE_STATUSES: dict[str, str] = {
     "new": N_("Waiting for the school or unit to respond"),
     "waitlisted": N_("On the waiting list"),
+    "offered": N_("Offered a place"),
     "acknowledged": N_("Received by the school or unit"),
     "meeting_scheduled": N_("A meeting is agreed"),
     "placed": N_("Has a place"),
     "declined": N_("Not offered a place here"),
     "redirected": N_("Sent on to another school or unit"),
 }
+
+# The offer of a freed reception-class place, and the waiting line, as the family reads them.
+WAITLIST_POSITION = N_("Number %(position)s in line for grades %(low)s–%(high)s")
+OFFER = N_("A place is offered at %(school)s. Answer by %(date)s.")
+ANSWERS = {"accepted": N_("You accepted the place."), "declined": N_("You declined the place.")}

@@ -27,6 +27,9 @@ class LetterStore:
         self.plans = db["plans"]
         self.step_states = db["plan_step_states"]
         self.intakes = db["family_intakes"]
+        # The family's answers to offered places: one insert per offer (its task id), carrying the
+        # IntakeOfferAnswered event for the relay; a second answer to the same offer is refused by the key.
+        self.offer_answers = watch(db["offer_answers"])
         self.codes = db["sign_in_codes"]
         self.spent_codes = db["sign_in_spent"]
         self.failures = db["sign_in_failures"]
@@ -35,7 +38,8 @@ class LetterStore:
     async def ensure_indexes(self) -> None:
         await self.letters.create_index([("case_id", 1), ("language", 1)])
         await ensure_outbox_indexes(self.letters)
-        for collection in (self.step_states, self.intakes, self.spent_codes, self.sessions):
+        await ensure_outbox_indexes(self.offer_answers)
+        for collection in (self.step_states, self.intakes, self.spent_codes, self.sessions, self.offer_answers):
             await collection.create_index([("case_id", 1)])  # erasure
         await self.failures.create_index([("case_id", 1), ("at", 1)])
         await self.failures.create_index([("client", 1), ("at", 1)])
@@ -57,7 +61,8 @@ class LetterStore:
         deleted = (await self.letters.delete_many({"case_id": case_id})).deleted_count
         for collection in (self.contacts, self.codes, self.plans):
             deleted += (await collection.delete_one({"_id": case_id})).deleted_count
-        for collection in (self.step_states, self.intakes, self.spent_codes, self.sessions, self.failures):
+        for collection in (self.step_states, self.intakes, self.spent_codes, self.sessions, self.failures,
+                           self.offer_answers):
             deleted += (await collection.delete_many({"case_id": case_id})).deleted_count
         return deleted
 
@@ -99,6 +104,13 @@ class LetterStore:
         if stored is not None and stored["changed_at"] >= doc["changed_at"]:
             return
         await self.intakes.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+
+    async def add_answer(self, doc: dict[str, Any]) -> bool:
+        """False when the offer was answered before (the first answer stands)."""
+        return await insert_new(self.offer_answers, doc)
+
+    async def answers_to(self, task_ids: list[str]) -> dict[str, dict[str, Any]]:
+        return {doc["_id"]: doc for doc in await find_by_ids(self.offer_answers, task_ids, {"outbox": 0})}
 
     # ------------------------------------------------------------------------------------------ sign-in
     async def current_code(self, case_id: str) -> dict[str, Any] | None:

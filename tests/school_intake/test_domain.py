@@ -191,6 +191,7 @@ def test_task_ids_are_deterministic():
 LEGAL = {
     ("new", "acknowledged"), ("new", "declined"), ("new", "redirected"),
     ("waitlisted", "declined"),
+    ("offered", "acknowledged"), ("offered", "declined"),  # staff acting before the family answers
     ("acknowledged", "meeting_scheduled"), ("acknowledged", "declined"), ("acknowledged", "redirected"),
     ("meeting_scheduled", "placed"), ("meeting_scheduled", "declined"), ("meeting_scheduled", "redirected"),
 }

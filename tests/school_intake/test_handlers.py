@@ -259,7 +259,7 @@ async def test_a_freed_place_goes_to_the_child_who_arrived_first(one_seat):
 
     [got_place] = await tasks_of(app, first)
     [still_waiting] = await tasks_of(app, second)
-    assert (got_place["status"], got_place["unit_id"]) == ("new", "braendgaard")
+    assert (got_place["status"], got_place["unit_id"]) == ("offered", "braendgaard")
     assert got_place["history"][-1]["reason"] == "reception-class place offered at Brændgårdskolen"
     assert still_waiting["status"] == "waitlisted"
     schools = (await client.get("/schools", headers=staff_of(app, "herningsholm"))).json()

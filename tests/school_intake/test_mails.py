@@ -223,9 +223,9 @@ async def test_a_place_offered_from_the_waitlist_is_mailed_to_the_school(infrast
                                      headers=as_role(settings, "school_staff", held["unit_id"], name="T"))
         assert response.status_code == 200, response.text
         [offered] = await app.state.store.tasks_of_case(str(waiting.payload.case_id))
-        assert offered["status"] == "new" and offered["history"][-1]["by"] == "system"
+        assert offered["status"] == "offered" and offered["history"][-1]["by"] == "system"
         assert await remind(app.state.store, app.state.notifications, app.state.intake_config, settings) >= 1
-        offer_id = notification_id(f"task-offered:{offered['_id']}:1")
+        offer_id = notification_id(f"task-offered:{offered['_id']}:{len(offered['history']) - 1}")
         message_id = f"{offer_id}@velkommen"
 
         async def arrived():
