@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
+import httpx
 import pytest
 
 from services.welcome_pack.app import create_app
@@ -15,6 +16,7 @@ from services.welcome_pack.family_pages import FAMILY_COOKIE
 from services.welcome_pack.settings import WelcomePackSettings
 from services.welcome_pack.signin import digest
 from shared.events import (
+    INTAKE_OFFER_ANSWERED,
     JOB_LEAD_STATUS_CHANGED,
     NEWCOMER_ERASED,
     SCHOOL_INTAKE_STATUS_CHANGED,
@@ -23,8 +25,11 @@ from shared.events import (
     NewcomerErased,
     SchoolIntakeStatusChanged,
 )
+from shared.notify import notification_id
 from tests.apps import as_role, running
 from tests.builders import arrival_event, child, registration
+from tests.kafka_helpers import eventually, read_until_quiet
+from tests.mailpit import mails_with
 
 
 @pytest.fixture(scope="module")
@@ -257,3 +262,82 @@ async def test_borgerservice_follows_the_plan_and_ticks_for_the_family(service):
     school = as_role(app.state.settings, "school_staff", "lindbjerg")
     assert (await client.get(f"/cases/{case_id}/plan", headers=school)).status_code == 403
     assert (await client.get(f"/cases/{uuid.uuid4()}/plan", headers=staff)).status_code == 404
+
+
+def intake_change(event, status: str, task_id: uuid.UUID, **fields):
+    return SCHOOL_INTAKE_STATUS_CHANGED.envelope(SchoolIntakeStatusChanged(
+        case_id=event.payload.case_id, task_id=task_id, kind="reception_class", unit_id="braendgaard",
+        unit_name="Brændgårdskolen", child_index=0, status=status, changed_by="system",
+        changed_at=datetime.now(UTC), grade_band=(0, 2), **fields),
+        producer="school_intake", correlation_id=event.payload.case_id)
+
+
+async def test_the_family_sees_its_place_in_line_then_answers_the_offer_once(service, infrastructure):
+    client, app = service
+    event, case_id = await arrived(app, children=[child("Lina Haddad", "2019-03-05")])
+    headers = await signed_in(client, app, case_id)
+    task_id = uuid.uuid4()
+    await app.state.handlers.school_intake_status_changed(intake_change(event, "waitlisted", task_id,
+                                                                        waitlist_position=2))
+    page = (await client.get("/family", headers=headers)).text
+    assert "Number 2 in line for grades 0–2" in page and "Accept the place" not in page
+    deadline = datetime.now(UTC).date() + timedelta(days=7)
+    await app.state.handlers.school_intake_status_changed(intake_change(event, "offered", task_id,
+                                                                        offer_deadline=deadline))
+    page = (await client.get("/family", headers=headers)).text
+    assert "A place is offered at Brændgårdskolen" in page and "Accept the place" in page
+    form = {"answer": "accepted", "csrf": csrf_of(page)}
+    answered = await client.post("/family/intakes/0/reception_class/answer", headers=headers, data=form)
+    assert answered.status_code == 303
+    again = await client.post("/family/intakes/0/reception_class/answer", headers=headers,
+                              data={**form, "answer": "declined"})
+    assert again.status_code == 303  # a repeated answer changes nothing
+    answers = await app.state.store.answers_to([str(task_id)])
+    assert answers[str(task_id)]["answer"] == "accepted"
+    page = (await client.get("/family", headers=headers)).text
+    assert "You accepted the place." in page and "Accept the place" not in page
+    topic = app.state.settings.topic(INTAKE_OFFER_ANSWERED.topic)
+    published = [INTAKE_OFFER_ANSWERED.parse(m.value).payload
+                 for m in await read_until_quiet(infrastructure.kafka_bootstrap_servers, topic, at_least=1)]
+    mine = [a for a in published if a.task_id == task_id]
+    assert [(a.answer.value, str(a.case_id)) for a in mine] == [("accepted", case_id)]
+
+
+async def test_an_offer_past_its_deadline_is_refused_in_the_familys_language(service):
+    client, app = service
+    event, case_id = await arrived(app, preferred_language="fr", children=[child("Lina Haddad", "2019-03-05")])
+    headers = await signed_in(client, app, case_id)
+    task_id = uuid.uuid4()
+    await app.state.handlers.school_intake_status_changed(intake_change(
+        event, "offered", task_id, offer_deadline=datetime.now(UTC).date() - timedelta(days=1)))
+    page = (await client.get("/family", headers=headers)).text
+    assert "Refuser la place" not in page  # no buttons on a lapsed offer
+    late = await client.post("/family/intakes/0/reception_class/answer", headers=headers,
+                             data={"answer": "declined", "csrf": csrf_of(page)})
+    assert late.status_code == 409 and "Il n'est plus possible de répondre à cette offre." in late.text
+    assert await app.state.store.answers_to([str(task_id)]) == {}
+    other = await client.post("/family/intakes/3/daycare/answer", headers=headers,
+                              data={"answer": "declined", "csrf": csrf_of(page)})
+    assert other.status_code == 404
+
+
+async def test_a_consenting_family_is_mailed_the_offer_once_in_its_language(service, infrastructure):
+    client, app = service
+    event, case_id = await arrived(app, preferred_language="de", email="familie@example.org", contact_consent=True,
+                                   children=[child("Lina Haddad", "2019-03-05")])
+    task_id = uuid.uuid4()
+    offered = intake_change(event, "offered", task_id, offer_deadline=date(2027, 1, 8))
+    await app.state.handlers.school_intake_status_changed(offered)
+    await app.state.handlers.school_intake_status_changed(offered)  # redelivered
+    message_id = f"{notification_id(f'family-offer:{task_id}')}@velkommen"
+
+    async def delivered():
+        return await mails_with(infrastructure.mailpit_url, message_id)
+
+    [mail] = await eventually(delivered, timeout=20)
+    assert mail["Subject"] == "Lina wird ein Schulplatz angeboten"
+    assert [to["Address"] for to in mail["To"]] == ["familie@example.org"]
+    async with httpx.AsyncClient() as http:
+        body = (await http.get(f"{infrastructure.mailpit_url}/api/v1/message/{mail['ID']}")).json()
+    assert "8. Januar 2027" in body["Text"] and "Brændgårdskolen" in body["Text"]
+    assert "140587" not in body["Text"] + body["HTML"]
