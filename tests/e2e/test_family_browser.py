@@ -95,3 +95,66 @@ def test_a_family_signs_in_from_its_letter_and_follows_its_plan(browser, system,
         assert "Linket er brugt" in desk.content()
         desk.screenshot(path=ARTIFACTS / "da-03-staff-plan.png", full_page=True)
         desk.context.close()
+
+
+def free_places(system, band=(0, 2)) -> int:
+    schools = httpx.get(f"{system['school_intake']}/schools", headers=system.headers("borgerservice")).json()
+    return sum(rc["free"] for s in schools for rc in s["reception_classes"] if tuple(rc["grades"]) == band)
+
+
+def fill_the_reception_classes(system) -> None:
+    """Register children of grade 0-2 until no reception-class place for the band is free."""
+    deadline = time.monotonic() + 60
+    while (free := free_places(system)) > 0:
+        assert time.monotonic() < deadline, f"{free} places still free after 60 s"
+        for i in range(free):
+            body = registration(with_spouse=False, children=[child(f"Filler {i}", "2019-05-01")],
+                                preferred_language="en")
+            assert httpx.post(f"{system['registration']}/registrations", json=body,
+                              headers=system.headers("borgerservice"), timeout=10).status_code == 201
+        while free_places(system) == free and time.monotonic() < deadline:
+            time.sleep(0.3)  # until school_intake has taken the fillers' arrivals
+
+
+@pytest.mark.parametrize(("language", "in_line", "offered", "accept", "accepted"), [
+    ("ar", "رقم 1 في قائمة الانتظار للصفوف 0–2", "عُرض مكان في", "قبول المكان", "لقد قبلت المكان."),
+    ("zh", "0–2 年级候补第 1 位", "提供了一个名额", "接受名额", "您已接受名额。"),
+])
+def test_a_waitlisted_child_is_offered_a_freed_place_and_the_family_accepts_it(browser, system, language,  # noqa: F811
+                                                                                in_line, offered, accept, accepted):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    fill_the_reception_classes(system)
+    case_id = register(system, language, "Sara Haddad" if language == "ar" else "Xiao Wei")
+    link = link_from_the_pdf(system, case_id)
+    context = browser.new_context(locale=language, viewport={"width": 1000, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.goto(link)
+    page.locator("form button.primary").click()
+    page.wait_for_url(re.compile(r".*/family$"))
+    reload_until(page, lambda: in_line in page.locator("tr.intake").inner_text())
+    page.screenshot(path=ARTIFACTS / f"{language}-03-waitlisted.png", full_page=True)
+
+    # A school declines a filler's task: the freed place is offered to this child, the first in line.
+    school_id = "braendgaard"
+    staff = system.headers("school_staff", school_id)
+    tasks = httpx.get(f"{system['school_intake']}/intake-tasks", headers=staff).json()
+    filler = next(t for t in tasks if t["status"] == "new" and t["kind"] == "reception_class")
+    declined = httpx.post(f"{system['school_intake']}/intake-tasks/{filler['task_id']}/transitions",
+                          json={"to": "declined", "reason": "the family moved away"}, headers=staff)
+    assert declined.status_code == 200, declined.text
+    reload_until(page, lambda: offered in page.locator("tr.intake").inner_text())
+    page.screenshot(path=ARTIFACTS / f"{language}-04-offered.png", full_page=True)
+    page.get_by_role("button", name=accept).click()
+    page.wait_for_load_state()
+    assert accepted in page.locator("tr.intake").inner_text()
+
+    # school_intake reads the answer from Kafka: the task goes to the school, which sees the family's answer.
+    school = logged_in(browser, system["school_intake"], "school_staff", "Lærer Lise", school_id)
+    reload_until(school, lambda: school.locator("span.family-answer[data-answer=accepted]").count() >= 1)
+    assert "Familien har sagt ja til pladsen" in school.content()
+    school.screenshot(path=ARTIFACTS / f"{language}-05-school-sees-the-answer.png", full_page=True)
+    reload_until(page, lambda: offered not in page.locator("tr.intake").inner_text())
+    page.screenshot(path=ARTIFACTS / f"{language}-06-accepted.png", full_page=True)
+    school.context.close()
+    context.close()
