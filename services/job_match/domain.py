@@ -172,7 +172,9 @@ class LeadExplanation(BaseModel):
     languages_met: list[str]
     education_fit: bool
     same_municipality: bool
+    # An English sentence of the above, for API readers; the pages render the fields in the reader's language.
     summary: str
+    education_required: EducationLevel | None = None
 
 
 class JobLead(BaseModel):
@@ -285,6 +287,7 @@ def _explained(profile: SpouseProfile, facts: ListingFacts, score: float) -> Job
             matched_required_skills=matched_required, matched_wanted_skills=matched_wanted,
             missing_required_skills=missing, occupation_match=occupation_match, languages_met=languages_met,
             education_fit=education_fit, same_municipality=same_municipality, summary="; ".join(reasons),
+            education_required=None if education_fit else listing.education_level,
         ),
     )
 

@@ -222,6 +222,31 @@ class MunicipalityConfig(BaseModel):
         return next(s for s in self.schools if s.id == school_id)
 
 
+class ReasonCode(StrEnum):
+    """Why a child got its kind of intake and unit; staff read it in Danish or English (texts.py)."""
+
+    UNDER_SCHOOL_AGE = "under_school_age"              # school_start_year
+    LANGUAGE_ASSESSMENT = "language_assessment"        # Danish not spoken at home
+    PAST_COMPULSORY = "past_compulsory"                # age, days
+    GRADE_BY_COHORT = "grade_by_cohort"                # grade
+    BASIC_DANISH = "basic_danish"                      # level, years
+    NEAREST_RECEPTION_CLASS = "nearest_reception_class"
+    NO_RECEPTION_CLASS = "no_reception_class"
+    DISTRICT_SCHOOL = "district_school"
+    NO_DISTRICT = "no_district"
+
+
+class Reason(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    code: ReasonCode
+    params: dict[str, int | str] = Field(default_factory=dict)
+
+
+def reason(code: ReasonCode, **params: int | str) -> Reason:
+    return Reason(code=code, params=params)
+
+
 class IntakeDecision(BaseModel):
     """What one child needs: the kind of intake, the unit that must act, and by when."""
 
@@ -241,7 +266,7 @@ class IntakeDecision(BaseModel):
     international_school_info: bool = False
     # Reception class: schools offering the grade band, nearest the district school first (seats permitting).
     candidate_school_ids: tuple[str, ...] = ()
-    reasons: tuple[str, ...] = ()
+    reasons: tuple[Reason, ...] = ()
 
 
 def task_id_for(case_id: uuid.UUID, child_index: int, kind: IntakeKind) -> uuid.UUID:
@@ -332,12 +357,12 @@ def _daycare(index: int, child: Child, arrival: NewcomerArrived, config: Municip
     unit: Unit = district or config.school_administration
     nursery = months_old(child.date_of_birth, day) < rules.nursery_until_months
     assessment = None
-    reasons = [f"under school age (school starts 1 August {child.date_of_birth.year + rules.school_start_age})"]
+    reasons = [reason(ReasonCode.UNDER_SCHOOL_AGE, school_start_year=child.date_of_birth.year + rules.school_start_age)]
     if not _speaks_danish_at_home(child) and age_on(child.date_of_birth, day) <= rules.language_assessment_age:
         third_birthday = date(child.date_of_birth.year + rules.language_assessment_age, child.date_of_birth.month,
                               min(child.date_of_birth.day, 28))
         assessment = max(third_birthday, day)
-        reasons.append("Danish not spoken at home: language assessment in the child's third year")
+        reasons.append(reason(ReasonCode.LANGUAGE_ASSESSMENT))
     return IntakeDecision(
         child_index=index, kind=IntakeKind.DAYCARE, unit_id=unit.id, unit_name=unit.name,
         due_date=add_working_days(day, rules.daycare_task_due_working_days, rules),
@@ -356,8 +381,7 @@ def _youth_guidance(index: int, child: Child, day: date, config: MunicipalityCon
     return IntakeDecision(
         child_index=index, kind=IntakeKind.YOUTH_GUIDANCE, unit_id=unit.id, unit_name=unit.name,
         due_date=add_working_days(day, rules.youth_contact_working_days, rules),
-        reasons=(f"age {age}, past compulsory schooling: the youth unit contacts them within "
-                 f"{rules.youth_contact_working_days} working days",),
+        reasons=(reason(ReasonCode.PAST_COMPULSORY, age=age, days=rules.youth_contact_working_days),),
     )
 
 
@@ -379,11 +403,10 @@ def _school(index: int, child: Child, arrival: NewcomerArrived, config: Municipa
             child_index=index, kind=IntakeKind.RECEPTION_CLASS, unit_id=unit.id, unit_name=unit.name,
             due_date=due, grade=grade, grade_band=band, district_school_id=district_id,
             international_school_info=limited_stay, candidate_school_ids=tuple(c.id for c in candidates),
-            reasons=(f"grade {grade} by age cohort",
-                     f"Danish level {child.danish_level.value}: basic Danish teaching for up to "
-                     f"{rules.basic_danish_max_years} years",
-                     "nearest school with a reception class for the grade" if candidates
-                     else "no school offers a reception class for this grade: the administration decides"),
+            reasons=(reason(ReasonCode.GRADE_BY_COHORT, grade=grade),
+                     reason(ReasonCode.BASIC_DANISH, level=child.danish_level.value,
+                            years=rules.basic_danish_max_years),
+                     reason(ReasonCode.NEAREST_RECEPTION_CLASS if candidates else ReasonCode.NO_RECEPTION_CLASS)),
         )
 
     unit = district or config.school_administration
@@ -392,9 +415,8 @@ def _school(index: int, child: Child, arrival: NewcomerArrived, config: Municipa
         due_date=due, grade=grade, district_school_id=district_id,
         supplementary_danish=child.danish_level is not DanishLevel.NATIVE,
         international_school_info=limited_stay,
-        reasons=(f"grade {grade} by age cohort",
-                 "district school of the family's address" if district
-                 else "address not in any school district: the administration assigns a school"),
+        reasons=(reason(ReasonCode.GRADE_BY_COHORT, grade=grade),
+                 reason(ReasonCode.DISTRICT_SCHOOL if district else ReasonCode.NO_DISTRICT)),
     )
 
 

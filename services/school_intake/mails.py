@@ -5,7 +5,6 @@ staff sign in to see the child."""
 from __future__ import annotations
 
 from datetime import date, datetime
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -13,16 +12,15 @@ from babel.dates import format_date
 from babel.support import Translations
 
 from services.school_intake.domain import IntakeKind, MunicipalityConfig, Reminder, TaskStatus
-from shared.i18n import translations
+from services.school_intake.texts import catalog
 from shared.notify import Mail, notification
 
 LOCALES = Path(__file__).parent / "locales"
 STAFF_LANGUAGE = "da"
 
 
-@lru_cache(maxsize=4)
 def _catalog(language: str) -> Translations:
-    return translations(LOCALES, language)
+    return catalog(language)
 
 
 def _kind(kind: str, _: Any) -> str:

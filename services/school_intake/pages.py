@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from functools import partial
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request, status
@@ -12,7 +13,9 @@ from pydantic import ValidationError
 from services.school_intake import domain
 from services.school_intake.api import ConfigDep, SchoolStaff, SettingsDep, StoreDep, move_task
 from services.school_intake.schemas import TransitionRequest
+from services.school_intake.texts import catalog, reason_text
 from shared.audit import AuditAction, AuditDep
+from shared.pages import language
 from shared.web import PagesDep
 
 router = APIRouter(include_in_schema=False)
@@ -37,7 +40,8 @@ async def queue_page(request: Request, user: SchoolStaff, store: StoreDep, confi
     unit_name = next((t["unit_name"] for t in tasks), user.school_id)
     return pages.render(request, "queue.html", open_tasks=open_tasks, closed_tasks=closed, unit_name=unit_name,
                         next_statuses=lambda t: domain.TASK_WORKFLOW.next_statuses(domain.TaskStatus(t["status"])),
-                        action_labels=ACTION_LABELS, schools=[s for s in config.schools if s.id != user.school_id])
+                        action_labels=ACTION_LABELS, schools=[s for s in config.schools if s.id != user.school_id],
+                        reason=partial(reason_text, gettext=catalog(language(request)).gettext))
 
 
 @router.post("/tasks/{task_id}/move")

@@ -6,7 +6,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
-from services.school_intake.domain import TaskStatus
+from services.school_intake.domain import Reason, TaskStatus
+from services.school_intake.texts import catalog, reason_text
 
 
 class ChildFacts(BaseModel):
@@ -40,7 +41,8 @@ class IntakeTaskPublic(BaseModel):
     daycare_type: str | None
     language_assessment_due: date | None
     international_school_info: bool
-    reasons: list[str]
+    reasons: list[str]  # in English, for API readers; reason_codes say the same as codes with parameters
+    reason_codes: list[Reason] = []
     status: str
     history: list[StatusChange]
     redirected_to: str | None = None
@@ -48,7 +50,11 @@ class IntakeTaskPublic(BaseModel):
 
     @classmethod
     def from_document(cls, doc: dict) -> IntakeTaskPublic:
-        return cls(task_id=doc["_id"], **{k: v for k, v in doc.items() if k in cls.model_fields})
+        fields = {k: v for k, v in doc.items() if k in cls.model_fields}
+        stored = doc.get("reasons") or []
+        fields["reasons"] = [reason_text(r, catalog("en").gettext) for r in stored]
+        fields["reason_codes"] = [r for r in stored if isinstance(r, dict)]
+        return cls(task_id=doc["_id"], **fields)
 
 
 class TransitionRequest(BaseModel):

@@ -263,3 +263,14 @@ async def test_a_batch_of_listing_events_adds_each_new_lead_once(service):
     assert len(after) == len(set(after)) <= 10
     added = set(after) - before
     assert added and added <= set(ids)
+
+
+async def test_the_lead_board_explains_in_danish_and_in_english_on_request(service):
+    client, store, _ = service
+    event = arrival_event(registration(children=[]))
+    await handlers(client, store).newcomer_arrived(event)
+    danish = (await client.get("/", headers={"Accept": "text/html"})).text
+    assert "opfylder sprogkravene" in danish or "intet sprogkrav" in danish
+    assert "meets the language requirements" not in danish and "no language requirement" not in danish
+    english = (await client.get("/", headers={"Accept": "text/html", "Cookie": "velkommen_lang=en"})).text
+    assert "meets the language requirements" in english or "no language requirement" in english

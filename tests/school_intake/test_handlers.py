@@ -325,3 +325,18 @@ async def test_a_redirect_that_fails_after_it_landed_keeps_the_follow_up(herning
     tasks = {t["status"]: t for t in await tasks_of(app, event)}
     assert set(tasks) == {"redirected", "new"} and tasks["new"]["unit_id"] == other.id
     assert tasks["new"]["task_id"] in {seat["task_id"] for seat in await store.all_seats()}
+
+
+async def test_the_queue_gives_the_reasons_in_danish_and_in_english_on_request(herning):
+    client, app = herning
+    event = arrival_event(registration(children=[child("Pupil", "2016-04-01", "none")]))
+    await handle(app, event)
+    [task] = await tasks_of(app, event)
+    staff = {**staff_of(app, task["unit_id"]), "Accept": "text/html"}
+    danish = (await client.get("/", headers=staff)).text
+    assert f"{task['grade']}. klasse efter årgang" in danish and "basisundervisning i dansk" in danish
+    assert "by age cohort" not in danish
+    english = (await client.get("/", headers={**staff, "Cookie": "velkommen_lang=en"})).text
+    assert f"grade {task['grade']} by age cohort" in english
+    assert task["reasons"][0] == f"grade {task['grade']} by age cohort"  # the API: English, with the codes
+    assert task["reason_codes"][0] == {"code": "grade_by_cohort", "params": {"grade": task["grade"]}}
