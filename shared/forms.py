@@ -36,10 +36,47 @@ def _lists(node: Any) -> Any:
     return {key: _lists(value) for key, value in node.items()}
 
 
-def field_errors(exc: ValidationError, known_fields: set[str]) -> dict[str, str]:
-    """Error messages by form field; an error inside a field that is not on the form goes to its nearest
-    enclosing field, or to "" (shown above the form)."""
-    return located_errors(((e["loc"], e["msg"].removeprefix("Value error, ")) for e in exc.errors()), known_fields)
+# What a form shows for pydantic's error types, in Danish and English ({...} from the error's context); an error
+# type not listed here shows pydantic's own (English) message.
+FORM_MESSAGES: dict[str, tuple[str, str]] = {
+    "missing": ("Skal udfyldes.", "Required."),
+    "string_too_short": ("Skal udfyldes.", "Required."),
+    "string_too_long": ("Højst {max_length} tegn.", "At most {max_length} characters."),
+    "string_pattern_mismatch": ("Ugyldigt format.", "Not in the expected format."),
+    "date_from_datetime_parsing": ("Ugyldig dato (åååå-mm-dd).", "Not a valid date (yyyy-mm-dd)."),
+    "date_parsing": ("Ugyldig dato (åååå-mm-dd).", "Not a valid date (yyyy-mm-dd)."),
+    "date_type": ("Ugyldig dato (åååå-mm-dd).", "Not a valid date (yyyy-mm-dd)."),
+    "int_parsing": ("Skal være et helt tal.", "Must be a whole number."),
+    "int_type": ("Skal være et helt tal.", "Must be a whole number."),
+    "greater_than_equal": ("Skal være mindst {ge}.", "Must be at least {ge}."),
+    "less_than_equal": ("Må højst være {le}.", "Must be at most {le}."),
+    "enum": ("Vælg en af mulighederne.", "Choose one of the options."),
+    "literal_error": ("Vælg en af mulighederne.", "Choose one of the options."),
+    "bool_parsing": ("Skal være ja eller nej.", "Must be yes or no."),
+    "too_long": ("Højst {max_length} stk.", "At most {max_length} items."),
+    "extra_forbidden": ("Ukendt felt.", "Unknown field."),
+    "value_error": ("{error}", "{error}"),  # our own validators' messages (ValueError text)
+}
+
+
+def form_message(error: dict[str, Any], lang: str = "en") -> str:
+    """One pydantic error as a form shows it, in Danish or English."""
+    texts = FORM_MESSAGES.get(error["type"])
+    if texts is None:
+        return str(error["msg"]).removeprefix("Value error, ")
+    if error["type"] == "value_error" and "email" in str(error["msg"]).lower():
+        return "Ugyldig e-mailadresse." if lang == "da" else "Not a valid e-mail address."
+    context = dict(error.get("ctx") or {})
+    try:
+        return texts[0 if lang == "da" else 1].format(**context)
+    except (KeyError, IndexError):
+        return str(error["msg"]).removeprefix("Value error, ")
+
+
+def field_errors(exc: ValidationError, known_fields: set[str], lang: str = "en") -> dict[str, str]:
+    """Error messages by form field, in Danish or English; an error inside a field that is not on the form goes
+    to its nearest enclosing field, or to "" (shown above the form)."""
+    return located_errors(((e["loc"], form_message(dict(e), lang)) for e in exc.errors()), known_fields)
 
 
 def located_errors(errors: Iterable[tuple[tuple[str | int, ...], str]], known_fields: set[str]) -> dict[str, str]:

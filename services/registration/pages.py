@@ -136,7 +136,7 @@ async def register_from_form(request: Request, user: Borgerservice, store: Store
         registration = RegistrationCreate.model_validate(body)
     except ValidationError as exc:
         return pages.render(request, "register.html", status_code=422, body=body, idempotency_key=key,
-                            errors=forms.field_errors(exc, _form_fields(body)), **_choices())
+                            errors=forms.field_errors(exc, _form_fields(body), language(request)), **_choices())
     problems = implausible(registration, settings)
     if problems:
         lang = language(request)

@@ -24,7 +24,12 @@ def test_errors_are_placed_at_their_field_or_the_nearest_one_on_the_form():
     except ValidationError as exc:
         errors = field_errors(exc, {"name", "address.postcode", "tags"})
     assert set(errors) == {"name", "address.postcode", "tags"}
-    assert "integer" in errors["address.postcode"]
+    assert errors["address.postcode"] == "Must be a whole number." and errors["name"] == "Required."
+    try:
+        Person.model_validate({"address": {"postcode": "x"}, "tags": ["a"]})
+    except ValidationError as exc:
+        danish = field_errors(exc, {"name", "address.postcode", "tags"}, "da")
+    assert danish["address.postcode"] == "Skal være et helt tal." and danish["name"] == "Skal udfyldes."
     try:
         Person.model_validate({"name": "n", "address": {"postcode": "x"}})
     except ValidationError as exc:
