@@ -15,6 +15,7 @@ from services.welcome_pack.family_pages import family_error
 from services.welcome_pack.family_pages import router as family_router
 from services.welcome_pack.handlers import WelcomePackHandlers
 from services.welcome_pack.pages import router as pages_router
+from services.welcome_pack.plan_reminders import remind_families
 from services.welcome_pack.render import LetterRenderer
 from services.welcome_pack.settings import WelcomePackSettings
 from services.welcome_pack.store import LetterStore
@@ -48,6 +49,9 @@ def create_app(settings: WelcomePackSettings | None = None) -> FastAPI:
             handlers = WelcomePackHandlers(store=store, renderer=renderer, settings=settings,
                                            erasures=runtime.erasures, access=access, notifications=notifications)
             runtime.start_consumer(handlers.subscriptions())
+            runtime.start_periodic("plan reminders", partial(remind_families, store, notifications, renderer,
+                                                             plan_rules, settings),
+                                   settings.plan_reminder_check_seconds, first_after=60.0)
             app.state.runtime, app.state.store, app.state.renderer = runtime, store, renderer
             app.state.handlers, app.state.notifications = handlers, notifications
             app.state.access, app.state.plan_rules = access, plan_rules

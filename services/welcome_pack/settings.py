@@ -23,6 +23,10 @@ class WelcomePackSettings(ServiceSettings):
     sign_in_max_failures_per_client: int = Field(default=20, ge=1)
     sign_in_failure_window_minutes: int = Field(default=15, ge=1)
 
+    # The weekly reminder of plan steps due soon (plan_reminders.py): how often the job looks, how far ahead.
+    plan_reminder_check_seconds: float = Field(default=3600.0, gt=0)
+    plan_reminder_days_ahead: int = Field(default=7, ge=1)
+
     @property
     def sign_in_code_valid(self) -> timedelta:
         return timedelta(days=self.sign_in_code_days)

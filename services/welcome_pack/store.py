@@ -158,6 +158,10 @@ class LetterStore:
         found = await find_by_ids(self.contacts, case_ids, {"consent": 1})
         return {c["_id"] for c in found if c.get("consent")}
 
+    async def consenting_contacts(self) -> list[dict[str, Any]]:
+        """Every family that may be written to (the weekly plan reminder reads them all: one scan a run)."""
+        return await self.contacts.find({"consent": True}).to_list(length=None)
+
     async def contact(self, case_id: str) -> dict[str, Any] | None:
         return await self.contacts.find_one({"_id": case_id})
 
