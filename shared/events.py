@@ -265,6 +265,15 @@ class JobLeadStatusChanged(StatusChanged):
     listing_id: str
 
 
+class FamilyMailRefused(EventModel):
+    """The mail server refused a family's e-mail address for good (5xx at SMTP time). No address and no server
+    text (they may hold personal data): the case id is the link, the SMTP code says how."""
+
+    case_id: uuid.UUID
+    refused_at: datetime
+    smtp_code: int | None = Field(default=None, ge=100, le=599)
+
+
 class ErasureBasis(StrEnum):
     REQUEST = "request"        # the person asked (GDPR art. 17), recorded by Borgerservice with a reason
     RETENTION = "retention"    # the case was closed longer ago than the retention period
@@ -419,6 +428,10 @@ INTAKE_OFFER_ANSWERED = EventSpec[IntakeOfferAnswered](
     type="IntakeOfferAnswered", version=1, topic="onboarding.intake-offer-answered.v1", payload=IntakeOfferAnswered
 )
 
+FAMILY_MAIL_REFUSED = EventSpec[FamilyMailRefused](
+    type="FamilyMailRefused", version=1, topic="onboarding.family-mail-refused.v1", payload=FamilyMailRefused
+)
+
 WELCOME_LETTER_GENERATED = EventSpec[WelcomeLetterGenerated](
     type="WelcomeLetterGenerated", version=1, topic="onboarding.welcome-letter-generated.v1",
     payload=WelcomeLetterGenerated,
@@ -446,6 +459,7 @@ ALL_EVENTS: tuple[EventSpec, ...] = (
     WELCOME_LETTER_GENERATED,
     SCHOOL_INTAKE_STATUS_CHANGED,
     INTAKE_OFFER_ANSWERED,
+    FAMILY_MAIL_REFUSED,
     JOB_LISTING_PUBLISHED,
     JOB_LEAD_STATUS_CHANGED,
     NEWCOMER_ERASED,

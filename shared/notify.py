@@ -114,6 +114,11 @@ class NotificationStore:
         """Erasure: the case's pending notifications go; sent and failed records hold no personal data."""
         return (await self.pending.delete_many({"case_id": case_id})).deleted_count
 
+    async def refused_recipients(self, kinds: Iterable[str]) -> list[dict[str, Any]]:
+        """Notifications whose recipient address the server refused for good (those of these kinds)."""
+        query = {"refused_recipient": True, "kind": {"$in": sorted(kinds)}}
+        return await self.failed.find(query, {"case_id": 1, "at": 1, "smtp_code": 1}).to_list(length=None)
+
     async def failures(self, limit: int = 200) -> list[dict[str, Any]]:
         cursor = self.failed.find({}, {"_id": 1, "kind": 1, "reason": 1, "attempts": 1, "at": 1})
         return await cursor.sort("at", -1).limit(limit).to_list(length=limit)
@@ -135,6 +140,15 @@ class SmtpTransport:
             timeout=s.smtp_timeout_seconds,
             use_tls=s.smtp_security == "tls", start_tls=True if s.smtp_security == "starttls" else False,
             username=s.smtp_username or None, password=s.smtp_password.get_secret_value() or None)
+
+
+def _refused_recipient(exc: Exception) -> int | None:
+    """The SMTP code when the server refused the recipient's address for good (not the whole message)."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused) and exc.recipients:
+        return exc.recipients[0].code if all(r.code >= 500 for r in exc.recipients) else None
+    if isinstance(exc, aiosmtplib.SMTPRecipientRefused) and exc.code >= 500:
+        return exc.code
+    return None
 
 
 def _permanent(exc: Exception) -> bool:
@@ -216,8 +230,10 @@ class NotificationSender:
         reason = f"{type(exc).__name__}: {exc}"[:500]
         if _permanent(exc) or attempts >= self.settings.notification_max_attempts:
             log.error("notification %s (%s) failed after %d attempt(s): %s", doc["_id"], doc["kind"], attempts, reason)
+            refused = _refused_recipient(exc)
             await self._record(self.store.failed, {"_id": doc["_id"], "kind": doc["kind"], "case_id": doc["case_id"],
-                                                   "reason": reason, "attempts": attempts, "at": datetime.now(UTC)})
+                                                   "reason": reason, "attempts": attempts, "at": datetime.now(UTC),
+                                                   "refused_recipient": refused is not None, "smtp_code": refused})
             await self.store.pending.delete_one({"_id": doc["_id"]})
             self._count("failed", doc)
             return

@@ -13,6 +13,7 @@ from pydantic import BaseModel
 from shared.events import (
     Child,
     EventEnvelope,
+    FamilyMailRefused,
     Household,
     JobLeadStatusChanged,
     Newcomer,
@@ -182,7 +183,7 @@ class TimelineEntry(BaseModel):
     case_id: uuid.UUID
     at: datetime
     source: str            # the service that published the event
-    kind: str              # "letter" | "intake_task" | "job_lead"
+    kind: str              # "letter" | "intake_task" | "job_lead" | "family_mail"
     record_id: str         # letter, task or lead id in the source service
     status: str
     previous_status: str | None = None
@@ -190,7 +191,8 @@ class TimelineEntry(BaseModel):
 
 
 def timeline_entry(event: EventEnvelope) -> TimelineEntry:
-    """One timeline line from a WelcomeLetterGenerated, SchoolIntakeStatusChanged or JobLeadStatusChanged."""
+    """One timeline line from a WelcomeLetterGenerated, SchoolIntakeStatusChanged, JobLeadStatusChanged or
+    FamilyMailRefused."""
     p = event.payload
     common = {"event_id": event.event_id, "case_id": p.case_id, "source": event.producer}
     if isinstance(p, WelcomeLetterGenerated):
@@ -205,6 +207,9 @@ def timeline_entry(event: EventEnvelope) -> TimelineEntry:
         return TimelineEntry(**common, at=p.changed_at, kind="job_lead", record_id=str(p.lead_id), status=p.status,
                              previous_status=p.previous_status,
                              detail={"listing_id": p.listing_id, "reason": p.reason, "changed_by": p.changed_by})
+    if isinstance(p, FamilyMailRefused):
+        return TimelineEntry(**common, at=p.refused_at, kind="family_mail", record_id=str(p.case_id), status="refused",
+                             detail={"smtp_code": str(p.smtp_code) if p.smtp_code else None})
     raise TypeError(f"no timeline entry for {type(p).__name__}")
 
 
@@ -215,6 +220,8 @@ class CaseProgress:
     letters: list[TimelineEntry]
     intake_tasks: list[TimelineEntry]
     job_leads_by_status: dict[str, int]
+    # The family's e-mail address was refused by the mail server (welcome_pack's FamilyMailRefused).
+    mail_refused: TimelineEntry | None = None
 
     @property
     def job_leads(self) -> int:
@@ -225,11 +232,12 @@ def case_progress(entries: list[TimelineEntry]) -> CaseProgress:
     latest: dict[tuple[str, str], TimelineEntry] = {}
     for entry in sorted(entries, key=lambda e: e.at):
         latest[(entry.kind, entry.record_id)] = entry
-    by_kind: dict[str, list[TimelineEntry]] = {"letter": [], "intake_task": [], "job_lead": []}
+    by_kind: dict[str, list[TimelineEntry]] = {"letter": [], "intake_task": [], "job_lead": [], "family_mail": []}
     for entry in latest.values():
         by_kind[entry.kind].append(entry)
     leads: dict[str, int] = {}
     for lead in by_kind["job_lead"]:
         leads[lead.status] = leads.get(lead.status, 0) + 1
     return CaseProgress(letters=by_kind["letter"], intake_tasks=by_kind["intake_task"],
-                        job_leads_by_status=dict(sorted(leads.items())))
+                        job_leads_by_status=dict(sorted(leads.items())),
+                        mail_refused=by_kind["family_mail"][0] if by_kind["family_mail"] else None)

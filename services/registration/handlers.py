@@ -13,6 +13,7 @@ from services.registration.store import CaseStore
 from shared.bus import Subscription
 from shared.events import (
     ERASURE_CONFIRMED,
+    FAMILY_MAIL_REFUSED,
     JOB_LEAD_STATUS_CHANGED,
     NEWCOMER_ARRIVED,
     NEWCOMER_ERASED,
@@ -25,7 +26,8 @@ from shared.events import (
 # What this service publishes (through its outbox) and consumes (its app subscribes a handler to each):
 # the event catalogue (docs/asyncapi.yaml) is generated from these.
 PUBLISHES = (NEWCOMER_ARRIVED, NEWCOMER_ERASED)
-CONSUMES = (WELCOME_LETTER_GENERATED, SCHOOL_INTAKE_STATUS_CHANGED, JOB_LEAD_STATUS_CHANGED, ERASURE_CONFIRMED)
+CONSUMES = (WELCOME_LETTER_GENERATED, SCHOOL_INTAKE_STATUS_CHANGED, JOB_LEAD_STATUS_CHANGED, FAMILY_MAIL_REFUSED,
+            ERASURE_CONFIRMED)
 
 
 @dataclass(frozen=True)
@@ -37,7 +39,8 @@ class RegistrationHandlers:
     def subscriptions(self) -> list[Subscription]:
         timeline: list[Subscription] = [
             Subscription(spec, self.downstream_event, handle_batch=self.downstream_events)
-            for spec in (WELCOME_LETTER_GENERATED, SCHOOL_INTAKE_STATUS_CHANGED, JOB_LEAD_STATUS_CHANGED)
+            for spec in (WELCOME_LETTER_GENERATED, SCHOOL_INTAKE_STATUS_CHANGED, JOB_LEAD_STATUS_CHANGED,
+                         FAMILY_MAIL_REFUSED)
         ]
         return [*timeline, Subscription(ERASURE_CONFIRMED, self.erasure_confirmed,
                                         handle_batch=self.erasure_confirmations)]

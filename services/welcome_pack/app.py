@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from services.welcome_pack.api import router as api_router
 from services.welcome_pack.family import FamilyAccess
+from services.welcome_pack.family_mail import report_refused_addresses
 from services.welcome_pack.family_pages import family_error
 from services.welcome_pack.family_pages import router as family_router
 from services.welcome_pack.handlers import WelcomePackHandlers
@@ -39,9 +40,10 @@ def create_app(settings: WelcomePackSettings | None = None) -> FastAPI:
         async with ServiceRuntime(settings, metrics=app.state.metrics) as runtime:
             store = LetterStore(runtime.db, watch=runtime.watch)
             await store.ensure_indexes()
-            runtime.start_relay([store.letters, store.offer_answers])
-            runtime.start_compaction([(store.letters, partial(compact_plainly, store.letters)),
-                                      (store.offer_answers, partial(compact_plainly, store.offer_answers))])
+            runtime.start_relay([store.letters, store.offer_answers, store.refusals])
+            # Letters, answers and refusals are only inserted and deleted: compacted by a plain update.
+            runtime.start_compaction([(c, partial(compact_plainly, c))
+                                      for c in (store.letters, store.offer_answers, store.refusals)])
             notifications = NotificationStore(runtime.db)
             await notifications.ensure_indexes()
             runtime.start_notifications(notifications)
@@ -52,6 +54,9 @@ def create_app(settings: WelcomePackSettings | None = None) -> FastAPI:
             runtime.start_periodic("plan reminders", partial(remind_families, store, notifications, renderer,
                                                              plan_rules, settings),
                                    settings.plan_reminder_check_seconds, first_after=60.0)
+            runtime.start_periodic("refused addresses", partial(report_refused_addresses, store, notifications,
+                                                                runtime.erasures, settings),
+                                   settings.refusal_check_seconds)
             app.state.runtime, app.state.store, app.state.renderer = runtime, store, renderer
             app.state.handlers, app.state.notifications = handlers, notifications
             app.state.access, app.state.plan_rules = access, plan_rules

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -19,8 +20,11 @@ from markupsafe import Markup, escape
 from services.welcome_pack.domain import RIGHT_TO_LEFT
 from services.welcome_pack.render import LetterRenderer, isolate, ltr
 from services.welcome_pack.settings import WelcomePackSettings
-from shared.events import SchoolIntakeStatusChanged
-from shared.notify import Mail, notification
+from services.welcome_pack.store import LetterStore
+from shared.erasure import ErasureLog
+from shared.events import FAMILY_MAIL_REFUSED, FamilyMailRefused, SchoolIntakeStatusChanged
+from shared.notify import Mail, NotificationStore, notification
+from shared.outbox import outbox_entry, outbox_fields
 
 
 def unsubscribe_mac(case_id: str, settings: WelcomePackSettings) -> str:
@@ -99,3 +103,28 @@ def welcome_notification(letter: dict[str, Any], email: str, renderer: LetterRen
                        now=now)
     doc["unsubscribe"] = unsubscribe_url(letter["case_id"], settings)
     return doc
+
+
+FAMILY_MAIL_KINDS = ("family_welcome", "family_offer", "family_plan_reminder")
+_REFUSAL_EVENTS = uuid.UUID("6f1d2b7e-3a9c-4e55-9d0b-8c7a1e2f3b40")
+
+
+async def report_refused_addresses(store: LetterStore, notifications: NotificationStore, erasures: ErasureLog,
+                                   settings: WelcomePackSettings) -> int:
+    """A family address the mail server refused for good: recorded once per case (no more family mail is
+    written to it) and told to registration (FamilyMailRefused), which shows it beside the address. Periodic and
+    idempotent: the refusal document is keyed by the case, its event id follows from it."""
+    refusals = [r for r in await notifications.refused_recipients(FAMILY_MAIL_KINDS) if r.get("case_id")]
+    erased = await erasures.erased_among([r["case_id"] for r in refusals])
+    docs: dict[str, dict[str, Any]] = {}
+    for refusal in refusals:
+        case_id = refusal["case_id"]
+        if case_id in erased or case_id in docs:
+            continue
+        event = FAMILY_MAIL_REFUSED.envelope(
+            FamilyMailRefused(case_id=uuid.UUID(case_id), refused_at=refusal["at"], smtp_code=refusal.get("smtp_code")),
+            producer=settings.service_name, correlation_id=uuid.UUID(case_id),
+            event_id=uuid.uuid5(_REFUSAL_EVENTS, case_id))
+        docs[case_id] = {"_id": case_id, "case_id": case_id, "at": refusal["at"], "smtp_code": refusal.get("smtp_code"),
+                         **outbox_fields([outbox_entry(settings.topic(FAMILY_MAIL_REFUSED.topic), case_id, event)])}
+    return await store.add_refusals(list(docs.values()))

@@ -21,6 +21,7 @@ from shared.bus import Subscription
 from shared.erasure import ErasureLog
 from shared.events import (
     ERASURE_CONFIRMED,
+    FAMILY_MAIL_REFUSED,
     INTAKE_OFFER_ANSWERED,
     JOB_LEAD_STATUS_CHANGED,
     NEWCOMER_ARRIVED,
@@ -39,7 +40,7 @@ from shared.outbox import outbox_entry, outbox_fields
 
 # What this service publishes (through its outbox) and consumes (its app subscribes a handler to each):
 # the event catalogue (docs/asyncapi.yaml) is generated from these.
-PUBLISHES = (WELCOME_LETTER_GENERATED, INTAKE_OFFER_ANSWERED, ERASURE_CONFIRMED)
+PUBLISHES = (WELCOME_LETTER_GENERATED, INTAKE_OFFER_ANSWERED, FAMILY_MAIL_REFUSED, ERASURE_CONFIRMED)
 CONSUMES = (NEWCOMER_ARRIVED, SCHOOL_INTAKE_STATUS_CHANGED, JOB_LEAD_STATUS_CHANGED, NEWCOMER_ERASED)
 
 

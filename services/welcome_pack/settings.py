@@ -26,6 +26,8 @@ class WelcomePackSettings(ServiceSettings):
     # The weekly reminder of plan steps due soon (plan_reminders.py): how often the job looks, how far ahead.
     plan_reminder_check_seconds: float = Field(default=3600.0, gt=0)
     plan_reminder_days_ahead: int = Field(default=7, ge=1)
+    # How often refused family addresses are looked for and told to registration.
+    refusal_check_seconds: float = Field(default=30.0, gt=0)
 
     @property
     def sign_in_code_valid(self) -> timedelta:

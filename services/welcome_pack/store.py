@@ -30,6 +30,8 @@ class LetterStore:
         # The family's answers to offered places: one insert per offer (its task id), carrying the
         # IntakeOfferAnswered event for the relay; a second answer to the same offer is refused by the key.
         self.offer_answers = watch(db["offer_answers"])
+        # A family address the mail server refused (one per case, with FamilyMailRefused for the relay).
+        self.refusals = watch(db["family_mail_refusals"])
         self.codes = db["sign_in_codes"]
         self.spent_codes = db["sign_in_spent"]
         self.failures = db["sign_in_failures"]
@@ -39,6 +41,7 @@ class LetterStore:
         await self.letters.create_index([("case_id", 1), ("language", 1)])
         await ensure_outbox_indexes(self.letters)
         await ensure_outbox_indexes(self.offer_answers)
+        await ensure_outbox_indexes(self.refusals)
         for collection in (self.step_states, self.intakes, self.spent_codes, self.sessions, self.offer_answers):
             await collection.create_index([("case_id", 1)])  # erasure
         await self.failures.create_index([("case_id", 1), ("at", 1)])
@@ -59,7 +62,7 @@ class LetterStore:
         """Delete the case's letters (they hold names, the address and the household), its contact, plan,
         intake view, sign-in codes and sessions (a signed-in family is signed out)."""
         deleted = (await self.letters.delete_many({"case_id": case_id})).deleted_count
-        for collection in (self.contacts, self.codes, self.plans):
+        for collection in (self.contacts, self.codes, self.plans, self.refusals):
             deleted += (await collection.delete_one({"_id": case_id})).deleted_count
         for collection in (self.step_states, self.intakes, self.spent_codes, self.sessions, self.failures,
                            self.offer_answers):
@@ -155,12 +158,19 @@ class LetterStore:
         await insert_new_many(self.contacts, contacts)
 
     async def consenting(self, case_ids: list[str]) -> set[str]:
+        """The cases whose family agreed to mail and whose address the mail server has not refused."""
         found = await find_by_ids(self.contacts, case_ids, {"consent": 1})
-        return {c["_id"] for c in found if c.get("consent")}
+        refused = {r["_id"] for r in await find_by_ids(self.refusals, case_ids, {"_id": 1})}
+        return {c["_id"] for c in found if c.get("consent") and c["_id"] not in refused}
+
+    async def add_refusals(self, refusals: list[dict[str, Any]]) -> int:
+        return await insert_new_many(self.refusals, refusals)
 
     async def consenting_contacts(self) -> list[dict[str, Any]]:
         """Every family that may be written to (the weekly plan reminder reads them all: one scan a run)."""
-        return await self.contacts.find({"consent": True}).to_list(length=None)
+        contacts = await self.contacts.find({"consent": True}).to_list(length=None)
+        allowed = await self.consenting([c["_id"] for c in contacts])
+        return [c for c in contacts if c["_id"] in allowed]
 
     async def contact(self, case_id: str) -> dict[str, Any] | None:
         return await self.contacts.find_one({"_id": case_id})

@@ -6,9 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import socket
-import subprocess
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -28,7 +25,7 @@ from tests.apps import as_role, running
 from tests.builders import arrival, arrival_event, child, registration
 from tests.conftest import ROOT
 from tests.kafka_helpers import eventually
-from tests.mailpit import mails_with
+from tests.mailpit import free_port, mails_with, private_mailpit
 from tests.school_intake.test_handlers import one_seat_config
 
 HERNING = load_municipality_file(ROOT / "services" / "school_intake", "herning")
@@ -114,29 +111,16 @@ async def test_an_old_task_replayed_is_not_mailed_again(service):
     assert await app.state.notifications.pending.count_documents({"case_id": str(event.payload.case_id)}) == 0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def private_mailpit(tmp_path):
+def refusing_mailpit(tmp_path):
     """A Mailpit of this test's own that refuses (550) every recipient not at allowed.example."""
-    smtp, http = _free_port(), _free_port()
-    env = {**os.environ, "MAILPIT_SMTP_PORT": str(smtp), "MAILPIT_HTTP_PORT": str(http),
-           "VELKOMMEN_DATA_DIR": str(tmp_path), "MAILPIT_FLAGS": "--smtp-allowed-recipients @allowed\\.example$"}
-    script = str(ROOT / "deploy" / "mailpit.sh")
-    subprocess.run([script, "start"], env=env, check=True, capture_output=True)
-    try:
-        yield smtp, f"http://127.0.0.1:{http}"
-    finally:
-        subprocess.run([script, "stop"], env=env, check=False, capture_output=True)
+    with private_mailpit(tmp_path, "@allowed\\.example$") as server:
+        yield server
 
 
 async def test_a_mail_server_that_is_away_is_retried_and_a_refused_recipient_fails_alone(
-        infrastructure, mongo_client, private_mailpit):
-    smtp_port, api = private_mailpit
+        infrastructure, mongo_client, refusing_mailpit):
+    smtp_port, api = refusing_mailpit
     db = mongo_client[f"test_{infrastructure.run_id}_notify_{uuid.uuid4().hex[:6]}"]
     store = NotificationStore(db)
     now = datetime.now(UTC)
@@ -145,7 +129,7 @@ async def test_a_mail_server_that_is_away_is_retried_and_a_refused_recipient_fai
     refused = notification(f"test:{uuid.uuid4()}", "test", Mail(to="nobody@refused.example", subject="Ny opgave",
                                                                text="Se Velkommen."), case_id="c2", now=now)
     assert await store.add([good, refused]) == 2
-    settings = infrastructure.settings(SchoolIntakeSettings, smtp_port=_free_port(), notification_max_attempts=5)
+    settings = infrastructure.settings(SchoolIntakeSettings, smtp_port=free_port(), notification_max_attempts=5)
     away = NotificationSender(store, settings)
     assert await away.send_due() == 0  # nothing listens: counted and kept, not dropped
     assert {d["attempts"] async for d in store.pending.find({})} == {1}
