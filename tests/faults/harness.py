@@ -82,7 +82,7 @@ class Installation:
         self._script("mailpit", "stop")
 
     # ------------------------------------------------------------------------------ services
-    def start_service(self, service: str, wait: bool = True) -> None:
+    def start_service(self, service: str, wait: bool = True, **extra_env: str) -> None:
         env = {
             **os.environ,
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "MONGODB_URI": self.mongodb_uri,
@@ -91,6 +91,7 @@ class Installation:
             "AUTH_DEV_ISSUER": "true", "AUTH_DEV_KEY_FILE": str(self.key_file),
             "SMTP_PORT": str(self.smtp_port), "NOTIFICATION_POLL_SECONDS": "0.5",
             **{f"{s.upper()}_URL": url for s, url in self.urls.items()},
+            **extra_env,
         }
         log = open(self.workdir / f"{service}.log", "a")
         self.processes[service] = subprocess.Popen(

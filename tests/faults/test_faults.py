@@ -14,7 +14,7 @@ import signal
 import subprocess
 import time
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
@@ -25,7 +25,7 @@ from services.job_match.domain import rank_leads, spouse_profile
 from services.job_match.index import ListingIndex
 from services.job_match.listings import sample_listings
 from services.job_match.settings import JobMatchSettings
-from services.school_intake.domain import MunicipalityConfig, decide_intake, task_id_for
+from services.school_intake.domain import MunicipalityConfig, TaskStatus, decide_intake, reminders_due, task_id_for
 from shared.events import NEWCOMER_ARRIVED, to_json
 from shared.municipality import load_municipality_file
 from shared.notify import notification_id
@@ -329,3 +329,47 @@ async def retried_mail_attempts(installation) -> float:
     return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
                if line.startswith("velkommen_notifications_total{") and 'outcome="retried"' in line)
 
+
+
+async def test_8_school_intake_killed_with_sigkill_during_a_reminder_run(installation, world, capsys):
+    """Every task still waiting for its unit is made overdue (due 10 days ago: a reminder to the unit and an
+    escalation to the administration are owed); the mail server is stopped so the run's mails wait as
+    notifications; school_intake runs its reminder job every 0.5 s and is killed (SIGKILL) as soon as the run has
+    written reminders, then restarted (the job runs again at start) and the mail server started: every reminder
+    the rules owe arrives exactly once (count and Message-IDs)."""
+    client, _ = world
+    db = client[installation.databases["school_intake"]]
+    today = date.today()
+    due, created = today - timedelta(days=10), datetime.now(UTC) - timedelta(days=20)
+    config = MunicipalityConfig.model_validate(load_municipality_file(ROOT / "services" / "school_intake", "herning"))
+    await db["intake_tasks"].update_many({"status": "new"}, {"$set": {"due_date": due.isoformat(),
+                                                                      "created_at": created}})
+    tasks = [t["_id"] async for t in db["intake_tasks"].find({"status": "new"}, {"_id": 1})]
+    owed = reminders_due(TaskStatus.NEW, due, today, config.rules, created=created.date())
+    expected = {f"{notification_id(f'task-{r.value}:{task}')}@velkommen" for task in tasks for r in owed}
+    assert len(owed) == 2 and tasks, (owed, len(tasks))  # the scenario means something
+
+    await asyncio.to_thread(installation.stop_mail)
+    installation.kill_service("school_intake", signal.SIGTERM)
+    await asyncio.to_thread(installation.start_service, "school_intake", True, REMINDER_CHECK_SECONDS="0.5")
+    reminders = {"kind": {"$in": ["task_overdue", "task_escalated"]}}
+    deadline = time.monotonic() + 60
+    while not await db["notifications"].count_documents(reminders) and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    written_at_kill = await db["notifications"].count_documents(reminders)
+    installation.kill_service("school_intake")  # SIGKILL, in or right after the run
+    await asyncio.to_thread(installation.start_service, "school_intake", True, REMINDER_CHECK_SECONDS="0.5")
+    await asyncio.to_thread(installation.start_mail)
+
+    deadline = time.monotonic() + 180
+    while not expected <= set(arrived := await mail_message_ids(installation)) and time.monotonic() < deadline:
+        await asyncio.sleep(1)
+    while await db["notifications"].count_documents(reminders) and time.monotonic() < deadline:
+        await asyncio.sleep(0.5)
+    await asyncio.sleep(2)  # a run or two more of the job: nothing new may come of them
+    arrived = await mail_message_ids(installation)
+    mails = {"tasks_overdue": len(tasks), "expected": len(expected), "written_before_the_kill": written_at_kill,
+             "delivered": len(expected & set(arrived)), "duplicated": sum(1 for i in expected if arrived[i] > 1)}
+    REPORT["8-sigkill-during-reminder-run"] = mails
+    emit(capsys, f"[faults] 8-sigkill-during-reminder-run mails: {json.dumps(mails)}")
+    assert mails["delivered"] == mails["expected"] and mails["duplicated"] == 0, mails
