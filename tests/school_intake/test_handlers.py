@@ -3,7 +3,6 @@
 import asyncio
 import json
 import uuid
-from pathlib import Path
 
 import pytest
 
@@ -12,36 +11,15 @@ from services.school_intake.app import create_app
 from services.school_intake.schemas import IntakeTaskPublic
 from services.school_intake.settings import SchoolIntakeSettings
 from shared.events import SCHOOL_INTAKE_STATUS_CHANGED
-from shared.municipality import load_municipality_file
 from tests.apps import as_role, running
 from tests.builders import arrival_event, child, registration
 from tests.kafka_helpers import eventually, read_topic
-
-HERNING = load_municipality_file(Path(domain.__file__).parent, "herning")
-
-
-def one_seat_config() -> domain.MunicipalityConfig:
-    """Herning's sample with a single reception class (grades 0-2, one place) so the waitlist is reachable."""
-    raw = json.loads(json.dumps(HERNING))
-    for school in raw["schools"]:
-        school["reception_classes"] = []
-    raw["schools"][0]["reception_classes"] = [{"grades": [0, 2], "capacity": 1}]
-    return domain.MunicipalityConfig.model_validate(raw)
 
 
 @pytest.fixture(scope="module")
 async def herning(infrastructure):
     settings = infrastructure.settings(SchoolIntakeSettings)
     app = create_app(settings)
-    async with running(app) as client:
-        yield client, app
-
-
-@pytest.fixture
-async def one_seat(infrastructure):
-    settings = infrastructure.settings(SchoolIntakeSettings,
-                                       mongodb_database=f"test_{infrastructure.run_id}_intake_{uuid.uuid4().hex[:6]}")
-    app = create_app(settings, config=one_seat_config())
     async with running(app) as client:
         yield client, app
 

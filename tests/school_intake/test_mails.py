@@ -26,7 +26,7 @@ from tests.builders import arrival, arrival_event, child, registration
 from tests.conftest import ROOT
 from tests.kafka_helpers import eventually
 from tests.mailpit import free_port, mails_with, private_mailpit
-from tests.school_intake.test_handlers import one_seat_config
+from tests.school_intake.conftest import one_seat_config
 
 HERNING = load_municipality_file(ROOT / "services" / "school_intake", "herning")
 CONFIG = domain.MunicipalityConfig.model_validate(HERNING)

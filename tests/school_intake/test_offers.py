@@ -10,19 +10,16 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 
 from services.school_intake import domain, workflow
-from services.school_intake.app import create_app
 from services.school_intake.domain import TaskStatus as S
-from services.school_intake.settings import SchoolIntakeSettings
 from shared.events import (
     INTAKE_OFFER_ANSWERED,
     SCHOOL_INTAKE_STATUS_CHANGED,
     IntakeOfferAnswered,
     OfferAnswer,
 )
-from tests.apps import running
 from tests.builders import arrival_event, child, registration
 from tests.kafka_helpers import read_until_quiet
-from tests.school_intake.test_handlers import move, one_seat_config, tasks_of
+from tests.school_intake.test_handlers import move, tasks_of
 
 DEADLINE = date(2026, 12, 9)
 
@@ -49,15 +46,6 @@ def test_staff_may_act_on_an_offered_task_and_so_void_the_answer():
     assert set(domain.TASK_WORKFLOW.next_statuses(S.OFFERED)) == {S.ACKNOWLEDGED, S.DECLINED}
 
 
-@pytest.fixture
-async def one_seat(infrastructure):
-    settings = infrastructure.settings(SchoolIntakeSettings,
-                                       mongodb_database=f"test_{infrastructure.run_id}_offers_{uuid.uuid4().hex[:6]}")
-    app = create_app(settings, config=one_seat_config())
-    async with running(app) as client:
-        yield client, app
-
-
 async def line_up(app, count: int, arrived: str = "2026-11-01"):
     """A holder of the one place, then `count` children waitlisted in order of arrival."""
     holder = arrival_event(registration(children=[child("Holder", "2019-03-05")], arrival_date="2026-10-01"))
@@ -82,6 +70,14 @@ async def free_the_place(client, app, holder):
     [holding] = await tasks_of(app, holder)
     response = await move(client, app, holding["task_id"], "declined", reason="moved away")
     assert response.status_code == 200, response.text
+
+
+async def first_in_line_offered(client, app, waiting: int):
+    """A holder and `waiting` children in line; the holder's place freed: (the waiting events, the offered task)."""
+    holder, line = await line_up(app, waiting)
+    await free_the_place(client, app, holder)
+    [offered] = await tasks_of(app, line[0])
+    return holder, line, offered
 
 
 async def test_the_line_is_published_and_moves_up(one_seat, infrastructure):
@@ -114,9 +110,7 @@ async def test_the_line_is_published_and_moves_up(one_seat, infrastructure):
 
 async def test_an_accepted_offer_goes_to_the_school_and_a_second_answer_changes_nothing(one_seat):
     client, app = one_seat
-    holder, [first, second] = await line_up(app, 2)
-    await free_the_place(client, app, holder)
-    [offered] = await tasks_of(app, first)
+    _, [first, second], offered = await first_in_line_offered(client, app, 2)
     await app.state.handlers.intake_offer_answered(answered(first, offered, OfferAnswer.ACCEPTED))
     await app.state.handlers.intake_offer_answered(answered(first, offered, OfferAnswer.DECLINED))  # too late now
     [accepted] = await tasks_of(app, first)
@@ -128,9 +122,7 @@ async def test_an_accepted_offer_goes_to_the_school_and_a_second_answer_changes_
 
 async def test_a_declined_offer_goes_to_the_next_child_in_line(one_seat):
     client, app = one_seat
-    holder, [first, second] = await line_up(app, 2)
-    await free_the_place(client, app, holder)
-    [offered] = await tasks_of(app, first)
+    _, [first, second], offered = await first_in_line_offered(client, app, 2)
     await app.state.handlers.intake_offer_answered(answered(first, offered, OfferAnswer.DECLINED))
     assert (await tasks_of(app, first))[0]["status"] == "declined"
     assert (await tasks_of(app, second))[0]["status"] == "offered"
@@ -139,9 +131,7 @@ async def test_a_declined_offer_goes_to_the_next_child_in_line(one_seat):
 
 async def test_an_answer_after_the_deadline_or_after_staff_acted_is_void(one_seat):
     client, app = one_seat
-    holder, [first] = await line_up(app, 1)
-    await free_the_place(client, app, holder)
-    [offered] = await tasks_of(app, first)
+    holder, [first], offered = await first_in_line_offered(client, app, 1)
     late = datetime.now(UTC) + timedelta(days=30)
     await app.state.handlers.intake_offer_answered(answered(first, offered, OfferAnswer.ACCEPTED, late))
     assert (await tasks_of(app, first))[0]["status"] == "offered"
@@ -152,9 +142,7 @@ async def test_an_answer_after_the_deadline_or_after_staff_acted_is_void(one_sea
 
 async def test_another_cases_answer_is_ignored(one_seat):
     client, app = one_seat
-    holder, [first] = await line_up(app, 1)
-    await free_the_place(client, app, holder)
-    [offered] = await tasks_of(app, first)
+    holder, [first], offered = await first_in_line_offered(client, app, 1)
     forged = answered(holder, offered, OfferAnswer.DECLINED)  # the task id of another case
     await app.state.handlers.intake_offer_answered(forged)
     assert (await tasks_of(app, first))[0]["status"] == "offered"
@@ -162,9 +150,7 @@ async def test_another_cases_answer_is_ignored(one_seat):
 
 async def test_an_unanswered_offer_lapses_and_the_place_moves_on(one_seat):
     client, app = one_seat
-    holder, [first, second] = await line_up(app, 2)
-    await free_the_place(client, app, holder)
-    [offered] = await tasks_of(app, first)
+    _, [first, second], offered = await first_in_line_offered(client, app, 2)
     deadline = date.fromisoformat((await app.state.store.get_task(offered["task_id"]))["offer_deadline"])
     settings, config = app.state.settings, app.state.intake_config
     assert await workflow.lapse_offers(app.state.store, settings, config, deadline) == 0
