@@ -97,6 +97,7 @@ class NotificationStore:
     async def ensure_indexes(self) -> None:
         await self.pending.create_index([("next_attempt_at", 1)])
         await self.pending.create_index([("case_id", 1)])
+        await self.failed.create_index([("refused_recipient", 1), ("kind", 1)])
 
     async def add(self, notifications: Iterable[dict[str, Any]]) -> int:
         """Store notifications not written (or sent) before; returns how many are new."""

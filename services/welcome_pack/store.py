@@ -44,6 +44,7 @@ class LetterStore:
         await ensure_outbox_indexes(self.refusals)
         for collection in (self.step_states, self.intakes, self.spent_codes, self.sessions, self.offer_answers):
             await collection.create_index([("case_id", 1)])  # erasure
+        await self.contacts.create_index([("consent", 1)])  # the weekly reminder's families
         await self.failures.create_index([("case_id", 1), ("at", 1)])
         await self.failures.create_index([("client", 1), ("at", 1)])
 
