@@ -10,3 +10,5 @@ class SchoolIntakeSettings(ServiceSettings):
     task_notification_window_hours: float = 24.0
     # How often the reminder job runs (overdue tasks, escalations, offers: services/school_intake/reminders.py).
     reminder_check_seconds: float = 300.0
+    # How often the waiting line's positions are published to the families (workflow.publish_waitlist_positions).
+    waitlist_positions_seconds: float = 5.0

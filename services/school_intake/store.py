@@ -113,14 +113,10 @@ class IntakeTaskStore:
         found = await cursor.to_list(length=1)
         return found[0] if found else None
 
-    async def waitlisted_in_band(self, grades: tuple[int, int]) -> list[dict[str, Any]]:
-        """The line for a grade band, in the order places are offered (the same as oldest_waitlisted)."""
-        cursor = self.tasks.find(
-            {"status": TaskStatus.WAITLISTED.value, "kind": "reception_class",
-             "grade": {"$gte": grades[0], "$lte": grades[1]}},
-            {"outbox": 0},
-        ).sort([("arrival_date", 1), ("created_at", 1), ("_id", 1)])
-        return await cursor.to_list(length=None)
+    async def waitlisted(self) -> list[dict[str, Any]]:
+        """Every waitlisted reception-class task, in the order places are offered (as oldest_waitlisted)."""
+        cursor = self.tasks.find({"status": TaskStatus.WAITLISTED.value, "kind": "reception_class"}, {"outbox": 0})
+        return await cursor.sort([("arrival_date", 1), ("created_at", 1), ("_id", 1)]).to_list(length=None)
 
     async def offered_tasks(self) -> list[dict[str, Any]]:
         return await self.tasks.find({"status": TaskStatus.OFFERED.value}, {"outbox": 0}).to_list(length=None)

@@ -172,9 +172,6 @@ async def open_intake_tasks(store: IntakeTaskStore, settings: SchoolIntakeSettin
         task.update(outbox_fields([_status_entry(settings, task, None, SYSTEM, reason, now, event.event_id)]))
         tasks[task_id] = task
     await store.insert_tasks(list(tasks.values()))
-    for band in {tuple(t["grade_band"]) for t in tasks.values()
-                 if t["status"] == TaskStatus.WAITLISTED and t.get("grade_band")}:
-        await publish_waitlist_positions(store, settings, band)  # a newcomer who arrived earlier may stand ahead
     return list(dict.fromkeys(task_id for _, _, task_id in planned))
 
 
@@ -206,8 +203,6 @@ async def _apply(store: IntakeTaskStore, settings: SchoolIntakeSettings, config:
         raise ChangedMeanwhile("the task")
     if domain.frees_place(to):
         await release_and_offer(store, settings, config, task["_id"])
-    if task["status"] == TaskStatus.WAITLISTED and task.get("grade_band"):
-        await publish_waitlist_positions(store, settings, tuple(task["grade_band"]))  # the line moved up
     changed_task = await store.get_task(task["_id"])
     if changed_task is None:  # erased in the meantime
         raise TaskNotFound(task["_id"])
@@ -275,6 +270,7 @@ async def release_and_offer(store: IntakeTaskStore, settings: SchoolIntakeSettin
     school_id, (low, high) = domain.parse_pool_id(seat["pool_id"])
     school = config.school(school_id)
     skip: set[str] = set()
+    tries: dict[str, int] = {}
     while (waiting := await store.oldest_waitlisted((low, high), skip)) is not None:
         if not await _reserve_seat(store, school, waiting["grade"], waiting["_id"]):
             return None  # taken by someone else meanwhile: no place to offer
@@ -287,19 +283,38 @@ async def release_and_offer(store: IntakeTaskStore, settings: SchoolIntakeSettin
                                 "offer_deadline": deadline.isoformat()})
             return waiting["_id"]
         except ChangedMeanwhile:
-            await store.release_seat(waiting["_id"])  # it left the waitlist meanwhile; try the next child
-            skip.add(waiting["_id"])
+            await store.release_seat(waiting["_id"])
+            # Changed meanwhile: still waiting (e.g. its position was just published) -> asked again, a few
+            # times; left the waitlist -> the next child.
+            tries[waiting["_id"]] = tries.get(waiting["_id"], 0) + 1
+            again = await store.get_task(waiting["_id"])
+            if again is None or again["status"] != TaskStatus.WAITLISTED or tries[waiting["_id"]] >= 5:
+                skip.add(waiting["_id"])
     return None
 
 
-async def publish_waitlist_positions(store: IntakeTaskStore, settings: SchoolIntakeSettings,
-                                     band: tuple[int, int]) -> int:
+async def publish_waitlist_positions(store: IntakeTaskStore, settings: SchoolIntakeSettings) -> int:
     """Tell each waitlisted child's family (through SchoolIntakeStatusChanged) where it now stands in the line
-    for the grade band, when that changed. Safe to run twice at once: each task's change takes its turn, and a
-    task someone else changed meanwhile is left to the next run. Returns how many positions were published."""
+    for its grade band, when that changed. A periodic job (WAITLIST_POSITIONS_SECONDS), not part of the change
+    that moved the line: a decline at the head moves everyone behind, which must not hold up the request. The
+    positions follow from the stored tasks, so the job is safe after a crash and in several replicas at once
+    (each task's change takes its turn; a task changed meanwhile is left to the next run). Returns how many
+    positions were published."""
     published = 0
     now = datetime.now(UTC)
-    for position, task in enumerate(await store.waitlisted_in_band(band), start=1):
+    lines: dict[tuple[int, int], list[dict[str, Any]]] = {}
+    for task in await store.waitlisted():
+        if task.get("grade_band"):
+            lines.setdefault(tuple(task["grade_band"]), []).append(task)
+    for band, line in lines.items():
+        published += await _publish_line(store, settings, band, line, now)
+    return published
+
+
+async def _publish_line(store: IntakeTaskStore, settings: SchoolIntakeSettings, band: tuple[int, int],
+                        line: list[dict[str, Any]], now: datetime) -> int:
+    published = 0
+    for position, task in enumerate(line, start=1):
         if task.get("waitlist_position") == position:
             continue
         moved = {**task, "waitlist_position": position}
@@ -355,7 +370,4 @@ async def erase_case(store: IntakeTaskStore, settings: SchoolIntakeSettings, con
     tasks = await store.tasks_of_case(case_id)
     for task in tasks:
         await release_and_offer(store, settings, config, task["_id"])
-    deleted = await store.delete_tasks_of_case(case_id)
-    for band in {tuple(t["grade_band"]) for t in tasks if t["status"] == TaskStatus.WAITLISTED and t.get("grade_band")}:
-        await publish_waitlist_positions(store, settings, band)
-    return deleted
+    return await store.delete_tasks_of_case(case_id)

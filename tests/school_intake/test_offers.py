@@ -83,11 +83,13 @@ async def first_in_line_offered(client, app, waiting: int):
 async def test_the_line_is_published_and_moves_up(one_seat, infrastructure):
     client, app = one_seat
     holder, waiting = await line_up(app, 3)
+    await workflow.publish_waitlist_positions(app.state.store, app.state.settings)  # (also a periodic job)
     assert [(await app.state.store.get_task((await tasks_of(app, e))[0]["task_id"]))["waitlist_position"]
             for e in waiting] == [1, 2, 3]
     await free_the_place(client, app, holder)
     [offered] = await tasks_of(app, waiting[0])
     assert offered["status"] == "offered"
+    await workflow.publish_waitlist_positions(app.state.store, app.state.settings)
     task = await app.state.store.get_task(offered["task_id"])
     assert task["offer_deadline"] == domain.add_working_days(datetime.now(UTC).date(), 5,
                                                              app.state.intake_config.rules).isoformat()
