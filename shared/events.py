@@ -213,6 +213,8 @@ class SchoolIntakeStatusChanged(StatusChanged):
     waitlist_position: int | None = Field(default=None, ge=1)
     grade_band: tuple[int, int] | None = None
     offer_deadline: date | None = None
+    # v2: the school's street address (public, the school's own), shown to the family with its child's place.
+    unit_address: str | None = Field(default=None, max_length=300)
 
 
 class OfferAnswer(StrEnum):

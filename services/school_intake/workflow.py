@@ -45,7 +45,8 @@ def _status_entry(settings: SchoolIntakeSettings, task: dict[str, Any], previous
     envelope = SCHOOL_INTAKE_STATUS_CHANGED.envelope(
         SchoolIntakeStatusChanged(
             case_id=case_id, task_id=uuid.UUID(task["_id"]), kind=task["kind"], unit_id=task["unit_id"],
-            unit_name=task["unit_name"], child_index=task.get("child_index"), status=task["status"],
+            unit_name=task["unit_name"], unit_address=task.get("unit_address"), child_index=task.get("child_index"),
+            status=task["status"],
             previous_status=previous, reason=reason, changed_by=by, changed_at=at,
             waitlist_position=task.get("waitlist_position") if task["status"] == TaskStatus.WAITLISTED else None,
             grade_band=tuple(task["grade_band"]) if task.get("grade_band") else None,
@@ -54,6 +55,11 @@ def _status_entry(settings: SchoolIntakeSettings, task: dict[str, Any], previous
         producer=settings.service_name, correlation_id=case_id, causation_id=causation_id,
     )
     return outbox_entry(settings.topic(SCHOOL_INTAKE_STATUS_CHANGED.topic), task["case_id"], envelope)
+
+
+def unit_address(config: domain.MunicipalityConfig, unit_id: str) -> str | None:
+    """A school's street address (what the family is shown); other units have none in the data file."""
+    return next((s.address for s in config.schools if s.id == unit_id), None)
 
 
 def _history(status: str, by: str, at: datetime, reason: str | None, **extra: Any) -> dict[str, Any]:
@@ -169,6 +175,7 @@ async def open_intake_tasks(store: IntakeTaskStore, settings: SchoolIntakeSettin
                 decision = decision.model_copy(update={"unit_id": admin.id, "unit_name": admin.name})
                 status, reason = TaskStatus.WAITLISTED, "no free reception-class place for the grade: waitlisted"
         task = new_task_document(event.payload, decision, task_id, status, str(event.event_id), now, reason)
+        task["unit_address"] = unit_address(config, decision.unit_id)
         task.update(outbox_fields([_status_entry(settings, task, None, SYSTEM, reason, now, event.event_id)]))
         tasks[task_id] = task
     await store.insert_tasks(list(tasks.values()))
@@ -224,7 +231,8 @@ async def _redirect(store: IntakeTaskStore, settings: SchoolIntakeSettings, conf
     follow_up = {k: v for k, v in task.items()
                  if k not in ("history", "updated_at", "redirected_to",
                               "follow_up_task_id") and not k.startswith("outbox")}
-    follow_up.update({"_id": new_id, "unit_id": target.id, "unit_name": target.name, "status": TaskStatus.NEW.value,
+    follow_up.update({"_id": new_id, "unit_id": target.id, "unit_name": target.name, "unit_address": target.address,
+                      "status": TaskStatus.NEW.value,
                       "redirected_from": task["_id"], "created_at": now,
                       "history": [_history(TaskStatus.NEW.value, by, now, reason, redirected_from=task["unit_id"])]})
     if task["kind"] == IntakeKind.RECEPTION_CLASS.value:
@@ -279,7 +287,8 @@ async def release_and_offer(store: IntakeTaskStore, settings: SchoolIntakeSettin
         try:
             await _apply(store, settings, config, waiting, TaskStatus.OFFERED, SYSTEM,
                          f"reception-class place offered at {school.name}",
-                         extra={"unit_id": school.id, "unit_name": school.name, "grade_band": [low, high],
+                         extra={"unit_id": school.id, "unit_name": school.name, "unit_address": school.address,
+                                "grade_band": [low, high],
                                 "offer_deadline": deadline.isoformat()})
             return waiting["_id"]
         except ChangedMeanwhile:

@@ -188,6 +188,7 @@ def _intake_view(intake: dict, view: PlanView, answer: dict | None, gettext: Cal
         "child": children[index].full_name.split()[0] if index < len(children) else "",
         "kind": gettext(INTAKE_KINDS.get(intake["kind"], intake["kind"])),
         "status": gettext(INTAKE_STATUSES.get(intake["status"], intake["status"])), "unit": intake["unit_name"],
+        "address": intake.get("unit_address"),
         "position": gettext(WAITLIST_POSITION) % {"position": intake["waitlist_position"], "low": band[0],
                                                    "high": band[1]}
         if intake["status"] == "waitlisted" and intake.get("waitlist_position") and band else None,

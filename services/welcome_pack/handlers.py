@@ -120,7 +120,8 @@ class WelcomePackHandlers:
         await self.store.record_intake({
             "_id": f"{case_id}:{change.child_index}:{change.kind}", "case_id": case_id,
             "child_index": change.child_index, "kind": change.kind, "unit_id": change.unit_id,
-            "unit_name": change.unit_name, "status": change.status, "changed_at": change.changed_at,
+            "unit_name": change.unit_name, "unit_address": change.unit_address, "status": change.status,
+            "changed_at": change.changed_at,
             "task_id": str(change.task_id), "waitlist_position": change.waitlist_position,
             "grade_band": list(change.grade_band) if change.grade_band else None,
             "offer_deadline": change.offer_deadline.isoformat() if change.offer_deadline else None,

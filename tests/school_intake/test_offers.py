@@ -106,6 +106,8 @@ async def test_the_line_is_published_and_moves_up(one_seat, infrastructure):
         if str(change.case_id) in cases:
             last[cases[str(change.case_id)]] = change
     assert last[0].status == "offered" and last[0].offer_deadline == date.fromisoformat(task["offer_deadline"])
+    school = app.state.intake_config.school("braendgaard")
+    assert (last[0].unit_name, last[0].unit_address) == (school.name, school.address)
     assert [(last[i].status, last[i].waitlist_position, last[i].grade_band) for i in (1, 2)] == [
         ("waitlisted", 1, (0, 2)), ("waitlisted", 2, (0, 2))]
 

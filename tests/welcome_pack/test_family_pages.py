@@ -267,8 +267,8 @@ async def test_borgerservice_follows_the_plan_and_ticks_for_the_family(service):
 def intake_change(event, status: str, task_id: uuid.UUID, **fields):
     return SCHOOL_INTAKE_STATUS_CHANGED.envelope(SchoolIntakeStatusChanged(
         case_id=event.payload.case_id, task_id=task_id, kind="reception_class", unit_id="braendgaard",
-        unit_name="Brændgårdskolen", child_index=0, status=status, changed_by="system",
-        changed_at=datetime.now(UTC), grade_band=(0, 2), **fields),
+        unit_name="Brændgårdskolen", unit_address="Brændgårdvej 3, 7400 Herning", child_index=0, status=status,
+        changed_by="system", changed_at=datetime.now(UTC), grade_band=(0, 2), **fields),
         producer="school_intake", correlation_id=event.payload.case_id)
 
 
@@ -286,6 +286,7 @@ async def test_the_family_sees_its_place_in_line_then_answers_the_offer_once(ser
                                                                         offer_deadline=deadline))
     page = (await client.get("/family", headers=headers)).text
     assert "A place is offered at Brændgårdskolen" in page and "Accept the place" in page
+    assert '<bdi dir="ltr">Brændgårdvej 3, 7400 Herning</bdi>' in page
     form = {"answer": "accepted", "csrf": csrf_of(page)}
     answered = await client.post("/family/intakes/0/reception_class/answer", headers=headers, data=form)
     assert answered.status_code == 303
