@@ -55,6 +55,7 @@ def system(infrastructure, tmp_path_factory, request):
             "KAFKA_TOPIC_PREFIX": f"test-{infrastructure.run_id}-{name}.",
             "MONGODB_DATABASE": f"test_{infrastructure.run_id}_{name}_{service}",
             "OUTBOX_POLL_SECONDS": "0.5",
+            "WAITLIST_POSITIONS_SECONDS": "0.5",
             "AUTH_DEV_ISSUER": "true",
             "AUTH_DEV_KEY_FILE": str(DEV_KEY_FILE),
             **{f"{s.upper()}_URL": url for s, url in urls.items()},

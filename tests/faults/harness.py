@@ -88,6 +88,9 @@ class Installation:
             "KAFKA_BOOTSTRAP_SERVERS": self.bootstrap, "MONGODB_URI": self.mongodb_uri,
             "KAFKA_TOPIC_PREFIX": PREFIX, "MONGODB_DATABASE": self.databases[service],
             "OUTBOX_POLL_SECONDS": "0.5", "CONSUMER_RETRY_BACKOFF_SECONDS": "0.2",
+            # Periodic jobs that publish (the waiting line's positions) as often as the relays poll: a scenario
+            # that waits for the topics to settle then sees everything owed published.
+            "WAITLIST_POSITIONS_SECONDS": "0.5",
             "AUTH_DEV_ISSUER": "true", "AUTH_DEV_KEY_FILE": str(self.key_file),
             "SMTP_PORT": str(self.smtp_port), "NOTIFICATION_POLL_SECONDS": "0.5",
             **{f"{s.upper()}_URL": url for s, url in self.urls.items()},
