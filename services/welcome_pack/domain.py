@@ -318,7 +318,7 @@ def _children_steps(arrival: NewcomerArrived, rules: PlanRules, step: StepMaker)
         stage = schooling_stage(child.date_of_birth, arrived, SCHOOL_AGE_RULES)
         age = age_on(child.date_of_birth, arrived)
         common: dict[str, Any] = {"suffix": f":{index}", "child": index,
-                                  "params": (("name", _first_name(child.full_name)),)}
+                                  "params": (("name", first_name(child.full_name)),)}
         if stage is SchoolingStage.UNDER_SCHOOL_AGE:
             steps.append(step(StepKind.DAYCARE, Actor.DAYCARE, place="daycare_signup", **common))
             if age >= rules.language_assessment_from_age:
@@ -344,7 +344,8 @@ def _spouse_steps(arrival: NewcomerArrived, rules: PlanRules, step: StepMaker) -
     return steps
 
 
-def _first_name(full_name: str) -> str:
+def first_name(full_name: str) -> str:
+    """How the family's pages and mails name a child."""
     return full_name.split()[0]
 
 

@@ -20,7 +20,7 @@ from fastapi import APIRouter, Depends, Form, HTTPException, Request, status
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.welcome_pack.api import LETTER_CSP, letter_html_in
-from services.welcome_pack.domain import SUPPORTED_LANGUAGES, StepStatus
+from services.welcome_pack.domain import SUPPORTED_LANGUAGES, StepStatus, first_name
 from services.welcome_pack.family import (
     FamilySession,
     PlanView,
@@ -185,7 +185,7 @@ def _intake_view(intake: dict, view: PlanView, answer: dict | None, gettext: Cal
     open_offer = intake["status"] == "offered" and deadline is not None and date.fromisoformat(deadline) >= today
     return {
         "key": f"{index}/{intake['kind']}",
-        "child": children[index].full_name.split()[0] if index < len(children) else "",
+        "child": first_name(children[index].full_name) if index < len(children) else "",
         "kind": gettext(INTAKE_KINDS.get(intake["kind"], intake["kind"])),
         "status": gettext(INTAKE_STATUSES.get(intake["status"], intake["status"])), "unit": intake["unit_name"],
         "address": intake.get("unit_address"),

@@ -134,16 +134,15 @@ class WelcomePackHandlers:
 
     async def _mail_the_offer(self, case_id: str, change: SchoolIntakeStatusChanged) -> None:
         """The offered place, to a consenting family, in its language (once per offer: the task's id)."""
-        if self.notifications is None or not (consenting := await self.store.consenting([case_id])):
+        if self.notifications is None or not await self.store.consenting([case_id]):
             return
         contact = await self.store.contact(case_id)
         letter = await self.store.letter_of_plan(case_id)
-        if contact is None or letter is None or case_id not in consenting:
+        if contact is None or letter is None:
             return
-        arrival = NewcomerArrived.model_validate(letter["arrival"])
-        children = arrival.household.children
-        name = children[change.child_index].full_name.split()[0] if change.child_index is not None \
-            and change.child_index < len(children) else ""
+        children = NewcomerArrived.model_validate(letter["arrival"]).household.children
+        index = change.child_index
+        name = domain.first_name(children[index].full_name) if index is not None and index < len(children) else ""
         now = datetime.now(UTC)
         mail = offer_mail(contact["language"], contact["email"], name, change, self.renderer, self.settings,
                           await self.access.sign_in_url(case_id, now))
@@ -151,12 +150,14 @@ class WelcomePackHandlers:
                                                    case_id=case_id, now=now)])
 
     async def job_lead_status_changed(self, event: EventEnvelope[JobLeadStatusChanged]) -> None:
+        """A lead contacted, applied or hired ticks the spouse's steps; the other statuses (most events: ten new
+        leads per spouse) need no read at all."""
         change = event.payload
         case_id = str(change.case_id)
-        if await self.store.plan(case_id) is None:
+        step_ids = domain.step_ids_done_by_lead(change.status)
+        if not step_ids or await self.store.plan(case_id) is None:
             return
-        await self._tick(case_id, domain.step_ids_done_by_lead(change.status), event.producer, change.changed_at,
-                         event)
+        await self._tick(case_id, step_ids, event.producer, change.changed_at, event)
         await self.erasures.forget_if_erased([case_id], self._erase_case)
 
     async def _tick(self, case_id: str, step_ids: list[str], by: str, at: datetime, event: EventEnvelope) -> None:
