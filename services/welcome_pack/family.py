@@ -47,28 +47,25 @@ class FamilyAccess:
         code = signin.derive_code(self.settings.link_secret(), case_id, nonce)
         return signin.code_document(case_id, nonce, code, now, self.settings.sign_in_code_valid, issued_by)
 
-    async def sign_in_url(self, case_id: str, now: datetime) -> str | None:
-        """The link to print for the case, while its code works (none when used or expired: issue a new one)."""
+    async def _current(self, case_id: str, now: datetime) -> tuple[str, str | None]:
+        """The state of the case's code ("active", "used", "expired" or "none") and, when active, the code."""
         stored = await self.store.current_code(case_id)
         if stored is None:
-            return None
+            return "none", None
+        if await self.store.is_spent(stored["code_hash"]):
+            return "used", None
         code = signin.derive_code(self.settings.link_secret(), case_id, stored["nonce"])
-        if not signin.code_is_current(stored, code, now) or await self._spent(stored["code_hash"]):
-            return None
-        return self._url(case_id, code)
+        return ("active", code) if signin.code_is_current(stored, code, now) else ("expired", None)
+
+    async def sign_in_url(self, case_id: str, now: datetime) -> str | None:
+        """The link to print for the case, while its code works (none when used or expired: issue a new one)."""
+        _, code = await self._current(case_id, now)
+        return self._url(case_id, code) if code else None
 
     async def code_state(self, case_id: str, now: datetime) -> str:
         """For Borgerservice: "active", "used", "expired" or "none"."""
-        stored = await self.store.current_code(case_id)
-        if stored is None:
-            return "none"
-        if await self._spent(stored["code_hash"]):
-            return "used"
-        code = signin.derive_code(self.settings.link_secret(), case_id, stored["nonce"])
-        return "active" if signin.code_is_current(stored, code, now) else "expired"
-
-    async def _spent(self, code_hash: str) -> bool:
-        return await self.store.spent_codes.find_one({"_id": code_hash}, {"_id": 1}) is not None
+        state, _ = await self._current(case_id, now)
+        return state
 
     async def issue_new(self, case_id: str, now: datetime, issued_by: str) -> str:
         """A new code for the case; the old one stops working at once."""

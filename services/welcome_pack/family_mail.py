@@ -17,7 +17,6 @@ from typing import Any
 from babel.dates import format_date
 from markupsafe import Markup, escape
 
-from services.welcome_pack.domain import RIGHT_TO_LEFT
 from services.welcome_pack.render import LetterRenderer, isolate, ltr
 from services.welcome_pack.settings import WelcomePackSettings
 from services.welcome_pack.store import LetterStore
@@ -86,11 +85,9 @@ def offer_mail(language: str, email: str, child_name: str, change: SchoolIntakeS
             "date": deadline, "link": Markup('<a href="%s">%s</a>') % (pages, ltr(pages))},
         escape(lines[2]),
     ]
-    body = "".join(f"<p>{line}</p>" for line in html_lines)
-    direction = "rtl" if language in RIGHT_TO_LEFT else "ltr"
-    html = (f'<!doctype html><html lang="{language}" dir="{direction}"><head><meta charset="utf-8"></head><body>'
-            f"<h1>{escape(subject)}</h1>{body}{renderer.mail_footer(language, town, link)}</body></html>")
-    return Mail(to=email, subject=subject, text=text, html=html, language=language)
+    body = Markup("").join(Markup("<p>%s</p>") % line for line in html_lines)
+    return Mail(to=email, subject=subject, text=text, html=renderer.mail_html(language, subject, body, link),
+                language=language)
 
 
 def welcome_notification(letter: dict[str, Any], email: str, renderer: LetterRenderer,

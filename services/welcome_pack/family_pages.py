@@ -208,7 +208,7 @@ async def answer_offer(child_index: int, kind: str, request: Request, session: F
     if not hmac.compare_digest(csrf, csrf_token_for(request.cookies.get(FAMILY_COOKIE, ""))):
         raise HTTPException(status.HTTP_403_FORBIDDEN, "The form is out of date; reload the page.")
     # The id comes from the session's case: another family's intake cannot be named.
-    intake = await state.store.intakes.find_one({"_id": f"{session.case_id}:{child_index}:{kind}"})
+    intake = await state.store.intake(session.case_id, f"{child_index}:{kind}")
     if intake is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND)
     now = datetime.now(UTC)

@@ -12,9 +12,9 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from babel.dates import format_date
-from markupsafe import escape
+from markupsafe import Markup
 
-from services.welcome_pack.domain import RIGHT_TO_LEFT, PlanRules, StepStatus
+from services.welcome_pack.domain import PlanRules, StepStatus
 from services.welcome_pack.family import PlanView, plan_view
 from services.welcome_pack.family_mail import unsubscribe_url
 from services.welcome_pack.plan_texts import STEP_TITLES
@@ -40,23 +40,21 @@ def plan_reminder_mail(view: PlanView, due: list[Any], contact: dict[str, Any], 
     _ = renderer.gettext(language)
     town = renderer.municipality_name
     link = unsubscribe_url(view.case_id, settings)
+    pages = f"{settings.welcome_pack_url}/family"
     lines = [f"- {_(STEP_TITLES[s.step.kind]) % {'name': '', **dict(s.step.params)}}: "
              f"{format_date(s.step.due, format='long', locale=language)}" for s in due]
     text = "\n\n".join([
         _("These steps of your plan are due soon:"), "\n".join(lines),
-        _("See your plan and tick what you have done: %(link)s") % {"link": f"{settings.welcome_pack_url}/family"},
+        _("See your plan and tick what you have done: %(link)s") % {"link": pages},
         _("You receive this e-mail because you agreed to hear from %(town)s. To stop these e-mails: %(link)s")
         % {"town": town, "link": link},
     ])
     subject = _("Your plan: %(count)s steps due soon") % {"count": len(due)}
-    pages = f"{settings.welcome_pack_url}/family"
-    items = "".join(f"<li>{escape(line.removeprefix('- '))}</li>" for line in lines)
-    html = (f'<!doctype html><html lang="{language}" dir="{"rtl" if language in RIGHT_TO_LEFT else "ltr"}">'
-            f'<head><meta charset="utf-8"></head><body><h1>{escape(subject)}</h1>'
-            f"<p>{escape(_('These steps of your plan are due soon:'))}</p><ul>{items}</ul>"
-            f'<p><a href="{escape(pages)}">{ltr(pages)}</a></p>{renderer.mail_footer(language, town, link)}'
-            "</body></html>")
-    return Mail(to=contact["email"], subject=subject, text=text, html=html, language=language)
+    items = Markup("").join(Markup("<li>%s</li>") % line.removeprefix("- ") for line in lines)
+    body = (Markup("<p>%s</p><ul>") % _("These steps of your plan are due soon:") + items
+            + Markup('</ul><p><a href="%s">%s</a></p>') % (pages, ltr(pages)))
+    return Mail(to=contact["email"], subject=subject, text=text, html=renderer.mail_html(language, subject, body, link),
+                language=language)
 
 
 async def remind_families(store: LetterStore, notifications: NotificationStore, renderer: LetterRenderer,

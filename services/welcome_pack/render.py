@@ -38,6 +38,10 @@ def isolate(value: object) -> Markup:
     return Markup("<bdi>%s</bdi>") % value
 
 
+def direction(language: str) -> str:
+    return "rtl" if language in RIGHT_TO_LEFT else "ltr"
+
+
 def qr_data_uri(url: str) -> str:
     return str(segno.make(url, error="m").svg_data_uri(scale=4, border=2))
 
@@ -94,7 +98,7 @@ class LetterRenderer:
                     issued_on: date) -> str:
         return self._environment(language).get_template("letter.html").render(
             language=language,
-            direction="rtl" if language in RIGHT_TO_LEFT else "ltr",
+            direction=direction(language),
             town=self.town,
             newcomer=arrival.newcomer,
             household=arrival.household,
@@ -126,12 +130,19 @@ class LetterRenderer:
 
     def mail_footer(self, language: str, town: str, link: str) -> str:
         return self._environment(language).get_template("mail_footer.html").render(
-            language=language, direction="rtl" if language in RIGHT_TO_LEFT else "ltr", town=town, link=link)
+            language=language, direction=direction(language), town=town, link=link)
+
+    def mail_html(self, language: str, subject: str, body: Markup, unsubscribe_link: str) -> str:
+        """The HTML part of a family mail other than the letter: heading, body, the unsubscribe footer."""
+        return (Markup('<!doctype html><html lang="%s" dir="%s"><head><meta charset="utf-8"></head><body>'
+                       "<h1>%s</h1>") % (language, direction(language), subject)
+                + body + Markup(self.mail_footer(language, self.municipality_name, unsubscribe_link))
+                + Markup("</body></html>"))
 
     def page(self, template: str, language: str, **values: object) -> str:
         """A page for the family (unsubscribing), in its language."""
         return self._environment(language).get_template(template).render(
-            language=language, direction="rtl" if language in RIGHT_TO_LEFT else "ltr", town=self.municipality_name,
+            language=language, direction=direction(language), town=self.municipality_name,
             **values)
 
     @cached_property

@@ -98,6 +98,9 @@ class LetterStore:
             {"$set": {"case_id": case_id, "step_id": step_id, "status": status, "by": by, "at": at, "cause": cause}},
             upsert=True)
 
+    async def intake(self, case_id: str, key: str) -> dict[str, Any] | None:
+        return await self.intakes.find_one({"_id": f"{case_id}:{key}"})
+
     async def intakes_of(self, case_id: str, keys: list[str]) -> list[dict[str, Any]]:
         return await find_by_ids(self.intakes, [f"{case_id}:{k}" for k in keys])
 
@@ -130,6 +133,9 @@ class LetterStore:
         """True for the one request that spends the code (a unique insert: atomic on FerretDB too)."""
         return await insert_new(self.spent_codes, {"_id": code_hash, "case_id": case_id, "at": at})
 
+    async def is_spent(self, code_hash: str) -> bool:
+        return await self.spent_codes.find_one({"_id": code_hash}, {"_id": 1}) is not None
+
     async def record_failure(self, case_id: str | None, client: str, at: datetime) -> None:
         await self.failures.insert_one({"_id": str(uuid.uuid4()), "case_id": case_id, "client": client, "at": at})
 
@@ -161,8 +167,10 @@ class LetterStore:
     async def consenting(self, case_ids: list[str]) -> set[str]:
         """The cases whose family agreed to mail and whose address the mail server has not refused."""
         found = await find_by_ids(self.contacts, case_ids, {"consent": 1})
-        refused = {r["_id"] for r in await find_by_ids(self.refusals, case_ids, {"_id": 1})}
-        return {c["_id"] for c in found if c.get("consent") and c["_id"] not in refused}
+        return {c["_id"] for c in found if c.get("consent")} - await self._refused(case_ids)
+
+    async def _refused(self, case_ids: list[str]) -> set[str]:
+        return {r["_id"] for r in await find_by_ids(self.refusals, case_ids, {"_id": 1})}
 
     async def add_refusals(self, refusals: list[dict[str, Any]]) -> int:
         return await insert_new_many(self.refusals, refusals)
@@ -170,8 +178,8 @@ class LetterStore:
     async def consenting_contacts(self) -> list[dict[str, Any]]:
         """Every family that may be written to (the weekly plan reminder reads them all: one scan a run)."""
         contacts = await self.contacts.find({"consent": True}).to_list(length=None)
-        allowed = await self.consenting([c["_id"] for c in contacts])
-        return [c for c in contacts if c["_id"] in allowed]
+        refused = await self._refused([c["_id"] for c in contacts])
+        return [c for c in contacts if c["_id"] not in refused]
 
     async def contact(self, case_id: str) -> dict[str, Any] | None:
         return await self.contacts.find_one({"_id": case_id})
