@@ -85,9 +85,9 @@ def test_the_pdf_in_each_language_has_the_name_and_that_languages_own_text(rende
 
 
 def test_dates_and_opening_hours_are_formatted_for_the_language(renderer):
-    da, _ = render(renderer, "da")
-    en, _ = render(renderer, "en")
-    de, _ = render(renderer, "de")
+    # A fixed day (the builders' arrival moves with today): the letter is dated by the arrival.
+    da, en, de = (render(renderer, language, registration(preferred_language=language, arrival_date="2026-11-02"))[0]
+                  for language in ("da", "en", "de"))
     assert "2. november 2026" in da and "November 2, 2026" in en and "2. November 2026" in de
     assert "mandag–onsdag 10.00–15.00" in da
     assert "Monday–Wednesday 10:00" in en
