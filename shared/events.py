@@ -267,6 +267,17 @@ class JobLeadStatusChanged(StatusChanged):
     listing_id: str
 
 
+class SpouseJobHelpChanged(EventModel):
+    """The family turned the Jobcenter's job help for its spouse off or on (on its own pages). job_match withdraws
+    the spouse's open leads when it is turned off and matches again when it is turned on. `change` counts the
+    family's changes (1, 2, ...): a reader keeps the highest, so a redelivered or late event changes nothing."""
+
+    case_id: uuid.UUID
+    wants_job_help: bool
+    change: int = Field(ge=1)
+    changed_at: datetime
+
+
 class FamilyMailRefused(EventModel):
     """The mail server refused a family's e-mail address for good (5xx at SMTP time). No address and no server
     text (they may hold personal data): the case id is the link, the SMTP code says how."""
@@ -430,6 +441,11 @@ INTAKE_OFFER_ANSWERED = EventSpec[IntakeOfferAnswered](
     type="IntakeOfferAnswered", version=1, topic="onboarding.intake-offer-answered.v1", payload=IntakeOfferAnswered
 )
 
+SPOUSE_JOB_HELP_CHANGED = EventSpec[SpouseJobHelpChanged](
+    type="SpouseJobHelpChanged", version=1, topic="onboarding.spouse-job-help-changed.v1",
+    payload=SpouseJobHelpChanged,
+)
+
 FAMILY_MAIL_REFUSED = EventSpec[FamilyMailRefused](
     type="FamilyMailRefused", version=1, topic="onboarding.family-mail-refused.v1", payload=FamilyMailRefused
 )
@@ -461,6 +477,7 @@ ALL_EVENTS: tuple[EventSpec, ...] = (
     WELCOME_LETTER_GENERATED,
     SCHOOL_INTAKE_STATUS_CHANGED,
     INTAKE_OFFER_ANSWERED,
+    SPOUSE_JOB_HELP_CHANGED,
     FAMILY_MAIL_REFUSED,
     JOB_LISTING_PUBLISHED,
     JOB_LEAD_STATUS_CHANGED,

@@ -47,6 +47,7 @@ LABELS: dict[str, tuple[str, str]] = {
     "declined": ("afvist", "declined"), "redirected": ("henvist", "redirected"), "generated": ("dannet", "generated"),
     "contacted": ("kontaktet", "contacted"), "applied": ("har søgt", "applied"), "hired": ("ansat", "hired"),
     "not_relevant": ("ikke relevant", "not relevant"),
+    "withdrawn": ("trukket tilbage af familien", "withdrawn by the family"),
     "reception_class": ("modtageklasse", "reception class"), "district_school": ("distriktsskole", "district school"),
     "daycare": ("dagtilbud", "daycare"), "language_assessment": ("sprogvurdering", "language assessment"),
     "youth_guidance": ("ungevejledning", "youth guidance"),

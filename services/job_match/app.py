@@ -62,7 +62,7 @@ def create_app(settings: JobMatchSettings | None = None) -> FastAPI:
                 lambda events: index.put_all(Listing.from_event(e.payload) for e in events)))
             handlers = JobMatchHandlers(store=store, index=index, leads_per_spouse=settings.leads_per_spouse,
                                         erasures=runtime.erasures, announce=partial(lead_created_event, settings),
-                                        listings=follower)
+                                        listings=follower, settings=settings)
             runtime.start_consumer(handlers.subscriptions())
             app.state.runtime, app.state.store, app.state.listing_index = runtime, store, index
             app.state.handlers, app.state.notifications = handlers, notifications

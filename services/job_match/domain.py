@@ -195,15 +195,32 @@ class LeadStatus(StrEnum):
     APPLIED = "applied"
     HIRED = "hired"
     NOT_RELEVANT = "not_relevant"
+    # The family turned job help off: the lead waits, out of the advisers' hands, until it is turned on again.
+    WITHDRAWN = "withdrawn"
 
 
+# The advisers' moves. A withdrawn lead has none: only the family's choice moves it (family_choice_moves).
 LEAD_WORKFLOW = Workflow[LeadStatus]({
     LeadStatus.NEW: frozenset({LeadStatus.CONTACTED, LeadStatus.NOT_RELEVANT}),
     LeadStatus.CONTACTED: frozenset({LeadStatus.APPLIED, LeadStatus.NOT_RELEVANT}),
     LeadStatus.APPLIED: frozenset({LeadStatus.HIRED, LeadStatus.NOT_RELEVANT}),
     LeadStatus.HIRED: frozenset(),
     LeadStatus.NOT_RELEVANT: frozenset(),
+    LeadStatus.WITHDRAWN: frozenset(),
 })
+
+_OPEN_LEAD_STATUSES = frozenset({LeadStatus.NEW, LeadStatus.CONTACTED, LeadStatus.APPLIED})
+
+
+def family_choice_moves(status: LeadStatus, wants_job_help: bool) -> LeadStatus | None:
+    """What the family's job-help choice does to a lead: turned off, an open lead is withdrawn; turned on, a
+    withdrawn lead is new again (the adviser starts over: the family's situation may have changed). Hired and
+    not relevant stay as the adviser left them."""
+    if not wants_job_help and status in _OPEN_LEAD_STATUSES:
+        return LeadStatus.WITHDRAWN
+    if wants_job_help and status is LeadStatus.WITHDRAWN:
+        return LeadStatus.NEW
+    return None
 
 
 def worth_adding(lead: JobLead, current_scores: list[float], limit: int) -> bool:

@@ -1,18 +1,21 @@
 """Events the job match consumes, and what it does with each.
 
 Consumes: NewcomerArrived v1 (profile the spouse, first leads), JobListingPublished v1 (re-match open spouses),
-NewcomerErased v1 (delete the spouse's profile and leads, confirm).
+SpouseJobHelpChanged v1 (the family turned job help off: withdraw the open leads; on: reopen them and match
+again), NewcomerErased v1 (delete the spouse's profile and leads, confirm).
 Every new lead is announced with a JobLeadStatusChanged (status new), stored with it in the same write.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 from services.job_match import domain
 from services.job_match.index import ListingIndex
+from services.job_match.settings import JobMatchSettings
 from services.job_match.store import Announce, JobStore
+from services.job_match.workflow import follow_family_choice
 from shared.bus import Subscription, TopicFollower
 from shared.erasure import ErasureLog
 from shared.events import (
@@ -21,16 +24,18 @@ from shared.events import (
     JOB_LISTING_PUBLISHED,
     NEWCOMER_ARRIVED,
     NEWCOMER_ERASED,
+    SPOUSE_JOB_HELP_CHANGED,
     EventEnvelope,
     JobListingPublished,
     NewcomerArrived,
     NewcomerErased,
+    SpouseJobHelpChanged,
 )
 
 # What this service publishes (through its outbox) and consumes (its app subscribes a handler to each):
 # the event catalogue (docs/asyncapi.yaml) is generated from these.
 PUBLISHES = (JOB_LISTING_PUBLISHED, JOB_LEAD_STATUS_CHANGED, ERASURE_CONFIRMED)
-CONSUMES = (NEWCOMER_ARRIVED, JOB_LISTING_PUBLISHED, NEWCOMER_ERASED)
+CONSUMES = (NEWCOMER_ARRIVED, JOB_LISTING_PUBLISHED, SPOUSE_JOB_HELP_CHANGED, NEWCOMER_ERASED)
 
 
 @dataclass(frozen=True)
@@ -51,12 +56,14 @@ class JobMatchHandlers:
     announce: Announce | None = None
     today: date | None = None
     listings: TopicFollower[JobListingPublished] | None = None
+    settings: JobMatchSettings = field(default_factory=JobMatchSettings)
 
     def subscriptions(self) -> list[Subscription]:
         return [
             Subscription(NEWCOMER_ARRIVED, self.newcomer_arrived, handle_batch=self.newcomers_arrived),
             Subscription(JOB_LISTING_PUBLISHED, self.job_listing_published,
                          handle_batch=self.job_listings_published),
+            Subscription(SPOUSE_JOB_HELP_CHANGED, self.spouse_job_help_changed),
             Subscription(NEWCOMER_ERASED, self.newcomer_erased),
         ]
 
@@ -68,7 +75,8 @@ class JobMatchHandlers:
 
     async def newcomers_arrived(self, events: list[EventEnvelope[NewcomerArrived]]) -> None:
         """Profile each arrival's spouse and find the first leads: one tombstone query, one insert of the
-        profiles, one of the leads, and one tombstone query again, whatever the batch size."""
+        profiles, one query of the families' job-help choices, one insert of the leads, and one tombstone query
+        again, whatever the batch size."""
         profiles = {str(p.case_id): p for p in map(domain.spouse_profile, (e.payload for e in events))
                     if p is not None}
         sources = {str(e.payload.case_id): str(e.event_id) for e in events}
@@ -77,17 +85,45 @@ class JobMatchHandlers:
         erased = await self.erasures.erased_among(profiles)  # a replayed arrival must not bring erased data back
         profiles = {case_id: p for case_id, p in profiles.items() if case_id not in erased}
         await self.store.save_spouses(list(profiles.values()))
+        # Read after the profiles are stored: a choice handled meanwhile either finds the profile or is read here.
+        for case_id, wants in (await self.store.job_help_choices_of(list(profiles))).items():
+            if wants != profiles[case_id].wants_job_help:
+                profiles[case_id] = profiles[case_id].model_copy(update={"wants_job_help": wants})
+                await self.store.set_wants_job_help(case_id, wants)
+        await self._match(list(profiles.values()), sources)
+        await self.erasures.forget_if_erased(profiles, self.store.erase_case)
+
+    async def _match(self, profiles: list[domain.SpouseProfile], sources: dict[str, str]) -> None:
+        """The best leads for each spouse who wants job help (those that exist already are left as they are)."""
         if self.listings is not None:
             await self.listings.caught_up()
         today = self._today()
         leads = []
-        for case_id, profile in profiles.items():
+        for profile in profiles:
             if profile.wants_job_help:
+                case_id = str(profile.case_id)
                 candidates = self.index.candidates(profile.search_terms, today)
                 leads += [(case_id, lead, sources[case_id])
                           for lead in domain.rank_leads(profile, candidates, today, self.leads_per_spouse)]
         await self.store.add_leads_of_many(leads, self.announce)
-        await self.erasures.forget_if_erased(profiles, self.store.erase_case)
+
+    async def spouse_job_help_changed(self, event: EventEnvelope[SpouseJobHelpChanged]) -> None:
+        """The family's choice, kept first (an arrival not handled yet reads it). Off: every open lead is withdrawn
+        (the adviser sees it as withdrawn by the family). On: the withdrawn leads are new again, and the spouse
+        is matched against today's listings. An older or repeated change does nothing new."""
+        choice = event.payload
+        case_id = str(choice.case_id)
+        if not await self.store.record_job_help_choice(case_id, choice.wants_job_help, choice.change,
+                                                       choice.changed_at):
+            return
+        # No spouse stored: not arrived here yet (its arrival reads the choice), or erased.
+        if await self.store.set_wants_job_help(case_id, choice.wants_job_help):
+            for lead in await self.store.leads_of_case(case_id):
+                await follow_family_choice(self.store, self.settings, lead, choice.wants_job_help, choice.changed_at)
+            if choice.wants_job_help:
+                spouse = await self.store.spouses_of([case_id])
+                await self._match(list(spouse.values()), {case_id: str(event.event_id)})
+        await self.erasures.forget_if_erased([case_id], self.store.erase_case)  # a replay after erasure keeps nothing
 
     async def job_listing_published(self, event: EventEnvelope[JobListingPublished]) -> None:
         await self.job_listings_published([event])

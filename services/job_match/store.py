@@ -26,6 +26,9 @@ class JobStore:
         self.listings = watch(db["listings"])
         self.spouses = db["spouses"]
         self.leads = watch(db["leads"])
+        # The family's latest job-help choice per case (id: the case), kept even before the spouse is known here:
+        # the arrival and the choice come on different topics, in either order.
+        self.job_help_choices = db["job_help_choices"]
         self.lead_turns = ChangeTurns(db["lead_turns"])
         self.listing_turns = ChangeTurns(db["listing_turns"])
 
@@ -111,14 +114,37 @@ class JobStore:
             {"_id": str(p.case_id), **p.model_dump(mode="json"), "terms": sorted(p.search_terms)} for p in profiles])
 
     async def erase_case(self, case_id: str) -> int:
-        """Delete the spouse's profile and leads (notes included)."""
+        """Delete the spouse's profile, leads (notes included) and the family's job-help choice."""
         spouses = await self.spouses.delete_one({"_id": case_id})
         leads = await self.leads.delete_many({"case_id": case_id})
-        return spouses.deleted_count + leads.deleted_count
+        choice = await self.job_help_choices.delete_one({"_id": case_id})
+        return spouses.deleted_count + leads.deleted_count + choice.deleted_count
 
     async def spouses_of(self, case_ids: list[str]) -> dict[str, SpouseProfile]:
         cursor = self.spouses.find({"_id": {"$in": case_ids}}, {"terms": 0})
         return {doc["_id"]: SpouseProfile.model_validate(doc) async for doc in cursor}
+
+    async def set_wants_job_help(self, case_id: str, wants_job_help: bool) -> bool:
+        """False when no spouse of the case is stored (not arrived here yet, or erased). Only the family's choice
+        changes a stored profile, one event of a case at a time: a plain update is safe here."""
+        result = await self.spouses.update_one({"_id": case_id}, {"$set": {"wants_job_help": wants_job_help}})
+        return result.matched_count == 1
+
+    async def record_job_help_choice(self, case_id: str, wants_job_help: bool, change: int,
+                                     at: datetime) -> bool:
+        """Keep the family's newest choice; False when a later one is stored (this one is out of date)."""
+        stored = await self.job_help_choices.find_one({"_id": case_id}, {"change": 1})
+        if stored is not None and stored["change"] > change:
+            return False
+        await self.job_help_choices.replace_one(
+            {"_id": case_id}, {"wants_job_help": wants_job_help, "change": change, "at": at}, upsert=True)
+        return True
+
+    async def job_help_choices_of(self, case_ids: list[str]) -> dict[str, bool]:
+        """The families among these that chose (case id -> wants job help). One query a batch: MongoDB answers it
+        from the _id index, FerretDB reads the collection, which holds only the families that changed it."""
+        cursor = self.job_help_choices.find({"_id": {"$in": case_ids}}, {"wants_job_help": 1})
+        return {doc["_id"]: doc["wants_job_help"] async for doc in cursor}
 
     async def spouses_with_terms(self, terms: frozenset[str]) -> list[SpouseProfile]:
         cursor = self.spouses.find({"terms": {"$in": sorted(terms)}, "wants_job_help": True, "may_work": True},

@@ -6,7 +6,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from services.job_match.domain import LEAD_WORKFLOW, LeadStatus
+from services.job_match.domain import LEAD_WORKFLOW, LeadStatus, family_choice_moves
 from services.job_match.settings import JobMatchSettings
 from services.job_match.store import JobStore
 from shared.concurrency import ChangedMeanwhile
@@ -35,6 +35,15 @@ def lead_created_event(settings: JobMatchSettings, lead: dict[str, Any]) -> dict
     return _status_event(settings, lead, LeadStatus.NEW, "system", None, lead["created_at"], previous=None)
 
 
+def _move(settings: JobMatchSettings, lead: dict[str, Any], to: LeadStatus, by: str, reason: str | None,
+          at: datetime) -> dict[str, Any]:
+    """The update that moves the lead and owes its JobLeadStatusChanged (one write)."""
+    update = outbox_update([_status_event(settings, lead, to, by, reason, at, previous=lead["status"])])
+    update["$set"].update({"status": to.value, "updated_at": at})
+    update["$push"] = {"history": {"status": to.value, "at": at, "by": by, "reason": reason}}
+    return update
+
+
 async def transition(store: JobStore, settings: JobMatchSettings, lead_id: str, to: LeadStatus, by: str,
                      reason: str | None) -> dict[str, Any]:
     lead = await store.get_lead(lead_id)
@@ -43,15 +52,33 @@ async def transition(store: JobStore, settings: JobMatchSettings, lead_id: str, 
     LEAD_WORKFLOW.check(LeadStatus(lead["status"]), to)
     if to is LeadStatus.NOT_RELEVANT and not reason:
         raise ValueError("a reason is required for not_relevant")
-    now = datetime.now(UTC)
-    update = outbox_update([_status_event(settings, lead, to, by, reason, now, previous=lead["status"])])
-    update["$set"].update({"status": to.value, "updated_at": now})
+    update = _move(settings, lead, to, by, reason, datetime.now(UTC))
     if not lead.get("adviser"):
         update["$set"]["adviser"] = by  # the first adviser to act on a lead owns it on the board
-    update["$push"] = {"history": {"status": to.value, "at": now, "by": by, "reason": reason}}
     if not await store.change_lead(lead, by, update):
         raise ChangedMeanwhile("the lead")
     return await _reread(store, lead_id)
+
+
+FAMILY = "family"  # who moved a lead by the family's job-help choice (no person's name: the case is the link)
+
+
+async def follow_family_choice(store: JobStore, settings: JobMatchSettings, lead: dict[str, Any],
+                               wants_job_help: bool, at: datetime, tries: int = 5) -> bool:
+    """Withdraw the lead (job help turned off) or reopen it (turned on) where the choice moves it, in the lead's
+    turn; an adviser's change at the same moment is read again and the choice applied to what it left. True if
+    the lead moved."""
+    for _ in range(tries):
+        to = family_choice_moves(LeadStatus(lead["status"]), wants_job_help)
+        if to is None:
+            return False
+        if await store.change_lead(lead, FAMILY, _move(settings, lead, to, FAMILY, None, at)):
+            return True
+        reread = await store.get_lead(lead["_id"])
+        if reread is None:
+            return False  # erased meanwhile
+        lead = reread
+    raise ChangedMeanwhile("the lead")
 
 
 async def add_note(store: JobStore, lead_id: str, by: str, text: str) -> dict[str, Any]:

@@ -330,6 +330,17 @@ def _children_steps(arrival: NewcomerArrived, rules: PlanRules, step: StepMaker)
     return steps
 
 
+def with_job_help_choice(arrival: NewcomerArrived, wants_job_help: bool | None) -> NewcomerArrived:
+    """The arrival as the family has since chosen: job help for the spouse on or off (None: never changed). The
+    plan follows it (the Jobcenter steps come and go with it)."""
+    spouse = arrival.household.spouse
+    if spouse is None or wants_job_help is None or spouse.wants_job_help == wants_job_help:
+        return arrival
+    household = arrival.household.model_copy(
+        update={"spouse": spouse.model_copy(update={"wants_job_help": wants_job_help})})
+    return arrival.model_copy(update={"household": household})
+
+
 def _spouse_steps(arrival: NewcomerArrived, rules: PlanRules, step: StepMaker) -> list[PlanStep]:
     spouse = arrival.household.spouse
     if spouse is None or not spouse.wants_job_help:

@@ -115,10 +115,11 @@ class StepView:
 @dataclass(frozen=True)
 class PlanView:
     case_id: str
-    arrival: NewcomerArrived
+    arrival: NewcomerArrived  # as the family has since chosen (job help for the spouse)
     steps: list[StepView]
     progress: domain.PlanProgress
     intakes: list[dict[str, Any]]
+    job_help_changes: int = 0  # how many times the family turned job help off or on
 
     def stages(self) -> list[tuple[domain.PlanStage, list[StepView]]]:
         return [(stage, [s for s in self.steps if s.step.stage is stage]) for stage in domain.PlanStage
@@ -126,6 +127,12 @@ class PlanView:
 
     def step(self, step_id: str) -> StepView | None:
         return next((s for s in self.steps if s.step.id == step_id), None)
+
+    @property
+    def job_help(self) -> bool | None:
+        """Job help for the spouse on or off; None without a spouse."""
+        spouse = self.arrival.household.spouse
+        return spouse.wants_job_help if spouse is not None else None
 
 
 def intake_keys(arrival: NewcomerArrived) -> list[str]:
@@ -138,10 +145,15 @@ def _state(doc: dict[str, Any]) -> StepState:
 
 
 async def plan_view(store: LetterStore, rules: PlanRules, case_id: str, today: date) -> PlanView | None:
-    letter = await store.letter_of_plan(case_id)
-    if letter is None:
+    plan = await store.plan(case_id)
+    letter = await store.get_letter(plan["letter_id"]) if plan else None
+    if plan is None or letter is None:
         return None
     arrival = NewcomerArrived.model_validate(letter["arrival"])
+    choice = await store.job_help_choice(case_id, plan.get("job_help_change", 0)) \
+        if arrival.household.spouse is not None else None
+    if choice is not None:
+        arrival = domain.with_job_help_choice(arrival, choice["wants_job_help"])
     steps = domain.onboarding_plan(arrival, rules)
     states = {step_id: _state(doc) for step_id, doc in (await store.step_states_of(case_id,
                                                                                   [s.id for s in steps])).items()}
@@ -150,7 +162,8 @@ async def plan_view(store: LetterStore, rules: PlanRules, case_id: str, today: d
     return PlanView(
         case_id=case_id, arrival=arrival,
         steps=[StepView(s, states.get(s.id), domain.is_overdue(s, states.get(s.id), today)) for s in steps],
-        progress=domain.plan_progress(steps, states, today), intakes=intakes)
+        progress=domain.plan_progress(steps, states, today), intakes=intakes,
+        job_help_changes=choice["change"] if choice else 0)
 
 
 def valid_case_id(value: str) -> str | None:

@@ -32,7 +32,13 @@ from services.welcome_pack.family import (
 from services.welcome_pack.plan_texts import ANSWERS, INTAKE_KINDS, INTAKE_STATUSES, OFFER, STAGES, WAITLIST_POSITION
 from shared.audit import AuditAction, AuditDep
 from shared.auth import Principal, csrf_token_for
-from shared.events import INTAKE_OFFER_ANSWERED, IntakeOfferAnswered, OfferAnswer
+from shared.events import (
+    INTAKE_OFFER_ANSWERED,
+    SPOUSE_JOB_HELP_CHANGED,
+    IntakeOfferAnswered,
+    OfferAnswer,
+    SpouseJobHelpChanged,
+)
 from shared.outbox import outbox_entry, outbox_fields
 
 router = APIRouter(include_in_schema=False)
@@ -135,6 +141,11 @@ async def switch_language(lang: str) -> Response:
 
 # ------------------------------------------------------------------------------------------------ the pages
 
+def _check_csrf(request: Request, csrf: str) -> None:
+    if not hmac.compare_digest(csrf, csrf_token_for(request.cookies.get(FAMILY_COOKIE, ""))):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, "The form is out of date; reload the page.")
+
+
 @router.get("/family")
 async def overview(request: Request, session: FamilyDep, audit: AuditDep) -> Response:
     state = request.app.state
@@ -164,8 +175,7 @@ async def tick(step_id: str, request: Request, session: FamilyDep, audit: AuditD
                status_value: Annotated[StepStatus, Form(alias="status")],
                csrf: Annotated[str, Form(max_length=200)]) -> Response:
     state = request.app.state
-    if not hmac.compare_digest(csrf, csrf_token_for(request.cookies.get(FAMILY_COOKIE, ""))):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "The form is out of date; reload the page.")
+    _check_csrf(request, csrf)
     view = await plan_view(state.store, state.plan_rules, session.case_id, datetime.now(UTC).date())
     if view is None or view.step(step_id) is None or status_value is StepStatus.NOT_RELEVANT:
         raise HTTPException(status.HTTP_404_NOT_FOUND)
@@ -174,6 +184,37 @@ async def tick(step_id: str, request: Request, session: FamilyDep, audit: AuditD
                        case_ids=[session.case_id], record_ids=[step_id], channel="family")
     await state.store.set_step_state(session.case_id, step_id, status_value.value, actor.subject, datetime.now(UTC))
     return RedirectResponse(f"/family#{step_id}", status_code=status.HTTP_303_SEE_OTHER)
+
+
+@router.post("/family/job-help")
+async def change_job_help(request: Request, session: FamilyDep, audit: AuditDep,
+                          job_help: Annotated[bool, Form()], csrf: Annotated[str, Form(max_length=200)]) -> Response:
+    """The family turns the Jobcenter's job help for its spouse off or on. job_match withdraws or reopens the
+    leads (SpouseJobHelpChanged, through the outbox); the plan's Jobcenter steps follow at once. Asking for what
+    is already so changes nothing."""
+    state = request.app.state
+    _check_csrf(request, csrf)
+    view = await plan_view(state.store, state.plan_rules, session.case_id, datetime.now(UTC).date())
+    if view is None or view.job_help is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND)  # no spouse in this household
+    if view.job_help != job_help:
+        now = datetime.now(UTC)
+        change = view.job_help_changes + 1
+        actor = Principal.family(session.case_id)
+        await audit.record(actor, AuditAction.CHANGE, f"spouse job help {'on' if job_help else 'off'}",
+                           case_ids=[session.case_id], channel="family")
+        event = SPOUSE_JOB_HELP_CHANGED.envelope(
+            SpouseJobHelpChanged(case_id=uuid.UUID(session.case_id), wants_job_help=job_help, change=change,
+                                 changed_at=now),
+            producer=state.settings.service_name, correlation_id=uuid.UUID(session.case_id))
+        # A second change at the same moment (another tab) takes the same number and is refused by the key: the
+        # page then shows what the first one did.
+        await state.store.add_job_help_change({
+            "_id": f"{session.case_id}:{change}", "case_id": session.case_id, "change": change,
+            "wants_job_help": job_help, "by": actor.subject, "at": now,
+            **outbox_fields([outbox_entry(state.settings.topic(SPOUSE_JOB_HELP_CHANGED.topic), session.case_id,
+                                          event)])})
+    return RedirectResponse("/family#job-help", status_code=status.HTTP_303_SEE_OTHER)
 
 
 def _intake_view(intake: dict, view: PlanView, answer: dict | None, gettext: Callable[[str], str], language: str,
@@ -205,8 +246,7 @@ async def answer_offer(child_index: int, kind: str, request: Request, session: F
     """The family accepts or declines an offered place; school_intake decides what the answer does. An answer
     after the deadline, after staff acted or a second one changes nothing (and says so)."""
     state = request.app.state
-    if not hmac.compare_digest(csrf, csrf_token_for(request.cookies.get(FAMILY_COOKIE, ""))):
-        raise HTTPException(status.HTTP_403_FORBIDDEN, "The form is out of date; reload the page.")
+    _check_csrf(request, csrf)
     # The id comes from the session's case: another family's intake cannot be named.
     intake = await state.store.intake(session.case_id, f"{child_index}:{kind}")
     if intake is None:

@@ -27,6 +27,7 @@ from shared.events import (
     NEWCOMER_ARRIVED,
     NEWCOMER_ERASED,
     SCHOOL_INTAKE_STATUS_CHANGED,
+    SPOUSE_JOB_HELP_CHANGED,
     WELCOME_LETTER_GENERATED,
     EventEnvelope,
     JobLeadStatusChanged,
@@ -40,7 +41,8 @@ from shared.outbox import outbox_entry, outbox_fields
 
 # What this service publishes (through its outbox) and consumes (its app subscribes a handler to each):
 # the event catalogue (docs/asyncapi.yaml) is generated from these.
-PUBLISHES = (WELCOME_LETTER_GENERATED, INTAKE_OFFER_ANSWERED, FAMILY_MAIL_REFUSED, ERASURE_CONFIRMED)
+PUBLISHES = (WELCOME_LETTER_GENERATED, INTAKE_OFFER_ANSWERED, SPOUSE_JOB_HELP_CHANGED, FAMILY_MAIL_REFUSED,
+             ERASURE_CONFIRMED)
 CONSUMES = (NEWCOMER_ARRIVED, SCHOOL_INTAKE_STATUS_CHANGED, JOB_LEAD_STATUS_CHANGED, NEWCOMER_ERASED)
 
 

@@ -30,6 +30,9 @@ class LetterStore:
         # The family's answers to offered places: one insert per offer (its task id), carrying the
         # IntakeOfferAnswered event for the relay; a second answer to the same offer is refused by the key.
         self.offer_answers = watch(db["offer_answers"])
+        # The family's job-help choices for its spouse: one insert per change (id "<case>:<n>", n = 1, 2, ...),
+        # carrying SpouseJobHelpChanged for the relay. Two changes at the same moment cannot both be change n.
+        self.job_help = watch(db["spouse_job_help"])
         # A family address the mail server refused (one per case, with FamilyMailRefused for the relay).
         self.refusals = watch(db["family_mail_refusals"])
         self.codes = db["sign_in_codes"]
@@ -42,7 +45,9 @@ class LetterStore:
         await ensure_outbox_indexes(self.letters)
         await ensure_outbox_indexes(self.offer_answers)
         await ensure_outbox_indexes(self.refusals)
-        for collection in (self.step_states, self.intakes, self.spent_codes, self.sessions, self.offer_answers):
+        await ensure_outbox_indexes(self.job_help)
+        for collection in (self.step_states, self.intakes, self.spent_codes, self.sessions, self.offer_answers,
+                           self.job_help):
             await collection.create_index([("case_id", 1)])  # erasure
         await self.contacts.create_index([("consent", 1)])  # the weekly reminder's families
         await self.failures.create_index([("case_id", 1), ("at", 1)])
@@ -66,7 +71,7 @@ class LetterStore:
         for collection in (self.contacts, self.codes, self.plans, self.refusals):
             deleted += (await collection.delete_one({"_id": case_id})).deleted_count
         for collection in (self.step_states, self.intakes, self.spent_codes, self.sessions, self.failures,
-                           self.offer_answers):
+                           self.offer_answers, self.job_help):
             deleted += (await collection.delete_many({"case_id": case_id})).deleted_count
         return deleted
 
@@ -118,6 +123,24 @@ class LetterStore:
 
     async def answers_to(self, task_ids: list[str]) -> dict[str, dict[str, Any]]:
         return {doc["_id"]: doc for doc in await find_by_ids(self.offer_answers, task_ids, {"outbox": 0})}
+
+    # ------------------------------------------------------------------------------------------ job help
+    # The plan document holds the number of the last change as a hint (written after the change's insert, so never
+    # ahead of it); the changes after the hint are read by _id until one is missing.
+
+    async def job_help_choice(self, case_id: str, hint: int) -> dict[str, Any] | None:
+        """The family's latest job-help change, or None when it never changed it."""
+        latest = await self.job_help.find_one({"_id": f"{case_id}:{hint}"}, {"outbox": 0}) if hint else None
+        while (following := await self.job_help.find_one({"_id": f"{case_id}:{hint + 1}"}, {"outbox": 0})) is not None:
+            latest, hint = following, hint + 1
+        return latest
+
+    async def add_job_help_change(self, doc: dict[str, Any]) -> bool:
+        """False when another change took this number first (the family changed it twice at once)."""
+        if not await insert_new(self.job_help, doc):
+            return False
+        await self.plans.update_one({"_id": doc["case_id"]}, {"$set": {"job_help_change": doc["change"]}})
+        return True
 
     # ------------------------------------------------------------------------------------------ sign-in
     async def current_code(self, case_id: str) -> dict[str, Any] | None:

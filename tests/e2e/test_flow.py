@@ -8,7 +8,9 @@ registration shows all of them. Prints the time from POST to all three outputs.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
+from collections import Counter
 
 import httpx
 
@@ -67,3 +69,50 @@ async def test_a_registered_family_gets_a_letter_two_intake_tasks_and_job_leads(
         first = await http.post(f"{system['registration']}/registrations", json=registration(), headers=key)
         second = await http.post(f"{system['registration']}/registrations", json=registration(), headers=key)
         assert first.json()["case_id"] == second.json()["case_id"]
+
+
+SIGN_IN_LINK = re.compile(r"https?://[0-9.:a-z]+/sign-in/[0-9a-f-]{36}/[a-z2-7]{26}")
+
+
+async def test_a_family_turns_job_help_off_and_on_and_the_adviser_sees_it(system):
+    """welcome_pack's page -> SpouseJobHelpChanged on Kafka -> job_match withdraws (and later reopens) the leads
+    -> JobLeadStatusChanged -> registration's timeline counts them."""
+    borgerservice, adviser = system.headers("borgerservice"), system.headers("jobcenter_adviser")
+    async with httpx.AsyncClient(timeout=10) as http:
+        created = await http.post(f"{system['registration']}/registrations", json=registration(),
+                                  headers=borgerservice)
+        case_id = created.json()["case_id"]
+
+        async def leads_by_status(expected: dict[str, int]) -> dict[str, int]:
+            deadline = time.perf_counter() + 30
+            while True:
+                leads = (await http.get(f"{system['job_match']}/leads", params={"case_id": case_id},
+                                        headers=adviser)).json()
+                timeline = (await http.get(f"{system['registration']}/registrations/{case_id}/timeline",
+                                           headers=borgerservice)).json()
+                found = dict(Counter(lead["status"] for lead in leads))
+                if (found == expected and timeline["job_leads_by_status"] == expected) \
+                        or time.perf_counter() > deadline:
+                    return found | {"timeline": timeline["job_leads_by_status"]}
+                await asyncio.sleep(0.1)
+
+        assert (await leads_by_status({"new": 10}))["timeline"] == {"new": 10}
+        letters = (await http.get(f"{system['welcome_pack']}/letters", params={"case_id": case_id},
+                                  headers=borgerservice)).json()
+        html = (await http.get(f"{system['welcome_pack']}/letters/{letters[0]['letter_id']}",
+                               headers=borgerservice)).text
+        link = SIGN_IN_LINK.search(html).group(0)
+        async with httpx.AsyncClient(timeout=10) as family:
+            assert (await family.post(link)).status_code == 303
+            page = (await family.get(f"{system['welcome_pack']}/family")).text
+            csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+            off = await family.post(f"{system['welcome_pack']}/family/job-help", data={"job_help": "false",
+                                                                                      "csrf": csrf})
+            assert off.status_code == 303
+            withdrawn = await leads_by_status({"withdrawn": 10})
+            assert withdrawn == {"withdrawn": 10, "timeline": {"withdrawn": 10}}, withdrawn
+            on = await family.post(f"{system['welcome_pack']}/family/job-help", data={"job_help": "true",
+                                                                                     "csrf": csrf})
+            assert on.status_code == 303
+            reopened = await leads_by_status({"new": 10})
+            assert reopened == {"new": 10, "timeline": {"new": 10}}, reopened

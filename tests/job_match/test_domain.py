@@ -121,3 +121,21 @@ def test_lead_ids_are_one_per_spouse_and_listing():
     p = profile()
     assert domain.lead_id_for(p.case_id, "L1") == domain.lead_id_for(p.case_id, "L1")
     assert domain.lead_id_for(p.case_id, "L1") != domain.lead_id_for(p.case_id, "L2")
+
+
+L = domain.LeadStatus
+
+
+@pytest.mark.parametrize(("status", "wants_job_help", "to"), [
+    (L.NEW, False, L.WITHDRAWN), (L.CONTACTED, False, L.WITHDRAWN), (L.APPLIED, False, L.WITHDRAWN),
+    (L.HIRED, False, None), (L.NOT_RELEVANT, False, None), (L.WITHDRAWN, False, None),
+    (L.WITHDRAWN, True, L.NEW), (L.NEW, True, None), (L.CONTACTED, True, None), (L.APPLIED, True, None),
+    (L.HIRED, True, None), (L.NOT_RELEVANT, True, None),
+])
+def test_the_familys_job_help_choice_withdraws_open_leads_and_reopens_withdrawn_ones(status, wants_job_help, to):
+    assert domain.family_choice_moves(status, wants_job_help) is to
+
+
+def test_advisers_cannot_move_a_withdrawn_lead_nor_withdraw_one():
+    assert domain.LEAD_WORKFLOW.next_statuses(L.WITHDRAWN) == []
+    assert all(L.WITHDRAWN not in domain.LEAD_WORKFLOW.next_statuses(s) for s in L)

@@ -3,7 +3,7 @@
 import asyncio
 import json
 import uuid
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -12,7 +12,13 @@ from services.job_match.handlers import JobMatchHandlers
 from services.job_match.importing import listing_event
 from services.job_match.listings import sample_listings
 from services.job_match.settings import JobMatchSettings
-from shared.events import JOB_LEAD_STATUS_CHANGED, JOB_LISTING_PUBLISHED, EventEnvelope
+from shared.events import (
+    JOB_LEAD_STATUS_CHANGED,
+    JOB_LISTING_PUBLISHED,
+    SPOUSE_JOB_HELP_CHANGED,
+    EventEnvelope,
+    SpouseJobHelpChanged,
+)
 from tests.apps import running
 from tests.builders import arrival_event, registration, spouse
 from tests.kafka_helpers import eventually, read_topic
@@ -274,3 +280,85 @@ async def test_the_lead_board_explains_in_danish_and_in_english_on_request(servi
     assert "meets the language requirements" not in danish and "no language requirement" not in danish
     english = (await client.get("/", headers={"Accept": "text/html", "Cookie": "velkommen_lang=en"})).text
     assert "meets the language requirements" in english or "no language requirement" in english
+
+
+def job_help_changed(event, wants_job_help: bool, change: int):
+    return SPOUSE_JOB_HELP_CHANGED.envelope(
+        SpouseJobHelpChanged(case_id=event.payload.case_id, wants_job_help=wants_job_help, change=change,
+                             changed_at=datetime.now(UTC)),
+        producer="welcome_pack", correlation_id=event.payload.case_id)
+
+
+async def statuses_of(client, event) -> dict[str, str]:
+    return {lead["lead_id"]: lead["status"] for lead in await leads_of(client, event)}
+
+
+def owed_statuses(doc) -> list[tuple[str, str, str]]:
+    """The JobLeadStatusChanged events a lead document owes (its outbox), oldest first."""
+    entries = sorted((doc.get("outbox") or {}).values(), key=lambda e: e["order"])
+    payloads = [JOB_LEAD_STATUS_CHANGED.parse(e["value"].encode()).payload for e in entries]
+    return [(p.previous_status or "", p.status, p.changed_by) for p in payloads]
+
+
+async def test_the_family_turns_job_help_off_and_the_open_leads_are_withdrawn_then_on_again(service):
+    client, store, settings = service
+    event = arrival_event()
+    family = JobMatchHandlers(store=store, index=client.index, leads_per_spouse=10, erasures=client.erasures,
+                              settings=settings)
+    await family.newcomer_arrived(event)
+    leads = [lead["lead_id"] for lead in await leads_of(client, event)]
+    assert len(leads) == 10
+    for to in ("contacted", "applied", "hired"):
+        assert (await client.post(f"/leads/{leads[0]}/transitions", json={"to": to})).status_code == 200
+    assert (await client.post(f"/leads/{leads[1]}/transitions", json={"to": "contacted"})).status_code == 200
+
+    off = job_help_changed(event, False, 1)
+    await family.spouse_job_help_changed(off)
+    await family.spouse_job_help_changed(off)  # redelivered
+    assert await statuses_of(client, event) == {leads[0]: "hired", **{i: "withdrawn" for i in leads[1:]}}
+    contacted = await store.leads.find_one({"_id": leads[1]})
+    assert owed_statuses(contacted)[-1] == ("contacted", "withdrawn", "family")
+    assert sum(s == "withdrawn" for _, s, _ in owed_statuses(contacted)) == 1  # once, though delivered twice
+    refused = await client.post(f"/leads/{leads[2]}/transitions", json={"to": "contacted"})
+    assert refused.status_code == 409  # out of the advisers' hands while withdrawn
+    board = await client.get("/", params={"show": "all"}, headers={"Accept": "text/html"})
+    assert "Familien har slået jobhjælpen fra" in board.text and "trukket tilbage af familien" in board.text
+    open_board = await client.get("/", headers={"Accept": "text/html"})
+    assert f'id="lead-{leads[2]}"' not in open_board.text and f'id="lead-{leads[2]}"' in board.text
+
+    on = job_help_changed(event, True, 2)
+    await family.spouse_job_help_changed(on)
+    await family.spouse_job_help_changed(off)  # the older change, late: nothing
+    after = await statuses_of(client, event)
+    assert after[leads[0]] == "hired" and all(after[i] == "new" for i in leads[1:])
+    assert set(after) >= set(leads)
+    assert owed_statuses(await store.leads.find_one({"_id": leads[1]}))[-1] == ("withdrawn", "new", "family")
+    assert (await store.spouses_of([str(event.payload.case_id)]))[str(event.payload.case_id)].wants_job_help
+
+
+async def test_a_choice_that_comes_before_the_arrival_is_kept_for_it(service):
+    client, store, settings = service
+    event = arrival_event()
+    family = JobMatchHandlers(store=store, index=client.index, leads_per_spouse=10, erasures=client.erasures,
+                              settings=settings)
+    await family.spouse_job_help_changed(job_help_changed(event, False, 1))  # no spouse here yet
+    await family.newcomer_arrived(event)
+    assert await leads_of(client, event) == []
+    assert not (await store.spouses_of([str(event.payload.case_id)]))[str(event.payload.case_id)].wants_job_help
+    await family.spouse_job_help_changed(job_help_changed(event, True, 2))
+    assert len(await leads_of(client, event)) == 10  # matched when turned on
+
+
+async def test_erasure_removes_the_familys_job_help_choice(service):
+    client, store, settings = service
+    event = arrival_event()
+    family = JobMatchHandlers(store=store, index=client.index, leads_per_spouse=10, erasures=client.erasures,
+                              settings=settings)
+    await family.newcomer_arrived(event)
+    await family.spouse_job_help_changed(job_help_changed(event, False, 1))
+    case_id = str(event.payload.case_id)
+    assert await store.job_help_choices.find_one({"_id": case_id}) is not None
+    await client.erasures.tombstones.insert_one({"_id": case_id})
+    await family.spouse_job_help_changed(job_help_changed(event, True, 2))  # replayed after the erasure
+    assert await store.job_help_choices.find_one({"_id": case_id}) is None
+    assert await leads_of(client, event) == []

@@ -20,6 +20,7 @@ from shared.events import (
     JOB_LEAD_STATUS_CHANGED,
     NEWCOMER_ERASED,
     SCHOOL_INTAKE_STATUS_CHANGED,
+    SPOUSE_JOB_HELP_CHANGED,
     ErasureBasis,
     JobLeadStatusChanged,
     NewcomerErased,
@@ -236,13 +237,16 @@ async def test_erasure_ends_every_session_and_code(service):
     await app.state.access.issue_new(case_id, datetime.now(UTC), "test")
     path = await sign_in_path(app, case_id)
     assert (await client.get("/family", headers=headers)).status_code == 200
+    page = (await client.get("/family", headers=headers)).text
+    await client.post("/family/job-help", headers=headers, data={"job_help": "false", "csrf": csrf_of(page)})
+    assert await app.state.store.job_help_choice(case_id, 0) is not None
     erased = NEWCOMER_ERASED.envelope(NewcomerErased(case_id=event.payload.case_id, basis=ErasureBasis.REQUEST,
                                                      requested_at=datetime.now(UTC)),
                                       producer="registration", correlation_id=event.payload.case_id)
     await app.state.handlers.newcomer_erased(erased)
     assert (await client.get("/family", headers=headers)).status_code == 401
     assert (await client.post(path)).status_code == 404
-    for collection in ("sessions", "codes", "spent_codes", "step_states", "plans"):
+    for collection in ("sessions", "codes", "spent_codes", "step_states", "plans", "job_help"):
         store = getattr(app.state.store, collection)
         assert await store.count_documents({"$or": [{"case_id": case_id}, {"_id": case_id}]}) == 0, collection
 
@@ -342,3 +346,61 @@ async def test_a_consenting_family_is_mailed_the_offer_once_in_its_language(serv
         body = (await http.get(f"{infrastructure.mailpit_url}/api/v1/message/{mail['ID']}")).json()
     assert "8. Januar 2027" in body["Text"] and "Brændgårdskolen" in body["Text"]
     assert "140587" not in body["Text"] + body["HTML"]
+
+
+async def test_the_family_turns_job_help_off_and_on_again(service):
+    client, app = service
+    _, case_id = await arrived(app, preferred_language="de")
+    headers = await signed_in(client, app, case_id)
+    page = (await client.get("/family", headers=headers)).text
+    assert "Die Jobhilfe ist eingeschaltet." in page and 'id="jobcenter_contact"' in page
+    off = await client.post("/family/job-help", headers=headers, data={"job_help": "false", "csrf": csrf_of(page)})
+    assert off.status_code == 303
+    page = (await client.get("/family", headers=headers)).text
+    assert "Die Jobhilfe ist ausgeschaltet." in page
+    assert 'id="jobcenter_contact"' not in page and 'id="first_job"' not in page  # the plan follows at once
+    again = await client.post("/family/job-help", headers=headers, data={"job_help": "false", "csrf": csrf_of(page)})
+    assert again.status_code == 303  # asking for what is already so changes nothing
+    on = await client.post("/family/job-help", headers=headers, data={"job_help": "true", "csrf": csrf_of(page)})
+    assert on.status_code == 303
+    assert 'id="jobcenter_contact"' in (await client.get("/family", headers=headers)).text
+    changes = await app.state.store.job_help.find({"case_id": case_id}).sort("change", 1).to_list(None)
+    assert [(c["change"], c["wants_job_help"]) for c in changes] == [(1, False), (2, True)]
+    events = [SPOUSE_JOB_HELP_CHANGED.parse(next(iter(c["outbox"].values()))["value"].encode()) for c in changes]
+    assert [(e.payload.change, e.payload.wants_job_help, str(e.payload.case_id)) for e in events] == [
+        (1, False, case_id), (2, True, case_id)]
+    entries = await app.state.runtime.audit.query(case_id=case_id)
+    assert {"spouse job help off", "spouse job help on"} <= {e.what for e in entries if e.actor == f"family:{case_id}"}
+
+
+async def test_job_help_needs_a_spouse_and_the_forms_token(service):
+    client, app = service
+    _, single = await arrived(app, with_spouse=False)
+    headers = await signed_in(client, app, single)
+    page = (await client.get("/family", headers=headers)).text
+    assert 'action="/family/job-help"' not in page
+    refused = await client.post("/family/job-help", headers=headers, data={"job_help": "false", "csrf": csrf_of(page)})
+    assert refused.status_code == 404
+    _, family = await arrived(app)
+    headers = await signed_in(client, app, family)
+    forged = await client.post("/family/job-help", headers=headers, data={"job_help": "false", "csrf": "x"})
+    assert forged.status_code == 403
+    assert await app.state.store.job_help.count_documents({"case_id": {"$in": [single, family]}}) == 0
+
+
+async def test_a_second_change_meanwhile_keeps_the_first_and_the_hint_catches_up(service):
+    client, app = service
+    _, case_id = await arrived(app)
+    store = app.state.store
+    # A change written by another request whose hint never landed (it died between the two writes).
+    assert await store.job_help.insert_one({"_id": f"{case_id}:1", "case_id": case_id, "change": 1,
+                                            "wants_job_help": False, "at": datetime.now(UTC)})
+    assert (await store.job_help_choice(case_id, 0))["change"] == 1
+    assert not await store.add_job_help_change({"_id": f"{case_id}:1", "case_id": case_id, "change": 1,
+                                                "wants_job_help": True, "at": datetime.now(UTC)})
+    headers = await signed_in(client, app, case_id)
+    page = (await client.get("/family", headers=headers)).text
+    assert "Job help is off." in page
+    await client.post("/family/job-help", headers=headers, data={"job_help": "true", "csrf": csrf_of(page)})
+    assert (await store.job_help_choice(case_id, 0))["change"] == 2
+    assert (await store.plan(case_id))["job_help_change"] == 2

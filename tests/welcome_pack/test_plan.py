@@ -23,6 +23,7 @@ from services.welcome_pack.domain import (
     stage_of,
     step_ids_done_by_intake,
     step_ids_done_by_lead,
+    with_job_help_choice,
 )
 from shared.events import PurposeOfStay
 from tests.builders import arrival, child, registration, spouse
@@ -115,6 +116,23 @@ def test_a_spouse_who_wants_no_job_help_has_no_jobcenter_steps():
                                                                                                      RULES)}
 
 
+@pytest.mark.parametrize(("registered", "chosen", "has_jobcenter_steps"), [
+    (True, None, True), (True, False, False), (True, True, True), (False, True, True), (False, None, False),
+])
+def test_the_familys_job_help_choice_brings_or_removes_the_jobcenter_steps(registered, chosen, has_jobcenter_steps):
+    body = registration(children=[])
+    body["household"]["spouse"] = spouse(occupation="sygeplejerske", wants_job_help=registered)
+    kinds = {s.kind for s in onboarding_plan(with_job_help_choice(arrival(body), chosen), RULES)}
+    expected = {K.JOBCENTER_CONTACT, K.FIRST_JOB, K.RECOGNITION} if has_jobcenter_steps else set()
+    assert kinds & {K.JOBCENTER_CONTACT, K.FIRST_JOB, K.RECOGNITION} == expected
+    assert EVERYONE <= kinds  # nothing else moves
+
+
+def test_a_job_help_choice_without_a_spouse_changes_nothing():
+    single = arrival(registration(with_spouse=False, children=[]))
+    assert with_job_help_choice(single, True) is single
+
+
 @pytest.mark.parametrize(("arrived", "days", "due"), [
     ("2026-11-02", 5, "2026-11-09"),  # Monday + 5: the next Monday
     ("2026-11-06", 1, "2026-11-09"),  # Friday + 1: over the weekend
@@ -185,3 +203,4 @@ def test_lead_events_tick_the_spouses_steps():
     assert step_ids_done_by_lead("contacted") == ["jobcenter_contact"]
     assert step_ids_done_by_lead("hired") == ["jobcenter_contact", "first_job"]
     assert step_ids_done_by_lead("not_relevant") == []
+    assert step_ids_done_by_lead("withdrawn") == []
