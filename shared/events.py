@@ -232,6 +232,16 @@ class IntakeOfferAnswered(EventModel):
     answered_at: datetime
 
 
+class PlanSummary(EventModel):
+    """How far a family has come with its plan: counts, and the due dates of the steps still to do, so a reader can
+    tell on any day what is overdue. No step names and nothing personal."""
+
+    steps: int = Field(ge=0, le=500)
+    done: int = Field(ge=0, le=500)
+    not_relevant: int = Field(ge=0, le=500)
+    open_due: list[date] = Field(default_factory=list, max_length=500)
+
+
 class WelcomeLetterGenerated(EventModel):
     """A welcome letter was stored for a case (no content, no names: the case id is the link)."""
 
@@ -239,6 +249,17 @@ class WelcomeLetterGenerated(EventModel):
     letter_id: uuid.UUID
     language: LanguageCode
     sections: list[str] = Field(default_factory=list)
+    # v2: the family's plan as it starts (nothing done yet); FamilyPlanProgressed reports it from then on.
+    plan: PlanSummary | None = None
+
+
+class FamilyPlanProgressed(EventModel):
+    """A step of the family's plan was ticked or unticked (by the family, Borgerservice or another service's event),
+    or the plan's steps changed with the family's choices. The whole summary, so the newest one says it all."""
+
+    case_id: uuid.UUID
+    plan: PlanSummary
+    changed_at: datetime
 
 
 class JobListingPublished(EventModel):
@@ -450,9 +471,14 @@ FAMILY_MAIL_REFUSED = EventSpec[FamilyMailRefused](
     type="FamilyMailRefused", version=1, topic="onboarding.family-mail-refused.v1", payload=FamilyMailRefused
 )
 
+# v2 added plan (optional): v1 readers may read it.
 WELCOME_LETTER_GENERATED = EventSpec[WelcomeLetterGenerated](
-    type="WelcomeLetterGenerated", version=1, topic="onboarding.welcome-letter-generated.v1",
+    type="WelcomeLetterGenerated", version=2, min_reader_version=1, topic="onboarding.welcome-letter-generated.v1",
     payload=WelcomeLetterGenerated,
+)
+
+FAMILY_PLAN_PROGRESSED = EventSpec[FamilyPlanProgressed](
+    type="FamilyPlanProgressed", version=1, topic="onboarding.family-plan-progressed.v1", payload=FamilyPlanProgressed
 )
 
 JOB_LISTING_PUBLISHED = EventSpec[JobListingPublished](
@@ -475,6 +501,7 @@ ERASURE_CONFIRMED = EventSpec[ErasureConfirmed](
 ALL_EVENTS: tuple[EventSpec, ...] = (
     NEWCOMER_ARRIVED,
     WELCOME_LETTER_GENERATED,
+    FAMILY_PLAN_PROGRESSED,
     SCHOOL_INTAKE_STATUS_CHANGED,
     INTAKE_OFFER_ANSWERED,
     SPOUSE_JOB_HELP_CHANGED,

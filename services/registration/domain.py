@@ -7,6 +7,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -14,9 +15,11 @@ from shared.events import (
     Child,
     EventEnvelope,
     FamilyMailRefused,
+    FamilyPlanProgressed,
     Household,
     JobLeadStatusChanged,
     Newcomer,
+    PlanSummary,
     SchoolIntakeStatusChanged,
     WelcomeLetterGenerated,
 )
@@ -241,3 +244,32 @@ def case_progress(entries: list[TimelineEntry]) -> CaseProgress:
     return CaseProgress(letters=by_kind["letter"], intake_tasks=by_kind["intake_task"],
                         job_leads_by_status=dict(sorted(leads.items())),
                         mail_refused=by_kind["family_mail"][0] if by_kind["family_mail"] else None)
+
+
+# ---------------------------------------------------------------------------------------------- the family's plan
+
+def plan_report(event: EventEnvelope) -> dict[str, Any] | None:
+    """What to keep of the family's plan from an event (a progress report, or a letter's starting plan)."""
+    p = event.payload
+    if isinstance(p, FamilyPlanProgressed):
+        return {"_id": str(p.case_id), "at": p.changed_at, **p.plan.model_dump(mode="json")}
+    if isinstance(p, WelcomeLetterGenerated) and p.plan is not None:
+        return {"_id": str(p.case_id), "at": event.occurred_at, **p.plan.model_dump(mode="json")}
+    return None
+
+
+@dataclass(frozen=True)
+class PlanOverview:
+    """The family's plan on a given day, for the case page."""
+
+    steps: int
+    done: int
+    open: int
+    overdue: int
+    not_relevant: int
+
+
+def plan_overview(report: dict[str, Any], today: date) -> PlanOverview:
+    plan = PlanSummary.model_validate({k: v for k, v in report.items() if k not in ("_id", "at")})
+    return PlanOverview(steps=plan.steps, done=plan.done, open=len(plan.open_due),
+                        overdue=sum(due < today for due in plan.open_due), not_relevant=plan.not_relevant)

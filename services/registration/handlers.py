@@ -1,6 +1,7 @@
 """Events registration consumes, to show a case's timeline without calling the other services.
 
-Consumes: WelcomeLetterGenerated v1, SchoolIntakeStatusChanged v1, JobLeadStatusChanged v1 (the timeline), and
+Consumes: WelcomeLetterGenerated v2, SchoolIntakeStatusChanged v1, JobLeadStatusChanged v1 (the timeline),
+FamilyPlanProgressed v1 and the plan in WelcomeLetterGenerated v2 (the plan's progress on the case page), and
 ErasureConfirmed v1 (which services have erased an erased case's data).
 """
 
@@ -8,12 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.registration.domain import timeline_entry
+from services.registration.domain import plan_report, timeline_entry
 from services.registration.store import CaseStore
 from shared.bus import Subscription
 from shared.events import (
     ERASURE_CONFIRMED,
     FAMILY_MAIL_REFUSED,
+    FAMILY_PLAN_PROGRESSED,
     JOB_LEAD_STATUS_CHANGED,
     NEWCOMER_ARRIVED,
     NEWCOMER_ERASED,
@@ -21,13 +23,14 @@ from shared.events import (
     WELCOME_LETTER_GENERATED,
     ErasureConfirmed,
     EventEnvelope,
+    FamilyPlanProgressed,
 )
 
 # What this service publishes (through its outbox) and consumes (its app subscribes a handler to each):
 # the event catalogue (docs/asyncapi.yaml) is generated from these.
 PUBLISHES = (NEWCOMER_ARRIVED, NEWCOMER_ERASED)
 CONSUMES = (WELCOME_LETTER_GENERATED, SCHOOL_INTAKE_STATUS_CHANGED, JOB_LEAD_STATUS_CHANGED, FAMILY_MAIL_REFUSED,
-            ERASURE_CONFIRMED)
+            FAMILY_PLAN_PROGRESSED, ERASURE_CONFIRMED)
 
 
 @dataclass(frozen=True)
@@ -42,12 +45,22 @@ class RegistrationHandlers:
             for spec in (WELCOME_LETTER_GENERATED, SCHOOL_INTAKE_STATUS_CHANGED, JOB_LEAD_STATUS_CHANGED,
                          FAMILY_MAIL_REFUSED)
         ]
-        return [*timeline, Subscription(ERASURE_CONFIRMED, self.erasure_confirmed,
-                                        handle_batch=self.erasure_confirmations)]
+        return [*timeline,
+                Subscription(FAMILY_PLAN_PROGRESSED, self.family_plan_progressed,
+                             handle_batch=self.family_plans_progressed),
+                Subscription(ERASURE_CONFIRMED, self.erasure_confirmed, handle_batch=self.erasure_confirmations)]
 
     async def downstream_events(self, events: list[EventEnvelope]) -> None:
-        """One insert per batch; each entry keyed by its event id, so redelivery changes nothing."""
+        """One insert per batch; each entry keyed by its event id, so redelivery changes nothing. A letter's event
+        also says how the family's plan starts."""
         await self.store.add_to_timeline([timeline_entry(event) for event in events])
+        await self.store.record_plan_progress([r for r in map(plan_report, events) if r is not None])
+
+    async def family_plans_progressed(self, events: list[EventEnvelope[FamilyPlanProgressed]]) -> None:
+        await self.store.record_plan_progress([r for r in map(plan_report, events) if r is not None])
+
+    async def family_plan_progressed(self, event: EventEnvelope[FamilyPlanProgressed]) -> None:
+        await self.family_plans_progressed([event])
 
     async def downstream_event(self, event: EventEnvelope) -> None:
         await self.downstream_events([event])

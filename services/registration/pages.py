@@ -158,7 +158,9 @@ async def case_page(case_id: uuid.UUID, request: Request, user: Borgerservice, s
     if case.get("erasure"):
         return pages.render(request, "erased.html", case=case, confirmations=await store.confirmations_of(str(case_id)),
                             expected=ERASING_SERVICES)
+    plan = await store.plan_progress_of(str(case_id))
     return pages.render(request, "case.html", case=case, timeline=timeline, progress=domain.case_progress(timeline),
+                        plan=domain.plan_overview(plan, datetime.now(UTC).date()) if plan else None,
                         arrival_published=await store.arrival_published(case),
                         letters_url=settings.welcome_pack_url, letter_languages=LETTER_LANGUAGES)
 

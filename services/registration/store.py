@@ -24,6 +24,8 @@ class CaseStore:
         self.outbox_log = db[LOG_COLLECTION]
         self.timeline = db["timeline"]
         self.confirmations = db["erasure_confirmations"]
+        # The family's plan as welcome_pack last reported it (one per case; counts and due dates, nothing personal).
+        self.plan_progress = db["plan_progress"]
         # Every change of a case takes a turn first (shared/concurrency.py): FerretDB's updates are not atomic, so
         # a close and an erasure at the same moment could otherwise write the erased data back.
         self.turns = ChangeTurns(db["case_turns"])
@@ -94,6 +96,17 @@ class CaseStore:
         docs = [{"_id": str(e.event_id), **e.model_dump(mode="json", exclude={"event_id"}),
                  "at": e.at} for e in entries]
         return await insert_new_many(self.timeline, docs)
+
+    async def record_plan_progress(self, reports: list[dict[str, Any]]) -> None:
+        """Keep each case's newest report (`_id` the case, `at` when it was so); an older one, late or
+        redelivered, changes nothing."""
+        for report in reports:
+            stored = await self.plan_progress.find_one({"_id": report["_id"]}, {"at": 1})
+            if stored is None or stored["at"] < report["at"]:
+                await self.plan_progress.replace_one({"_id": report["_id"]}, report, upsert=True)
+
+    async def plan_progress_of(self, case_id: str) -> dict[str, Any] | None:
+        return await self.plan_progress.find_one({"_id": case_id})
 
     async def timeline_of(self, case_id: str) -> list[TimelineEntry]:
         cursor = self.timeline.find({"case_id": case_id}).sort([("at", 1)])

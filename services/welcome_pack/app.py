@@ -40,10 +40,10 @@ def create_app(settings: WelcomePackSettings | None = None) -> FastAPI:
         async with ServiceRuntime(settings, metrics=app.state.metrics) as runtime:
             store = LetterStore(runtime.db, watch=runtime.watch)
             await store.ensure_indexes()
-            outbox = (store.letters, store.offer_answers, store.job_help, store.refusals)
+            outbox = (store.letters, store.offer_answers, store.job_help, store.progress_reports, store.refusals)
             runtime.start_relay(list(outbox))
-            # Letters, answers, job-help changes and refusals are only inserted and deleted: compacted by a plain
-            # update.
+            # Letters, answers, job-help changes, progress reports and refusals are only inserted and deleted:
+            # compacted by a plain update.
             runtime.start_compaction([(c, partial(compact_plainly, c)) for c in outbox])
             notifications = NotificationStore(runtime.db)
             await notifications.ensure_indexes()

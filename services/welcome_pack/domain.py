@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.events import NewcomerArrived, PurposeOfStay
+from shared.events import NewcomerArrived, PlanSummary, PurposeOfStay
 from shared.schooling import SchoolAgeRules, SchoolingStage, age_on, schooling_stage
 from shared.working_days import danish_working_days
 
@@ -386,6 +386,14 @@ def plan_progress(steps: list[PlanStep], states: dict[str, StepState], today: da
     return PlanProgress(done=status.count(StepStatus.DONE), open=status.count(StepStatus.TO_DO),
                         overdue=sum(is_overdue(s, states.get(s.id), today) for s in steps),
                         not_relevant=status.count(StepStatus.NOT_RELEVANT))
+
+
+def plan_summary(steps: list[PlanStep], states: dict[str, StepState]) -> PlanSummary:
+    """The plan as other services may know it (FamilyPlanProgressed): counts and the open steps' due dates."""
+    status = {s.id: states[s.id].status if s.id in states else StepStatus.TO_DO for s in steps}
+    return PlanSummary(steps=len(steps), done=sum(v is StepStatus.DONE for v in status.values()),
+                       not_relevant=sum(v is StepStatus.NOT_RELEVANT for v in status.values()),
+                       open_due=sorted(s.due for s in steps if status[s.id] is StepStatus.TO_DO))
 
 
 # school_intake's kinds of intake (a child has at most one of each).

@@ -15,7 +15,8 @@ from services.welcome_pack import plan_texts as texts
 from services.welcome_pack.domain import PlanRules, PlanStep, StepState, StepStatus
 from services.welcome_pack.settings import WelcomePackSettings
 from services.welcome_pack.store import LetterStore
-from shared.events import NewcomerArrived
+from shared.events import FAMILY_PLAN_PROGRESSED, FamilyPlanProgressed, NewcomerArrived
+from shared.outbox import outbox_entry, outbox_fields
 
 
 class SignInOutcome(StrEnum):
@@ -164,6 +165,23 @@ async def plan_view(store: LetterStore, rules: PlanRules, case_id: str, today: d
         steps=[StepView(s, states.get(s.id), domain.is_overdue(s, states.get(s.id), today)) for s in steps],
         progress=domain.plan_progress(steps, states, today), intakes=intakes,
         job_help_changes=choice["change"] if choice else 0)
+
+
+async def report_progress(store: LetterStore, rules: PlanRules, settings: WelcomePackSettings, case_id: str,
+                          now: datetime, cause: uuid.UUID | None = None) -> None:
+    """Tell the other services how far the family has come (FamilyPlanProgressed, through the outbox), after a
+    change of its steps. `cause`: the event that changed them, so that handling it twice reports once."""
+    view = await plan_view(store, rules, case_id, now.date())
+    if view is None:
+        return
+    summary = domain.plan_summary([s.step for s in view.steps], {s.step.id: s.state for s in view.steps if s.state})
+    case = uuid.UUID(case_id)
+    event = FAMILY_PLAN_PROGRESSED.envelope(
+        FamilyPlanProgressed(case_id=case, plan=summary, changed_at=now), producer=settings.service_name,
+        correlation_id=case, event_id=uuid.uuid5(cause, "plan-progress") if cause else None)
+    await store.add_progress_report({
+        "_id": str(event.event_id), "case_id": case_id, "at": now,
+        **outbox_fields([outbox_entry(settings.topic(FAMILY_PLAN_PROGRESSED.topic), case_id, event)])})
 
 
 def valid_case_id(value: str) -> str | None:

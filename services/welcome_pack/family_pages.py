@@ -26,6 +26,7 @@ from services.welcome_pack.family import (
     PlanView,
     SignInOutcome,
     plan_view,
+    report_progress,
     step_text,
     valid_case_id,
 )
@@ -182,7 +183,9 @@ async def tick(step_id: str, request: Request, session: FamilyDep, audit: AuditD
     actor = Principal.family(session.case_id)
     await audit.record(actor, AuditAction.CHANGE, f"plan step {step_id}: {status_value.value}",
                        case_ids=[session.case_id], record_ids=[step_id], channel="family")
-    await state.store.set_step_state(session.case_id, step_id, status_value.value, actor.subject, datetime.now(UTC))
+    now = datetime.now(UTC)
+    await state.store.set_step_state(session.case_id, step_id, status_value.value, actor.subject, now)
+    await report_progress(state.store, state.plan_rules, state.settings, session.case_id, now)
     return RedirectResponse(f"/family#{step_id}", status_code=status.HTTP_303_SEE_OTHER)
 
 
@@ -214,6 +217,7 @@ async def change_job_help(request: Request, session: FamilyDep, audit: AuditDep,
             "wants_job_help": job_help, "by": actor.subject, "at": now,
             **outbox_fields([outbox_entry(state.settings.topic(SPOUSE_JOB_HELP_CHANGED.topic), session.case_id,
                                           event)])})
+        await report_progress(state.store, state.plan_rules, state.settings, session.case_id, now)  # steps changed
     return RedirectResponse("/family#job-help", status_code=status.HTTP_303_SEE_OTHER)
 
 

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import Any
 
 from services.welcome_pack import domain
-from services.welcome_pack.family import FamilyAccess
+from services.welcome_pack.family import FamilyAccess, report_progress
 from services.welcome_pack.family_mail import offer_mail, welcome_notification
 from services.welcome_pack.render import LetterRenderer
 from services.welcome_pack.settings import WelcomePackSettings
@@ -22,6 +23,7 @@ from shared.erasure import ErasureLog
 from shared.events import (
     ERASURE_CONFIRMED,
     FAMILY_MAIL_REFUSED,
+    FAMILY_PLAN_PROGRESSED,
     INTAKE_OFFER_ANSWERED,
     JOB_LEAD_STATUS_CHANGED,
     NEWCOMER_ARRIVED,
@@ -41,8 +43,8 @@ from shared.outbox import outbox_entry, outbox_fields
 
 # What this service publishes (through its outbox) and consumes (its app subscribes a handler to each):
 # the event catalogue (docs/asyncapi.yaml) is generated from these.
-PUBLISHES = (WELCOME_LETTER_GENERATED, INTAKE_OFFER_ANSWERED, SPOUSE_JOB_HELP_CHANGED, FAMILY_MAIL_REFUSED,
-             ERASURE_CONFIRMED)
+PUBLISHES = (WELCOME_LETTER_GENERATED, FAMILY_PLAN_PROGRESSED, INTAKE_OFFER_ANSWERED, SPOUSE_JOB_HELP_CHANGED,
+             FAMILY_MAIL_REFUSED, ERASURE_CONFIRMED)
 CONSUMES = (NEWCOMER_ARRIVED, SCHOOL_INTAKE_STATUS_CHANGED, JOB_LEAD_STATUS_CHANGED, NEWCOMER_ERASED)
 
 
@@ -56,6 +58,10 @@ class WelcomePackHandlers:
     erasures: ErasureLog
     access: FamilyAccess
     notifications: NotificationStore | None = None
+
+    @cached_property
+    def plan_rules(self) -> domain.PlanRules:
+        return self.renderer.plan_rules()
 
     def subscriptions(self) -> list[Subscription]:
         return [
@@ -80,7 +86,7 @@ class WelcomePackHandlers:
             letter_id = str(domain.letter_id_for(arrival.case_id, language))
             if str(arrival.case_id) in erased or letter_id in letters:
                 continue
-            letters[letter_id] = _letter(event, letter_id, language, self.renderer, self.settings)
+            letters[letter_id] = _letter(event, letter_id, language, self.renderer, self.settings, self.plan_rules)
         await self.store.insert_letters(list(letters.values()))
         now = datetime.now(UTC)
         # The plan and the sign-in code: inserts of documents keyed by the case, so a redelivery adds nothing
@@ -164,10 +170,11 @@ class WelcomePackHandlers:
 
     async def _tick(self, case_id: str, step_ids: list[str], by: str, at: datetime, event: EventEnvelope) -> None:
         """Mark the steps done unless someone set them later than this event happened (a family's untick after a
-        placement stays; the same event twice writes the same)."""
+        placement stays; the same event twice writes the same, and reports the progress once)."""
         if not step_ids:
             return
         states = await self.store.step_states_of(case_id, step_ids)
+        ticked = False
         for step_id in step_ids:
             stored = states.get(step_id)
             if stored is not None and stored.get("cause") != str(event.event_id) \
@@ -175,6 +182,10 @@ class WelcomePackHandlers:
                 continue
             await self.store.set_step_state(case_id, step_id, domain.StepStatus.DONE.value, by, at,
                                             cause=str(event.event_id))
+            ticked = True
+        if ticked:
+            await report_progress(self.store, self.plan_rules, self.settings, case_id, datetime.now(UTC),
+                                  cause=event.event_id)
 
     async def _erase_case(self, case_id: str) -> int:
         dropped = await self.notifications.drop_case(case_id) if self.notifications is not None else 0
@@ -185,13 +196,14 @@ class WelcomePackHandlers:
 
 
 def _letter(event: EventEnvelope[NewcomerArrived], letter_id: str, language: str, renderer: LetterRenderer,
-            settings: WelcomePackSettings) -> dict[str, Any]:
+            settings: WelcomePackSettings, rules: domain.PlanRules) -> dict[str, Any]:
     arrival = event.payload
     sections = domain.letter_sections(arrival)
     html = renderer.render_html(arrival, language, sections, issued_on=event.occurred_at.date())
     generated = WELCOME_LETTER_GENERATED.envelope(
         WelcomeLetterGenerated(case_id=arrival.case_id, letter_id=letter_id, language=language,
-                               sections=[s.value for s in sections]),
+                               sections=[s.value for s in sections],
+                               plan=domain.plan_summary(domain.onboarding_plan(arrival, rules), {})),
         producer=settings.service_name, correlation_id=event.correlation_id, causation_id=event.event_id,
     )
     return {

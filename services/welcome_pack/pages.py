@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from services.welcome_pack.api import Borgerservice, Lang, StoreDep, _language, read_letter
 from services.welcome_pack.domain import SUPPORTED_LANGUAGES, StepStatus
-from services.welcome_pack.family import PlanView, plan_view, step_text
+from services.welcome_pack.family import PlanView, plan_view, report_progress, step_text
 from services.welcome_pack.family_mail import valid_unsubscribe
 from services.welcome_pack.plan_texts import STAGES
 from shared.audit import AuditAction, AuditDep
@@ -102,8 +102,9 @@ async def staff_tick(case_id: uuid.UUID, step_id: str, request: Request, user: B
         raise HTTPException(status.HTTP_404_NOT_FOUND, "No such step in this case's plan.")
     await audit.record(user, AuditAction.CHANGE, f"plan step {step_id}: {status_value.value}",
                        case_ids=[str(case_id)], record_ids=[step_id], channel="page")
-    await request.app.state.store.set_step_state(str(case_id), step_id, status_value.value, user.subject,
-                                                 datetime.now(UTC))
+    state, now = request.app.state, datetime.now(UTC)
+    await state.store.set_step_state(str(case_id), step_id, status_value.value, user.subject, now)
+    await report_progress(state.store, state.plan_rules, state.settings, str(case_id), now)
     return RedirectResponse(f"/cases/{case_id}/plan#{step_id}", status_code=status.HTTP_303_SEE_OTHER)
 
 

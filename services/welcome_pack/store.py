@@ -33,6 +33,9 @@ class LetterStore:
         # The family's job-help choices for its spouse: one insert per change (id "<case>:<n>", n = 1, 2, ...),
         # carrying SpouseJobHelpChanged for the relay. Two changes at the same moment cannot both be change n.
         self.job_help = watch(db["spouse_job_help"])
+        # FamilyPlanProgressed reports (insert-only, one per change of the plan's steps; ids from their cause, so an
+        # event handled twice reports once).
+        self.progress_reports = watch(db["plan_progress_reports"])
         # A family address the mail server refused (one per case, with FamilyMailRefused for the relay).
         self.refusals = watch(db["family_mail_refusals"])
         self.codes = db["sign_in_codes"]
@@ -46,8 +49,9 @@ class LetterStore:
         await ensure_outbox_indexes(self.offer_answers)
         await ensure_outbox_indexes(self.refusals)
         await ensure_outbox_indexes(self.job_help)
+        await ensure_outbox_indexes(self.progress_reports)
         for collection in (self.step_states, self.intakes, self.spent_codes, self.sessions, self.offer_answers,
-                           self.job_help):
+                           self.job_help, self.progress_reports):
             await collection.create_index([("case_id", 1)])  # erasure
         await self.contacts.create_index([("consent", 1)])  # the weekly reminder's families
         await self.failures.create_index([("case_id", 1), ("at", 1)])
@@ -71,7 +75,7 @@ class LetterStore:
         for collection in (self.contacts, self.codes, self.plans, self.refusals):
             deleted += (await collection.delete_one({"_id": case_id})).deleted_count
         for collection in (self.step_states, self.intakes, self.spent_codes, self.sessions, self.failures,
-                           self.offer_answers, self.job_help):
+                           self.offer_answers, self.job_help, self.progress_reports):
             deleted += (await collection.delete_many({"case_id": case_id})).deleted_count
         return deleted
 
@@ -123,6 +127,10 @@ class LetterStore:
 
     async def answers_to(self, task_ids: list[str]) -> dict[str, dict[str, Any]]:
         return {doc["_id"]: doc for doc in await find_by_ids(self.offer_answers, task_ids, {"outbox": 0})}
+
+    async def add_progress_report(self, doc: dict[str, Any]) -> bool:
+        """False when this cause was reported before."""
+        return await insert_new(self.progress_reports, doc)
 
     # ------------------------------------------------------------------------------------------ job help
     # The plan document holds the number of the last change as a hint (written after the change's insert, so never

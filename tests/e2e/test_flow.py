@@ -116,3 +116,40 @@ async def test_a_family_turns_job_help_off_and_on_and_the_adviser_sees_it(system
             assert on.status_code == 303
             reopened = await leads_by_status({"new": 10})
             assert reopened == {"new": 10, "timeline": {"new": 10}}, reopened
+
+
+async def test_the_case_page_shows_how_far_the_family_has_come_with_its_plan(system):
+    """welcome_pack's letter event starts the plan on registration's case page; a step the family ticks on its own
+    page is counted there too (FamilyPlanProgressed), with what is overdue."""
+    borgerservice = system.headers("borgerservice")
+    async with httpx.AsyncClient(timeout=10) as http:
+        created = await http.post(f"{system['registration']}/registrations", json=registration(),
+                                  headers=borgerservice)
+        case_id = created.json()["case_id"]
+
+        async def counts(done: int) -> dict[str, int]:
+            deadline = time.perf_counter() + 30
+            while True:
+                page = (await http.get(f"{system['registration']}/cases/{case_id}",
+                                       headers={**borgerservice, "Accept": "text/html"})).text
+                found = {k: int(v) for k, v in re.findall(r'data-count="(\w+)"[^>]*>(\d+)<', page)}
+                if found.get("done") == done or time.perf_counter() > deadline:
+                    return found
+                await asyncio.sleep(0.1)
+
+        # The builders' family arrived a month ago: its first-week steps are overdue by now.
+        started = await counts(done=0)
+        assert started["done"] == 0 and started["open"] > 5 and started["overdue"] >= 2, started
+        letters = (await http.get(f"{system['welcome_pack']}/letters", params={"case_id": case_id},
+                                  headers=borgerservice)).json()
+        html = (await http.get(f"{system['welcome_pack']}/letters/{letters[0]['letter_id']}",
+                               headers=borgerservice)).text
+        async with httpx.AsyncClient(timeout=10) as family:
+            assert (await family.post(SIGN_IN_LINK.search(html).group(0))).status_code == 303
+            page = (await family.get(f"{system['welcome_pack']}/family")).text
+            csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page).group(1)
+            ticked = await family.post(f"{system['welcome_pack']}/family/steps/cpr_registration",
+                                       data={"status": "done", "csrf": csrf})
+            assert ticked.status_code == 303
+        after = await counts(done=1)
+        assert after == {**started, "done": 1, "open": started["open"] - 1, "overdue": started["overdue"] - 1}, after

@@ -1,11 +1,19 @@
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
 from services.registration import domain
 from services.registration.domain import PLAUSIBILITY_TEXTS, ArrivalWindow, Implausible, implausible_fields
-from shared.events import Household, Newcomer
+from shared.events import (
+    FAMILY_PLAN_PROGRESSED,
+    WELCOME_LETTER_GENERATED,
+    FamilyPlanProgressed,
+    Household,
+    Newcomer,
+    PlanSummary,
+    WelcomeLetterGenerated,
+)
 from tests.builders import registration
 
 
@@ -178,3 +186,35 @@ def test_every_plausibility_text_exists_in_danish_and_english_with_its_parameter
     assert problem.text("en") == "At most 3 years of schooling for a child aged 7."
     for danish, english in PLAUSIBILITY_TEXTS.values():
         assert danish != english and danish.endswith(".") and english.endswith(".")
+
+
+@pytest.mark.parametrize(("today", "overdue"), [
+    (date(2026, 11, 9), 0),   # the first open step is due that day: not late yet
+    (date(2026, 11, 10), 1),
+    (date(2026, 11, 17), 2),
+    (date(2027, 12, 1), 3),
+])
+def test_the_plan_overview_counts_what_is_overdue_on_the_day(today, overdue):
+    summary = PlanSummary(steps=6, done=2, not_relevant=1,
+                          open_due=[date(2026, 11, 9), date(2026, 11, 16), date(2026, 12, 14)])
+    report = {"_id": "x", "at": None, **summary.model_dump(mode="json")}
+    overview = domain.plan_overview(report, today)
+    assert (overview.steps, overview.done, overview.open, overview.not_relevant) == (6, 2, 3, 1)
+    assert overview.overdue == overdue
+
+
+def test_plan_reports_come_from_progress_events_and_letters_with_a_plan():
+    case_id = uuid.uuid4()
+    summary = PlanSummary(steps=3, done=1, not_relevant=0, open_due=[date(2026, 11, 9), date(2026, 11, 16)])
+    progressed = FAMILY_PLAN_PROGRESSED.envelope(
+        FamilyPlanProgressed(case_id=case_id, plan=summary, changed_at=datetime(2026, 11, 5, tzinfo=UTC)),
+        producer="welcome_pack", correlation_id=case_id)
+    letter = WelcomeLetterGenerated(case_id=case_id, letter_id=uuid.uuid4(), language="en")
+    old_letter = WELCOME_LETTER_GENERATED.envelope(letter, producer="welcome_pack", correlation_id=case_id)
+    new_letter = WELCOME_LETTER_GENERATED.envelope(letter.model_copy(update={"plan": summary}),
+                                                   producer="welcome_pack", correlation_id=case_id)
+    report = domain.plan_report(progressed)
+    assert report["_id"] == str(case_id) and report["at"] == datetime(2026, 11, 5, tzinfo=UTC)
+    assert (report["steps"], report["done"], report["open_due"]) == (3, 1, ["2026-11-09", "2026-11-16"])
+    assert domain.plan_report(old_letter) is None  # a v1 letter says nothing of the plan
+    assert domain.plan_report(new_letter)["at"] == new_letter.occurred_at

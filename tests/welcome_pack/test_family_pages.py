@@ -16,11 +16,13 @@ from services.welcome_pack.family_pages import FAMILY_COOKIE
 from services.welcome_pack.settings import WelcomePackSettings
 from services.welcome_pack.signin import digest
 from shared.events import (
+    FAMILY_PLAN_PROGRESSED,
     INTAKE_OFFER_ANSWERED,
     JOB_LEAD_STATUS_CHANGED,
     NEWCOMER_ERASED,
     SCHOOL_INTAKE_STATUS_CHANGED,
     SPOUSE_JOB_HELP_CHANGED,
+    WELCOME_LETTER_GENERATED,
     ErasureBasis,
     JobLeadStatusChanged,
     NewcomerErased,
@@ -404,3 +406,32 @@ async def test_a_second_change_meanwhile_keeps_the_first_and_the_hint_catches_up
     await client.post("/family/job-help", headers=headers, data={"job_help": "true", "csrf": csrf_of(page)})
     assert (await store.job_help_choice(case_id, 0))["change"] == 2
     assert (await store.plan(case_id))["job_help_change"] == 2
+
+
+async def progress_reports(app, case_id: str) -> list:
+    docs = await app.state.store.progress_reports.find({"case_id": case_id}).sort("at", 1).to_list(None)
+    return [FAMILY_PLAN_PROGRESSED.parse(next(iter(d["outbox"].values()))["value"].encode()).payload for d in docs]
+
+
+async def test_every_change_of_the_plan_is_reported_once_for_the_case_page(service):
+    client, app = service
+    event, case_id = await arrived(app, children=[child("Lina Haddad", "2016-03-05")])
+    [letter] = await app.state.store.letters_of_case(case_id)
+    stored = await app.state.store.letters.find_one({"_id": letter["_id"]})
+    started = WELCOME_LETTER_GENERATED.parse(next(iter(stored["outbox"].values()))["value"].encode()).payload.plan
+    assert started.done == 0 and started.steps == len(started.open_due) > 5  # the plan as it starts
+    headers = await signed_in(client, app, case_id)
+    page = (await client.get("/family", headers=headers)).text
+    await client.post("/family/steps/tax_card", headers=headers, data={"status": "done", "csrf": csrf_of(page)})
+    staff = as_role(app.state.settings, "borgerservice")
+    await client.post(f"/cases/{case_id}/plan/steps/mitid", headers=staff, data={"status": "not_relevant"})
+    placed = SCHOOL_INTAKE_STATUS_CHANGED.envelope(SchoolIntakeStatusChanged(
+        case_id=event.payload.case_id, task_id=uuid.uuid4(), kind="district_school", unit_id="lindbjerg",
+        unit_name="Lindbjergskolen", child_index=0, status="placed", changed_by="school",
+        changed_at=datetime.now(UTC)), producer="school_intake", correlation_id=event.payload.case_id)
+    await app.state.handlers.school_intake_status_changed(placed)
+    await app.state.handlers.school_intake_status_changed(placed)  # redelivered: reported once
+    reports = await progress_reports(app, case_id)
+    assert [(r.plan.done, r.plan.not_relevant) for r in reports] == [(1, 0), (1, 1), (2, 1)]
+    assert all(r.plan.steps == started.steps for r in reports)
+    assert len(reports[-1].plan.open_due) == started.steps - 3

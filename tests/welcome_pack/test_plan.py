@@ -19,6 +19,7 @@ from services.welcome_pack.domain import (
     nationality_group,
     onboarding_plan,
     plan_progress,
+    plan_summary,
     regulated_occupation,
     stage_of,
     step_ids_done_by_intake,
@@ -188,6 +189,21 @@ def test_progress_counts_done_open_overdue():
     progress = plan_progress(steps, states, date(2026, 11, 20))
     assert (progress.done, progress.not_relevant, progress.open) == (1, 1, len(steps) - 2)
     assert progress.overdue == 2
+
+
+def test_the_summary_for_other_services_counts_and_keeps_the_open_due_dates():
+    steps = onboarding_plan(household("SE", "work", with_spouse=False), RULES)
+    at = datetime(2026, 11, 3, tzinfo=UTC)
+    states = {"documents": StepState(StepStatus.DONE, "family", at),
+              "tax_card": StepState(StepStatus.NOT_RELEVANT, "borgerservice", at),
+              "cpr_registration": StepState(StepStatus.TO_DO, "family", at)}
+    summary = plan_summary(steps, states)
+    assert (summary.steps, summary.done, summary.not_relevant) == (len(steps), 1, 1)
+    # The Nordic single worker's plan (see the table above): cpr 9 Nov, mitid 16 Nov, ... all but the two set.
+    assert summary.open_due == sorted(s.due for s in steps if s.id not in ("documents", "tax_card"))
+    assert date(2026, 11, 9) in summary.open_due and date(2026, 11, 2) not in summary.open_due
+    fresh = plan_summary(steps, {})
+    assert (fresh.done, len(fresh.open_due)) == (0, len(steps))
 
 
 @pytest.mark.parametrize(("kind", "status", "index", "ids"), [
