@@ -25,6 +25,7 @@ from shared.auth import (
     csrf_token_for,
     current_principal,
 )
+from shared.error_texts import staff_error_text
 from shared.settings import ServiceSettings
 
 SHARED_DIR = Path(__file__).parent
@@ -108,7 +109,8 @@ class StaffPages:
         if exc.status_code == status.HTTP_401_UNAUTHORIZED:
             return self.render(request, "login.html", status_code=401, roles=list(STAFF_ROLES),
                                next_url=_local(request.url.path))
-        return self.render(request, "error.html", status_code=exc.status_code, detail=exc.detail)
+        return self.render(request, "error.html", status_code=exc.status_code,
+                           detail=staff_error_text(exc.detail, exc.status_code, language(request)))
 
 
 def _local(url: str | None) -> str:

@@ -7,7 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -58,14 +58,20 @@ async def _database_unavailable(request: Request, exc: Exception) -> JSONRespons
     )
 
 
-async def _illegal_transition(request: Request, exc: Exception) -> JSONResponse:
+async def _illegal_transition(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, IllegalTransition)
-    return JSONResponse({"detail": {"message": str(exc), "current": exc.current, "allowed": exc.allowed}},
-                        status_code=409)
+    return await _conflict(request, {"message": str(exc), "current": exc.current, "allowed": exc.allowed})
 
 
-async def _changed_meanwhile(request: Request, exc: Exception) -> JSONResponse:
-    return JSONResponse({"detail": {"message": str(exc)}}, status_code=409)
+async def _changed_meanwhile(request: Request, exc: Exception) -> Response:
+    return await _conflict(request, {"message": str(exc)})
+
+
+async def _conflict(request: Request, detail: dict[str, Any]) -> Response:
+    """409: a staff page in the reader's language for a browser (a form), the JSON detail for an API client."""
+    if wants_html(request) and getattr(request.app.state, "pages", None) is not None:
+        return request.app.state.pages.error(request, HTTPException(409, detail))
+    return JSONResponse({"detail": detail}, status_code=409)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

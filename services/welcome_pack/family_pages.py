@@ -81,7 +81,8 @@ def family_error(request: Request, exc: HTTPException) -> HTMLResponse | None:
     if not request.url.path.startswith(("/family", "/sign-in")):
         return None
     language = _language(request, "en")
-    state = "sign_in_required" if exc.status_code == status.HTTP_401_UNAUTHORIZED else "not_found"
+    state = {status.HTTP_401_UNAUTHORIZED: "sign_in_required",
+             status.HTTP_403_FORBIDDEN: "stale_form"}.get(exc.status_code, "not_found")
     return _page(request, "family_message.html", language, status_code=exc.status_code, state=state)
 
 

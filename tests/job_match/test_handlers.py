@@ -321,6 +321,9 @@ async def test_the_family_turns_job_help_off_and_the_open_leads_are_withdrawn_th
     assert sum(s == "withdrawn" for _, s, _ in owed_statuses(contacted)) == 1  # once, though delivered twice
     refused = await client.post(f"/leads/{leads[2]}/transitions", json={"to": "contacted"})
     assert refused.status_code == 409  # out of the advisers' hands while withdrawn
+    from_the_board = await client.post(f"/leads/{leads[2]}/move", data={"to": "contacted"},
+                                       headers={"Accept": "text/html"})
+    assert from_the_board.status_code == 409 and "Genindlæs siden og prøv igen" in from_the_board.text  # a page
     board = await client.get("/", params={"show": "all"}, headers={"Accept": "text/html"})
     assert "Familien har slået jobhjælpen fra" in board.text and "trukket tilbage af familien" in board.text
     open_board = await client.get("/", headers={"Accept": "text/html"})

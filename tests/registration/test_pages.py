@@ -125,3 +125,12 @@ async def test_the_case_page_shows_what_the_other_services_reported_once(browser
     page = (await browser.get(f"/cases/{case_id}")).text
     assert "Brejning Skole" in page and 'data-status="acknowledged">kvitteret' in page
     assert re.search(r'id="job-leads">\s*2 ', page)
+
+
+async def test_error_pages_are_danish_with_english_on_the_toggle(browser):
+    missing = await browser.get(f"/cases/{uuid.uuid4()}")
+    assert missing.status_code == 404 and "Der er ingen registrering med dette sagsnummer." in missing.text
+    assert "No registration" not in missing.text
+    english = await browser.get(f"/cases/{uuid.uuid4()}",
+                                headers={"Cookie": browser.headers["Cookie"] + "; velkommen_lang=en"})
+    assert english.status_code == 404 and "No registration with this case id." in english.text

@@ -129,6 +129,7 @@ async def test_forms_need_the_token_and_steps_must_be_the_familys_own(service):
     no_token = await client.post("/family/steps/tax_card", headers=headers, data={"status": "done", "csrf": "x"})
     unknown = await client.post("/family/steps/school:7", headers=headers, data={"status": "done", "csrf": token})
     assert no_token.status_code == 403 and unknown.status_code == 404
+    assert "This form is out of date." in no_token.text and "This page does not exist." in unknown.text
     _, other = await arrived(app)
     # Nothing in a URL names the case: another case's id cannot be asked for, and no other page exists.
     assert (await client.get(f"/family/{other}", headers=headers)).status_code == 404
