@@ -13,7 +13,9 @@ from services.job_match import workflow
 from services.job_match.api import Adviser, SettingsDep, StoreDep, move_lead
 from services.job_match.domain import LEAD_WORKFLOW, LeadStatus
 from services.job_match.schemas import LeadTransitionRequest
+from services.job_match.vocabulary import skill_name
 from shared.audit import AuditAction, AuditDep
+from shared.pages import language
 from shared.web import PagesDep
 
 router = APIRouter(include_in_schema=False)
@@ -37,7 +39,9 @@ async def lead_board(request: Request, user: Adviser, store: StoreDep, pages: Pa
     for lead in sorted(leads, key=lambda lead: -lead["score"]):
         by_case.setdefault(lead["case_id"], []).append(lead)
     await audit.record(user, AuditAction.READ, "lead board", case_ids=by_case, channel="page")
+    lang = language(request)
     return pages.render(request, "board.html", by_case=by_case, spouses=spouses, show=show,
+                        skills=lambda names: ", ".join(skill_name(n, lang) for n in names),
                         next_statuses=lambda lead: LEAD_WORKFLOW.next_statuses(LeadStatus(lead["status"])),
                         action_labels=ACTION_LABELS)
 

@@ -43,3 +43,53 @@ SKILL_SYNONYMS: dict[str, tuple[str, ...]] = {
     "graphic design": ("grafisk design", "graphic designer", "grafiker"),
     "english teaching": ("engelsklærer", "english teacher", "tefl"),
 }
+
+# What the advisers' board shows for a canonical skill on a Danish page (the English page shows the canonical name).
+DANISH_NAMES: dict[str, str] = {
+    "welding": "svejsning",
+    "mig/mag welding": "MIG/MAG-svejsning",
+    "tig welding": "TIG-svejsning",
+    "metalwork": "smedearbejde",
+    "cnc machining": "CNC-bearbejdning",
+    "blueprint reading": "tegningslæsning",
+    "forklift": "gaffeltruck",
+    "warehouse": "lagerarbejde",
+    "truck driving": "lastbilkørsel",
+    "software development": "softwareudvikling",
+    "python": "Python",
+    "java": "Java",
+    "javascript": "JavaScript",
+    "data analysis": "dataanalyse",
+    "nursing": "sygepleje",
+    "elder care": "ældrepleje",
+    "teaching": "undervisning",
+    "childcare": "børnepasning",
+    "cooking": "madlavning",
+    "cleaning": "rengøring",
+    "accounting": "regnskab",
+    "sales": "salg",
+    "customer service": "kundeservice",
+    "electrician": "el-installation",
+    "mechanic": "mekanikerarbejde",
+    "carpentry": "tømrerarbejde",
+    "project management": "projektledelse",
+    "mechanical engineering": "maskinteknik",
+    "quality assurance": "kvalitetssikring",
+    "textile production": "tekstilproduktion",
+    "fashion design": "modedesign",
+    "marketing": "markedsføring",
+    "logistics": "logistik",
+    "wind turbine service": "vindmølleservice",
+    "hydraulics": "hydraulik",
+    "agriculture": "landbrug",
+    "butchery": "slagterarbejde",
+    "hr": "HR",
+    "graphic design": "grafisk design",
+    "english teaching": "engelskundervisning",
+}
+
+
+def skill_name(skill: str, language: str) -> str:
+    """A skill as a staff page shows it: the Danish name of a known skill on a Danish page; a skill the vocabulary
+    does not know is shown as the family wrote it."""
+    return DANISH_NAMES.get(skill, skill) if language == "da" else skill

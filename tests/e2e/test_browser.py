@@ -120,7 +120,7 @@ def test_a_family_registered_in_the_browser_is_followed_by_school_and_jobcenter(
     spouse = adviser.locator("section.spouse", has_text="Jonas Weber")
     assert spouse.count() == 1
     assert spouse.locator("tr[data-lead]").count() == 10
-    assert "welding" in spouse.locator("tr[data-lead]").first.inner_text()
+    assert "svejsning" in spouse.locator("tr[data-lead]").first.inner_text()
     assert "Lina" not in adviser.content()  # no children's data on the lead board
     adviser.screenshot(path=ARTIFACTS / "05-lead-board.png", full_page=True)
     spouse.locator("tr[data-lead]").first.get_by_role("button", name="Kontaktet").click()

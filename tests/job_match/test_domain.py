@@ -139,3 +139,11 @@ def test_the_familys_job_help_choice_withdraws_open_leads_and_reopens_withdrawn_
 def test_advisers_cannot_move_a_withdrawn_lead_nor_withdraw_one():
     assert domain.LEAD_WORKFLOW.next_statuses(L.WITHDRAWN) == []
     assert all(L.WITHDRAWN not in domain.LEAD_WORKFLOW.next_statuses(s) for s in L)
+
+
+def test_every_skill_of_the_vocabulary_has_a_danish_name_for_the_board():
+    from services.job_match.vocabulary import DANISH_NAMES, SKILL_SYNONYMS, skill_name
+
+    assert set(DANISH_NAMES) == set(SKILL_SYNONYMS)
+    assert skill_name("welding", "da") == "svejsning" and skill_name("welding", "en") == "welding"
+    assert skill_name("Underwater basket weaving", "da") == "Underwater basket weaving"  # as the family wrote it

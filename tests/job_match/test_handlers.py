@@ -326,6 +326,7 @@ async def test_the_family_turns_job_help_off_and_the_open_leads_are_withdrawn_th
     assert from_the_board.status_code == 409 and "Genindlæs siden og prøv igen" in from_the_board.text  # a page
     board = await client.get("/", params={"show": "all"}, headers={"Accept": "text/html"})
     assert "Familien har slået jobhjælpen fra" in board.text and "trukket tilbage af familien" in board.text
+    assert "svejsning" in board.text and ": welding" not in board.text  # the skills in Danish on a Danish page
     open_board = await client.get("/", headers={"Accept": "text/html"})
     assert f'id="lead-{leads[2]}"' not in open_board.text and f'id="lead-{leads[2]}"' in board.text
 
