@@ -97,6 +97,50 @@ def test_a_family_signs_in_from_its_letter_and_follows_its_plan(browser, system,
         desk.context.close()
 
 
+def test_an_arabic_family_turns_job_help_off_and_staff_see_it_in_danish(browser, system):  # noqa: F811
+    """The family's choice reaches the adviser's board (the leads withdrawn, and why), and the plan's progress
+    reaches Borgerservice's case page; each page looked at as a picture."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    body = registration(children=[child("Lina Haddad", "2018-03-05")], preferred_language="ar",
+                        full_name="Amira Haddad")
+    created = httpx.post(f"{system['registration']}/registrations", json=body,
+                         headers=system.headers("borgerservice"), timeout=10)
+    case_id = created.json()["case_id"]
+    link = link_from_the_pdf(system, case_id)
+    context = browser.new_context(locale="ar", viewport={"width": 1000, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.goto(link)
+    page.get_by_role("button", name="تسجيل الدخول").click()
+    page.wait_for_url(re.compile(r".*/family$"))
+    assert page.locator(".job-help-state").inner_text() == "المساعدة في العثور على عمل مفعّلة."
+    page.get_by_role("button", name="إيقاف المساعدة في العثور على عمل").click()
+    page.wait_for_load_state()
+    assert page.locator(".job-help-state").inner_text() == "المساعدة في العثور على عمل متوقفة."
+    assert page.locator("article#jobcenter_contact").count() == 0  # the plan's Jobcenter steps went with it
+    page.locator("#job-help").scroll_into_view_if_needed()
+    page.screenshot(path=ARTIFACTS / "ar-07-job-help-off.png")
+    context.close()
+
+    adviser = logged_in(browser, system["job_match"], "jobcenter_adviser", "Rådgiver Rasmus")
+    adviser.goto(f"{system['job_match']}/?show=all")
+    spouse = adviser.locator(f"section#case-{case_id}")
+    reload_until(adviser, lambda: spouse.locator(".job-help-off").count() == 1
+                 and spouse.locator("[data-status='withdrawn']").count() == 10)
+    assert spouse.locator("[data-status='withdrawn']").first.inner_text() == "trukket tilbage af familien"
+    spouse.scroll_into_view_if_needed()
+    adviser.screenshot(path=ARTIFACTS / "da-08-board-job-help-off.png")
+    adviser.context.close()
+
+    desk = logged_in(browser, system["registration"], "borgerservice", "Bo Borgerservice")
+    desk.goto(f"{system['registration']}/cases/{case_id}")
+    reload_until(desk, lambda: desk.locator("p.plan-progress").count() == 1)
+    assert desk.locator("[data-count='done']").inner_text() == "0"
+    assert int(desk.locator("[data-count='overdue']").inner_text()) >= 2  # arrived a month ago, nothing done
+    desk.screenshot(path=ARTIFACTS / "da-09-case-plan-progress.png", full_page=True)
+    desk.context.close()
+
+
 def free_places(system, band=(0, 2)) -> int:
     schools = httpx.get(f"{system['school_intake']}/schools", headers=system.headers("borgerservice")).json()
     return sum(rc["free"] for s in schools for rc in s["reception_classes"] if tuple(rc["grades"]) == band)
