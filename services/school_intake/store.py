@@ -90,7 +90,11 @@ class IntakeTaskStore:
         # Compactions count as changes too (they add no history entry).
         if not await self.turns.take(task["_id"], len(task["history"]) + task.get("compactions", 0), by):
             return False
-        result = await self.tasks.update_one({"_id": task["_id"], "status": task["status"]}, update)
+        # By _id alone, as every store here: the turn already makes this the only change number N of the task. A
+        # further condition (the status read) made FerretDB read the collection row by row to find the task:
+        # measured on 3,000 tasks, 36 ms per update (116 ms when the status itself changes) instead of 3 ms, and
+        # growing with the number of tasks.
+        result = await self.tasks.update_one({"_id": task["_id"]}, update)
         return result.modified_count == 1
 
     async def compact_outbox(self, task: dict[str, Any], event_ids: list[str]) -> bool:
