@@ -43,6 +43,9 @@ from tests.faults.harness import PREFIX, Installation, free_port, group_lag
 
 SECTIONS = set(os.environ.get("BENCH_SECTIONS", "registration,e2e,sustain,consumers").split(","))
 E2E_SECONDS = float(os.environ.get("BENCH_E2E_SECONDS", "60"))
+# The end-to-end rate (50/s is the target; a lower one that the machine keeps up with measures the cost per
+# registration without a backlog, whose catching up would be counted against the wrong window).
+E2E_RATE = float(os.environ.get("BENCH_E2E_RATE", "50"))
 WARMUP_SECONDS = float(os.environ.get("BENCH_WARMUP_SECONDS", "15"))
 REPLAY_EVENTS = int(os.environ.get("BENCH_REPLAY_EVENTS", "50000"))
 REPLAY_SERVICES = os.environ.get("BENCH_REPLAY_SERVICES", "welcome_pack,school_intake,job_match").split(",")
@@ -274,10 +277,10 @@ async def main() -> None:
             if WARMUP_SECONDS:
                 # Steady state is what is measured: the broker's JIT, the services' caches and connection pools
                 # warm up first (a fresh installation's first seconds are slower, and not what runs for years).
-                results["warm_up"] = end_to_end(inst, token, 50, WARMUP_SECONDS, drain=30)
+                results["warm_up"] = end_to_end(inst, token, E2E_RATE, WARMUP_SECONDS, drain=30)
                 report("warm_up", {k: results["warm_up"][k] for k in ("posted", "complete", "p50_ms", "p99_ms")})
             before, cpu_before = database_commands(inst), cpu_seconds(inst)
-            results["end_to_end_50_per_s"] = end_to_end(inst, token, 50, E2E_SECONDS, drain=30)
+            results["end_to_end_50_per_s"] = end_to_end(inst, token, E2E_RATE, E2E_SECONDS, drain=30)
             posted = results["end_to_end_50_per_s"]["posted"]
             results["db_commands_per_registration"] = per_registration(before, database_commands(inst), posted)
             report("db_commands_per_registration", results["db_commands_per_registration"], results)
@@ -442,7 +445,7 @@ def summary_rows(results: dict) -> list[tuple[str, str]]:
         rows.append(("catch-up after the API run", f"{sum(c['backlog_events'].values())} events in {c['seconds']} s"))
     if "end_to_end_50_per_s" in results:
         e = results["end_to_end_50_per_s"]
-        rows += [(f"end to end @50/s, {E2E_SECONDS:.0f} s",
+        rows += [(f"end to end @{E2E_RATE:g}/s, {E2E_SECONDS:.0f} s",
                   f"p50 {e['p50_ms']} ms  p99 {e['p99_ms']} ms  max {e['max_ms']} ms  "
                                                           f"({e['complete']}/{e['posted']} complete)"),
                  ("  consumer stage by output (p50 / p99 ms)",
