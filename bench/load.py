@@ -106,8 +106,8 @@ class FlowObserver:
             state["letter"] = True
         elif event["type"] == "SchoolIntakeStatusChanged":
             state["tasks"].add(event["payload"]["task_id"])
-        elif event["type"] == "JobLeadStatusChanged":
-            state["leads"] = True  # all leads of an arrival are stored in one write
+        elif event["type"] in ("JobLeadsFound", "JobLeadStatusChanged"):
+            state["leads"] = True  # all leads of an arrival are announced by one event (one write)
         state["last"] = now
         self.complete_if_done(case_id)
 
@@ -173,7 +173,7 @@ async def open_loop_e2e(url: str, rate: float, seconds: float, token: str, boots
                         drain: float) -> dict:
     arrivals = f"{prefix}onboarding.newcomer-arrived.v1"
     topics = [f"{prefix}onboarding.welcome-letter-generated.v1", f"{prefix}onboarding.school-intake-status-changed.v1",
-              f"{prefix}onboarding.job-lead-status-changed.v1", arrivals]
+              f"{prefix}onboarding.job-leads-found.v1", f"{prefix}onboarding.job-lead-status-changed.v1", arrivals]
     consumer = await _consumer_at_end(topics, bootstrap)
     flow = FlowObserver(arrivals)
     watcher = asyncio.create_task(flow.watch(consumer))

@@ -299,6 +299,22 @@ class SpouseJobHelpChanged(EventModel):
     changed_at: datetime
 
 
+class FoundLead(EventModel):
+    lead_id: uuid.UUID
+    listing_id: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+
+
+class JobLeadsFound(EventModel):
+    """New job leads were found for a spouse (on arrival, or when a listing came that fits): one event for all of
+    them; each lead then moves by JobLeadStatusChanged. Before this event each new lead was announced by a
+    JobLeadStatusChanged of its own (status new), and readers still read those. No names: the case id is the
+    link."""
+
+    case_id: uuid.UUID
+    leads: list[FoundLead] = Field(min_length=1, max_length=200)
+    found_at: datetime
+
+
 class FamilyMailRefused(EventModel):
     """The mail server refused a family's e-mail address for good (5xx at SMTP time). No address and no server
     text (they may hold personal data): the case id is the link, the SMTP code says how."""
@@ -490,6 +506,10 @@ JOB_LEAD_STATUS_CHANGED = EventSpec[JobLeadStatusChanged](
     type="JobLeadStatusChanged", version=1, topic="onboarding.job-lead-status-changed.v1", payload=JobLeadStatusChanged
 )
 
+JOB_LEADS_FOUND = EventSpec[JobLeadsFound](
+    type="JobLeadsFound", version=1, topic="onboarding.job-leads-found.v1", payload=JobLeadsFound
+)
+
 NEWCOMER_ERASED = EventSpec[NewcomerErased](
     type="NewcomerErased", version=1, topic="onboarding.newcomer-erased.v1", payload=NewcomerErased
 )
@@ -507,6 +527,7 @@ ALL_EVENTS: tuple[EventSpec, ...] = (
     SPOUSE_JOB_HELP_CHANGED,
     FAMILY_MAIL_REFUSED,
     JOB_LISTING_PUBLISHED,
+    JOB_LEADS_FOUND,
     JOB_LEAD_STATUS_CHANGED,
     NEWCOMER_ERASED,
     ERASURE_CONFIRMED,

@@ -21,12 +21,13 @@ from services.job_match.listings import sample_listings
 from services.job_match.pages import router as pages_router
 from services.job_match.settings import JobMatchSettings
 from services.job_match.store import JobStore
-from services.job_match.workflow import lead_created_event
+from services.job_match.workflow import leads_found_event
 from shared.bus import TopicFollower
 from shared.events import JOB_LISTING_PUBLISHED
 from shared.logs import configure_logging
 from shared.notify import NotificationStore
 from shared.notify import router as notifications_router
+from shared.outbox import compact_plainly
 from shared.runtime import ServiceRuntime
 from shared.web import service_app
 
@@ -48,20 +49,22 @@ def create_app(settings: JobMatchSettings | None = None) -> FastAPI:
                 report = await import_listings(store, settings, index, sample, [])
                 log.info("loaded %d sample listings", report.new)
             log.info("listing index: %d listings", len(index))
-            runtime.start_relay([store.listings, store.leads])
+            runtime.start_relay([store.listings, store.leads, store.found_leads])
             notifications = NotificationStore(runtime.db)
             await notifications.ensure_indexes()
             runtime.start_notifications(notifications)
             # Looked for every quarter of a period: the digest of a period that just ended goes out soon after.
             runtime.start_periodic("leads-digest", partial(send_digest, store, notifications, settings),
                                    settings.digest_hours * 3600 / 4)
-            runtime.start_compaction([(store.listings, store.compact_listing), (store.leads, store.compact_lead)],
+            # Found-leads documents are only inserted and deleted: compacted by a plain update.
+            runtime.start_compaction([(store.listings, store.compact_listing), (store.leads, store.compact_lead),
+                                      (store.found_leads, partial(compact_plainly, store.found_leads))],
                                      turns=[store.lead_turns.collection, store.listing_turns.collection])
             follower = runtime.start_follower(TopicFollower(
                 settings, JOB_LISTING_PUBLISHED,
                 lambda events: index.put_all(Listing.from_event(e.payload) for e in events)))
             handlers = JobMatchHandlers(store=store, index=index, leads_per_spouse=settings.leads_per_spouse,
-                                        erasures=runtime.erasures, announce=partial(lead_created_event, settings),
+                                        erasures=runtime.erasures, announce=partial(leads_found_event, settings),
                                         listings=follower, settings=settings)
             runtime.start_consumer(handlers.subscriptions())
             app.state.runtime, app.state.store, app.state.listing_index = runtime, store, index

@@ -3,7 +3,7 @@
 Consumes: NewcomerArrived v1 (profile the spouse, first leads), JobListingPublished v1 (re-match open spouses),
 SpouseJobHelpChanged v1 (the family turned job help off: withdraw the open leads; on: reopen them and match
 again), NewcomerErased v1 (delete the spouse's profile and leads, confirm).
-Every new lead is announced with a JobLeadStatusChanged (status new), stored with it in the same write.
+A spouse's new leads are announced by one JobLeadsFound per source event, written right after them.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from shared.erasure import ErasureLog
 from shared.events import (
     ERASURE_CONFIRMED,
     JOB_LEAD_STATUS_CHANGED,
+    JOB_LEADS_FOUND,
     JOB_LISTING_PUBLISHED,
     NEWCOMER_ARRIVED,
     NEWCOMER_ERASED,
@@ -34,7 +35,7 @@ from shared.events import (
 
 # What this service publishes (through its outbox) and consumes (its app subscribes a handler to each):
 # the event catalogue (docs/asyncapi.yaml) is generated from these.
-PUBLISHES = (JOB_LISTING_PUBLISHED, JOB_LEAD_STATUS_CHANGED, ERASURE_CONFIRMED)
+PUBLISHES = (JOB_LISTING_PUBLISHED, JOB_LEADS_FOUND, JOB_LEAD_STATUS_CHANGED, ERASURE_CONFIRMED)
 CONSUMES = (NEWCOMER_ARRIVED, JOB_LISTING_PUBLISHED, SPOUSE_JOB_HELP_CHANGED, NEWCOMER_ERASED)
 
 

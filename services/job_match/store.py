@@ -16,8 +16,9 @@ from shared.concurrency import ChangedMeanwhile, ChangeTurns
 from shared.db import duplicate_ids, insert_new_many
 from shared.outbox import compaction_update, ensure_outbox_indexes, outbox_fields, outbox_update
 
-# Makes the outbox entry that announces a new lead (see workflow.lead_created_event).
-Announce = Callable[[dict[str, Any]], dict[str, Any]]
+# Makes the outbox entry that announces a spouse's new leads: (case id, lead documents, when) -> JobLeadsFound
+# (see workflow.leads_found_event).
+Announce = Callable[[str, list[dict[str, Any]], datetime], dict[str, Any]]
 
 
 class JobStore:
@@ -26,6 +27,9 @@ class JobStore:
         self.listings = watch(db["listings"])
         self.spouses = db["spouses"]
         self.leads = watch(db["leads"])
+        # One document per spouse and source event that found leads (id "<case>:<event>"), carrying JobLeadsFound:
+        # one event for the ten leads of an arrival, not ten (insert-only; the id makes a redelivery add nothing).
+        self.found_leads = watch(db["found_leads"])
         # The family's latest job-help choice per case (id: the case), kept even before the spouse is known here:
         # the arrival and the choice come on different topics, in either order.
         self.job_help_choices = db["job_help_choices"]
@@ -41,6 +45,8 @@ class JobStore:
         await self.leads.create_index([("created_at", 1)])
         await ensure_outbox_indexes(self.listings)
         await ensure_outbox_indexes(self.leads)
+        await ensure_outbox_indexes(self.found_leads)
+        await self.found_leads.create_index([("case_id", 1)])  # erasure
 
     # ------------------------------------------------------------------------------------------ listings
 
@@ -118,7 +124,8 @@ class JobStore:
         spouses = await self.spouses.delete_one({"_id": case_id})
         leads = await self.leads.delete_many({"case_id": case_id})
         choice = await self.job_help_choices.delete_one({"_id": case_id})
-        return spouses.deleted_count + leads.deleted_count + choice.deleted_count
+        found = await self.found_leads.delete_many({"case_id": case_id})
+        return spouses.deleted_count + leads.deleted_count + choice.deleted_count + found.deleted_count
 
     async def spouses_of(self, case_ids: list[str]) -> dict[str, SpouseProfile]:
         cursor = self.spouses.find({"_id": {"$in": case_ids}}, {"terms": 0})
@@ -160,29 +167,38 @@ class JobStore:
         return scores
 
     async def add_leads_of_many(self, leads: list[tuple[str, JobLead, str]], announce: Announce | None = None) -> int:
-        """(case id, lead, source event id) triples; a lead that exists already is left as it is.
-        `announce(lead document)` gives the outbox entry published when the lead is new.
+        """(case id, lead, source event id) triples; a lead that exists already is left as it is. Returns how many
+        were new. `announce` makes the JobLeadsFound of each spouse's leads from one source event.
 
         An unordered insert_many with deterministic ids: duplicates are refused by the unique _id, the rest
-        stored. (Upserts do the same on MongoDB, but FerretDB runs each as a slow query-and-rewrite.)
+        stored. (Upserts do the same on MongoDB, but FerretDB runs each as a slow query-and-rewrite.) Then one
+        insert of the announcements, after the leads: one that a crash in between lost is written when the event
+        comes again (its id is the spouse's and the event's). An announcement names every lead the event found,
+        also one that existed: readers take a lead's later status changes over its finding.
         """
         if not leads:
             return 0
         now = datetime.now(UTC)
-        docs = [
-            {
-                "_id": str(lead_id_for(uuid.UUID(case_id), lead.listing_id)),
-                "case_id": case_id, **lead.model_dump(mode="json"), "status": LeadStatus.NEW.value,
+        docs = {
+            lead_id: {
+                "_id": lead_id, "case_id": case_id, **lead.model_dump(mode="json"), "status": LeadStatus.NEW.value,
                 "adviser": None, "notes": [],
                 "history": [{"status": LeadStatus.NEW.value, "at": now, "by": "system", "reason": None}],
                 "source_event_id": source_event_id, "created_at": now,
             }
             for case_id, lead, source_event_id in leads
-        ]
+            for lead_id in [str(lead_id_for(uuid.UUID(case_id), lead.listing_id))]
+        }
+        inserted = await insert_new_many(self.leads, list(docs.values()))
         if announce is not None:
-            for doc in docs:
-                doc.update(outbox_fields([announce(doc)]))
-        return await insert_new_many(self.leads, list({doc["_id"]: doc for doc in docs}.values()))
+            found: dict[str, list[dict[str, Any]]] = {}
+            for doc in docs.values():
+                found.setdefault(f"{doc['case_id']}:{doc['source_event_id']}", []).append(doc)
+            await insert_new_many(self.found_leads, [
+                {"_id": found_id, "case_id": group[0]["case_id"], "lead_ids": [d["_id"] for d in group],
+                 "at": now, **outbox_fields([announce(group[0]["case_id"], group, now)])}
+                for found_id, group in found.items()])
+        return inserted
 
     async def leads_created_between(self, start: datetime, end: datetime) -> list[dict[str, Any]]:
         cursor = self.leads.find({"created_at": {"$gte": start, "$lt": end}}, {"case_id": 1})

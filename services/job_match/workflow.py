@@ -10,7 +10,7 @@ from services.job_match.domain import LEAD_WORKFLOW, LeadStatus, family_choice_m
 from services.job_match.settings import JobMatchSettings
 from services.job_match.store import JobStore
 from shared.concurrency import ChangedMeanwhile
-from shared.events import JOB_LEAD_STATUS_CHANGED, JobLeadStatusChanged
+from shared.events import JOB_LEAD_STATUS_CHANGED, JOB_LEADS_FOUND, FoundLead, JobLeadsFound, JobLeadStatusChanged
 from shared.outbox import outbox_entry, outbox_update
 
 
@@ -30,9 +30,16 @@ def _status_event(settings: JobMatchSettings, lead: dict[str, Any], to: LeadStat
     return outbox_entry(settings.topic(JOB_LEAD_STATUS_CHANGED.topic), lead["case_id"], envelope)
 
 
-def lead_created_event(settings: JobMatchSettings, lead: dict[str, Any]) -> dict[str, Any]:
-    """The event announcing a new lead (status new, no previous status): it puts the lead on the case timeline."""
-    return _status_event(settings, lead, LeadStatus.NEW, "system", None, lead["created_at"], previous=None)
+def leads_found_event(settings: JobMatchSettings, case_id: str, leads: list[dict[str, Any]],
+                      at: datetime) -> dict[str, Any]:
+    """The event announcing a spouse's new leads (one for all of them): it puts them on the case timeline."""
+    case = uuid.UUID(case_id)
+    envelope = JOB_LEADS_FOUND.envelope(
+        JobLeadsFound(case_id=case, found_at=at,
+                      leads=[FoundLead(lead_id=uuid.UUID(d["_id"]), listing_id=d["listing_id"]) for d in leads]),
+        producer=settings.service_name, correlation_id=case,
+    )
+    return outbox_entry(settings.topic(JOB_LEADS_FOUND.topic), case_id, envelope)
 
 
 def _move(settings: JobMatchSettings, lead: dict[str, Any], to: LeadStatus, by: str, reason: str | None,

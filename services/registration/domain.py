@@ -17,6 +17,7 @@ from shared.events import (
     FamilyMailRefused,
     FamilyPlanProgressed,
     Household,
+    JobLeadsFound,
     JobLeadStatusChanged,
     Newcomer,
     PlanSummary,
@@ -193,6 +194,18 @@ class TimelineEntry(BaseModel):
     detail: dict[str, str | None] = {}
 
 
+def timeline_entries(event: EventEnvelope) -> list[TimelineEntry]:
+    """The timeline lines of an event: one, or one per lead found (JobLeadsFound; each keyed by the event and the
+    lead, so a redelivery adds nothing)."""
+    p = event.payload
+    if isinstance(p, JobLeadsFound):
+        return [TimelineEntry(event_id=uuid.uuid5(event.event_id, str(lead.lead_id)), case_id=p.case_id,
+                              source=event.producer, at=p.found_at, kind="job_lead", record_id=str(lead.lead_id),
+                              status="new", detail={"listing_id": lead.listing_id, "reason": None,
+                                                    "changed_by": "system"}) for lead in p.leads]
+    return [timeline_entry(event)]
+
+
 def timeline_entry(event: EventEnvelope) -> TimelineEntry:
     """One timeline line from a WelcomeLetterGenerated, SchoolIntakeStatusChanged, JobLeadStatusChanged or
     FamilyMailRefused."""
@@ -233,7 +246,9 @@ class CaseProgress:
 
 def case_progress(entries: list[TimelineEntry]) -> CaseProgress:
     latest: dict[tuple[str, str], TimelineEntry] = {}
-    for entry in sorted(entries, key=lambda e: e.at):
+    # A record's creation (no previous status) comes first whatever its time: a lead found again later (a changed
+    # listing matched again) does not undo what an adviser did with it.
+    for entry in sorted(entries, key=lambda e: (e.previous_status is not None, e.at)):
         latest[(entry.kind, entry.record_id)] = entry
     by_kind: dict[str, list[TimelineEntry]] = {"letter": [], "intake_task": [], "job_lead": [], "family_mail": []}
     for entry in latest.values():

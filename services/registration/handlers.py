@@ -1,6 +1,7 @@
 """Events registration consumes, to show a case's timeline without calling the other services.
 
-Consumes: WelcomeLetterGenerated v2, SchoolIntakeStatusChanged v1, JobLeadStatusChanged v1 (the timeline),
+Consumes: WelcomeLetterGenerated v2, SchoolIntakeStatusChanged v1, JobLeadsFound v1, JobLeadStatusChanged v1 (the
+timeline; leads announced one by one as JobLeadStatusChanged new before JobLeadsFound are still read),
 FamilyPlanProgressed v1 and the plan in WelcomeLetterGenerated v2 (the plan's progress on the case page), and
 ErasureConfirmed v1 (which services have erased an erased case's data).
 """
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.registration.domain import plan_report, timeline_entry
+from services.registration.domain import plan_report, timeline_entries
 from services.registration.store import CaseStore
 from shared.bus import Subscription
 from shared.events import (
@@ -17,6 +18,7 @@ from shared.events import (
     FAMILY_MAIL_REFUSED,
     FAMILY_PLAN_PROGRESSED,
     JOB_LEAD_STATUS_CHANGED,
+    JOB_LEADS_FOUND,
     NEWCOMER_ARRIVED,
     NEWCOMER_ERASED,
     SCHOOL_INTAKE_STATUS_CHANGED,
@@ -29,8 +31,8 @@ from shared.events import (
 # What this service publishes (through its outbox) and consumes (its app subscribes a handler to each):
 # the event catalogue (docs/asyncapi.yaml) is generated from these.
 PUBLISHES = (NEWCOMER_ARRIVED, NEWCOMER_ERASED)
-CONSUMES = (WELCOME_LETTER_GENERATED, SCHOOL_INTAKE_STATUS_CHANGED, JOB_LEAD_STATUS_CHANGED, FAMILY_MAIL_REFUSED,
-            FAMILY_PLAN_PROGRESSED, ERASURE_CONFIRMED)
+CONSUMES = (WELCOME_LETTER_GENERATED, SCHOOL_INTAKE_STATUS_CHANGED, JOB_LEADS_FOUND, JOB_LEAD_STATUS_CHANGED,
+            FAMILY_MAIL_REFUSED, FAMILY_PLAN_PROGRESSED, ERASURE_CONFIRMED)
 
 
 @dataclass(frozen=True)
@@ -42,8 +44,8 @@ class RegistrationHandlers:
     def subscriptions(self) -> list[Subscription]:
         timeline: list[Subscription] = [
             Subscription(spec, self.downstream_event, handle_batch=self.downstream_events)
-            for spec in (WELCOME_LETTER_GENERATED, SCHOOL_INTAKE_STATUS_CHANGED, JOB_LEAD_STATUS_CHANGED,
-                         FAMILY_MAIL_REFUSED)
+            for spec in (WELCOME_LETTER_GENERATED, SCHOOL_INTAKE_STATUS_CHANGED, JOB_LEADS_FOUND,
+                         JOB_LEAD_STATUS_CHANGED, FAMILY_MAIL_REFUSED)
         ]
         return [*timeline,
                 Subscription(FAMILY_PLAN_PROGRESSED, self.family_plan_progressed,
@@ -53,7 +55,7 @@ class RegistrationHandlers:
     async def downstream_events(self, events: list[EventEnvelope]) -> None:
         """One insert per batch; each entry keyed by its event id, so redelivery changes nothing. A letter's event
         also says how the family's plan starts."""
-        await self.store.add_to_timeline([timeline_entry(event) for event in events])
+        await self.store.add_to_timeline([entry for event in events for entry in timeline_entries(event)])
         await self.store.record_plan_progress([r for r in map(plan_report, events) if r is not None])
 
     async def family_plans_progressed(self, events: list[EventEnvelope[FamilyPlanProgressed]]) -> None:

@@ -197,6 +197,7 @@ async def test_4_a_full_redelivery_after_resetting_every_consumer_group_changes_
     before = await outputs(client, installation)
     output_topics = [PREFIX + t for t in ("onboarding.welcome-letter-generated.v1",
                                           "onboarding.school-intake-status-changed.v1",
+                                          "onboarding.job-leads-found.v1",
                                           "onboarding.job-lead-status-changed.v1",
                                           "onboarding.family-plan-progressed.v1")]
     sizes_before = await settled_sizes(installation, output_topics)

@@ -4,6 +4,7 @@ import asyncio
 import json
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from functools import partial
 
 import pytest
 
@@ -12,8 +13,10 @@ from services.job_match.handlers import JobMatchHandlers
 from services.job_match.importing import listing_event
 from services.job_match.listings import sample_listings
 from services.job_match.settings import JobMatchSettings
+from services.job_match.workflow import leads_found_event
 from shared.events import (
     JOB_LEAD_STATUS_CHANGED,
+    JOB_LEADS_FOUND,
     JOB_LISTING_PUBLISHED,
     SPOUSE_JOB_HELP_CHANGED,
     EventEnvelope,
@@ -366,3 +369,24 @@ async def test_erasure_removes_the_familys_job_help_choice(service):
     await family.spouse_job_help_changed(job_help_changed(event, True, 2))  # replayed after the erasure
     assert await store.job_help_choices.find_one({"_id": case_id}) is None
     assert await leads_of(client, event) == []
+
+
+async def test_a_spouses_leads_are_announced_by_one_event_once(service):
+    client, store, settings = service
+    announcing = JobMatchHandlers(store=store, index=client.index, leads_per_spouse=10, erasures=client.erasures,
+                                  settings=settings, announce=partial(leads_found_event, settings))
+    event = arrival_event()
+    await announcing.newcomer_arrived(event)
+    await announcing.newcomer_arrived(event)  # redelivered
+    case_id = str(event.payload.case_id)
+    found = await store.found_leads.find({"case_id": case_id}).to_list(None)
+    assert [doc["_id"] for doc in found] == [f"{case_id}:{event.event_id}"]
+    [entry] = found[0]["outbox"].values()
+    announced = JOB_LEADS_FOUND.parse(entry["value"].encode()).payload
+    leads = await leads_of(client, event)
+    assert sorted(str(lead.lead_id) for lead in announced.leads) == sorted(lead["lead_id"] for lead in leads)
+    assert len(leads) == 10 and entry["key"] == case_id
+    stored = [await store.leads.find_one({"_id": lead["lead_id"]}) for lead in leads]
+    assert not any(doc.get("outbox") for doc in stored)  # the leads carry no event of their own
+    await store.erase_case(case_id)
+    assert await store.found_leads.count_documents({"case_id": case_id}) == 0

@@ -105,6 +105,29 @@ def test_the_case_progress_is_the_latest_state_of_each_letter_task_and_lead():
         "school_intake", "welcome_pack", "job_match"}
 
 
+def test_one_event_for_the_leads_found_gives_a_line_per_lead_and_a_lead_found_again_keeps_its_state():
+    from datetime import UTC, datetime, timedelta
+
+    from shared.events import JOB_LEADS_FOUND, FoundLead, JobLeadsFound
+
+    case_id = uuid.uuid4()
+    events = _events(case_id)
+    lead_a = events[3].payload.lead_id  # contacted at minute 50 (see _events)
+    lead_c = uuid.uuid4()
+    found = JOB_LEADS_FOUND.envelope(JobLeadsFound(
+        case_id=case_id, found_at=datetime(2026, 11, 2, 11, tzinfo=UTC) + timedelta(hours=1),
+        leads=[FoundLead(lead_id=lead_a, listing_id="L1"), FoundLead(lead_id=lead_c, listing_id="L7")]),
+        producer="job_match", correlation_id=case_id)
+    lines = domain.timeline_entries(found)
+    assert [(e.record_id, e.status, e.previous_status, e.detail["listing_id"]) for e in lines] == [
+        (str(lead_a), "new", None, "L1"), (str(lead_c), "new", None, "L7")]
+    assert [e.event_id for e in domain.timeline_entries(found)] == [e.event_id for e in lines]  # redelivered: same
+    assert len({e.event_id for e in lines}) == 2
+    entries = [entry for e in [*events, found] for entry in domain.timeline_entries(e)]
+    # lead_a was found again later (a changed listing matched again): still contacted, not new.
+    assert domain.case_progress(entries).job_leads_by_status == {"contacted": 1, "new": 2}
+
+
 def test_an_event_without_a_timeline_meaning_is_refused():
     from tests.builders import arrival_event
 
