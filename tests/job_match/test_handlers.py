@@ -29,9 +29,10 @@ from tests.kafka_helpers import eventually, read_topic
 TODAY = date.today()
 
 
-def handlers(client, store) -> JobMatchHandlers:
-    """The service's handlers as the consumer runs them, without announcing the leads on Kafka."""
-    return JobMatchHandlers(store=store, index=client.index, leads_per_spouse=10, erasures=client.erasures)
+def handlers(client, store, settings=None, announce=None) -> JobMatchHandlers:
+    """The service's handlers as the consumer runs them; the new leads announced only when `announce` is given."""
+    return JobMatchHandlers(store=store, index=client.index, leads_per_spouse=10, erasures=client.erasures,
+                            announce=announce, **({"settings": settings} if settings else {}))
 
 
 @pytest.fixture(scope="module")
@@ -306,8 +307,7 @@ def owed_statuses(doc) -> list[tuple[str, str, str]]:
 async def test_the_family_turns_job_help_off_and_the_open_leads_are_withdrawn_then_on_again(service):
     client, store, settings = service
     event = arrival_event()
-    family = JobMatchHandlers(store=store, index=client.index, leads_per_spouse=10, erasures=client.erasures,
-                              settings=settings)
+    family = handlers(client, store, settings)
     await family.newcomer_arrived(event)
     leads = [lead["lead_id"] for lead in await leads_of(client, event)]
     assert len(leads) == 10
@@ -346,8 +346,7 @@ async def test_the_family_turns_job_help_off_and_the_open_leads_are_withdrawn_th
 async def test_a_choice_that_comes_before_the_arrival_is_kept_for_it(service):
     client, store, settings = service
     event = arrival_event()
-    family = JobMatchHandlers(store=store, index=client.index, leads_per_spouse=10, erasures=client.erasures,
-                              settings=settings)
+    family = handlers(client, store, settings)
     await family.spouse_job_help_changed(job_help_changed(event, False, 1))  # no spouse here yet
     await family.newcomer_arrived(event)
     assert await leads_of(client, event) == []
@@ -359,8 +358,7 @@ async def test_a_choice_that_comes_before_the_arrival_is_kept_for_it(service):
 async def test_erasure_removes_the_familys_job_help_choice(service):
     client, store, settings = service
     event = arrival_event()
-    family = JobMatchHandlers(store=store, index=client.index, leads_per_spouse=10, erasures=client.erasures,
-                              settings=settings)
+    family = handlers(client, store, settings)
     await family.newcomer_arrived(event)
     await family.spouse_job_help_changed(job_help_changed(event, False, 1))
     case_id = str(event.payload.case_id)
@@ -373,8 +371,7 @@ async def test_erasure_removes_the_familys_job_help_choice(service):
 
 async def test_a_spouses_leads_are_announced_by_one_event_once(service):
     client, store, settings = service
-    announcing = JobMatchHandlers(store=store, index=client.index, leads_per_spouse=10, erasures=client.erasures,
-                                  settings=settings, announce=partial(leads_found_event, settings))
+    announcing = handlers(client, store, settings, announce=partial(leads_found_event, settings))
     event = arrival_event()
     await announcing.newcomer_arrived(event)
     await announcing.newcomer_arrived(event)  # redelivered

@@ -179,12 +179,17 @@ def test_regulated_occupations_match_whole_words(occupation, code):
     assert (found.code if found else None) == code
 
 
-def test_progress_counts_done_open_overdue():
+def a_nordic_worker_part_way():
+    """The Nordic single worker's plan with documents done, tax card not relevant and CPR set back to do."""
     steps = onboarding_plan(household("SE", "work", with_spouse=False), RULES)
     at = datetime(2026, 11, 3, tzinfo=UTC)
-    states = {"documents": StepState(StepStatus.DONE, "family", at),
-              "tax_card": StepState(StepStatus.NOT_RELEVANT, "borgerservice", at),
-              "cpr_registration": StepState(StepStatus.TO_DO, "family", at)}
+    return steps, {"documents": StepState(StepStatus.DONE, "family", at),
+                   "tax_card": StepState(StepStatus.NOT_RELEVANT, "borgerservice", at),
+                   "cpr_registration": StepState(StepStatus.TO_DO, "family", at)}
+
+
+def test_progress_counts_done_open_overdue():
+    steps, states = a_nordic_worker_part_way()
     # 2026-11-20: documents (due 2 Nov) done; cpr (9 Nov) and mitid (16 Nov) open and overdue; tax not relevant.
     progress = plan_progress(steps, states, date(2026, 11, 20))
     assert (progress.done, progress.not_relevant, progress.open) == (1, 1, len(steps) - 2)
@@ -192,11 +197,7 @@ def test_progress_counts_done_open_overdue():
 
 
 def test_the_summary_for_other_services_counts_and_keeps_the_open_due_dates():
-    steps = onboarding_plan(household("SE", "work", with_spouse=False), RULES)
-    at = datetime(2026, 11, 3, tzinfo=UTC)
-    states = {"documents": StepState(StepStatus.DONE, "family", at),
-              "tax_card": StepState(StepStatus.NOT_RELEVANT, "borgerservice", at),
-              "cpr_registration": StepState(StepStatus.TO_DO, "family", at)}
+    steps, states = a_nordic_worker_part_way()
     summary = plan_summary(steps, states)
     assert (summary.steps, summary.done, summary.not_relevant) == (len(steps), 1, 1)
     # The Nordic single worker's plan (see the table above): cpr 9 Nov, mitid 16 Nov, ... all but the two set.
