@@ -592,9 +592,21 @@ class OutboxCompactor:
         self.turns = list(turns)
         self.keep = keep
         self.grace = grace
+        self._indexed = False
+
+    async def ensure_indexes(self) -> None:
+        """What each run looks for by time: published markers whose entry is gone, expired claims, old turns (on
+        MongoDB; FerretDB reads the collections whole either way)."""
+        await self.log.create_index([("entry_removed_at", 1)])
+        await self.log.create_index([("until", 1)])
+        for turns in self.turns:
+            await turns.create_index([("at", 1)])
+        self._indexed = True
 
     async def run_once(self, now: datetime | None = None) -> Compacted:
         now = now or datetime.now(UTC)
+        if not self._indexed:
+            await self.ensure_indexes()
         entries = 0
         for collection, compact in self.collections:
             entries += await self._compact_documents(collection, compact, now)

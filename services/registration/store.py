@@ -33,6 +33,8 @@ class CaseStore:
     async def ensure_indexes(self) -> None:
         await ensure_outbox_indexes(self.cases)
         await self.cases.create_index([("registered_at", -1)])
+        await self.cases.create_index([("closed_at", 1)])  # the retention job's closed cases
+        await self.confirmations.create_index([("case_id", 1)])
         await self.timeline.create_index([("case_id", 1), ("at", 1)])
 
     async def insert_case(self, case: dict[str, Any]) -> bool:

@@ -56,6 +56,7 @@ class LetterStore:
         await self.contacts.create_index([("consent", 1)])  # the weekly reminder's families
         await self.failures.create_index([("case_id", 1), ("at", 1)])
         await self.failures.create_index([("client", 1), ("at", 1)])
+        await self.failures.create_index([("at", 1)])  # old failures are deleted
 
     async def insert_letters(self, letters: list[dict[str, Any]]) -> int:
         """Store the letters that do not exist yet (one unordered insert); returns how many were new."""
