@@ -105,6 +105,9 @@ MATRIX = [
     ("welcome_pack", "GET", "/family", None, (401, 401, 401, 401, 401, 401, 200, 200)),
     ("welcome_pack", "GET", "/family/letter", None, (401, 401, 401, 401, 401, 401, 200, 200)),
     ("welcome_pack", "GET", "/family/letter.pdf", None, (401, 401, 401, 401, 401, 401, 200, 200)),
+    # The family's forms: no staff token reaches them; a family's post without its form's fields is refused (422).
+    ("welcome_pack", "POST", "/family/job-help", None, (401, 401, 401, 401, 401, 401, 422, 422)),
+    ("welcome_pack", "POST", "/family/steps/tax_card", None, (401, 401, 401, 401, 401, 401, 422, 422)),
     ("welcome_pack", "GET", "/sign-in/{case_id}/not-the-code", None, (200,) * 8),
     # A wrong code is 404 for anyone; after SIGN_IN_MAX_FAILURES_PER_CASE (5) wrong tries the case refuses more.
     ("welcome_pack", "POST", "/sign-in/{case_id}/not-the-code", None, (404, 404, 404, 404, 404, 429, 429, 429)),
