@@ -75,6 +75,17 @@ async def insert_new_many(collection: AsyncCollection, documents: Sequence[dict[
         return len(documents) - len(duplicate_ids(exc))
 
 
+async def keep_newest(collection: AsyncCollection, document: dict[str, Any], by: str) -> bool:
+    """Store the document (by its _id) unless the stored one is at least as new by the field `by`. False when the
+    stored one is newer (this one came late); an equal one is left as stored. Only for documents one writer at a
+    time changes (a case's events in order): the read and the replace are two steps on FerretDB."""
+    stored = await collection.find_one({"_id": document["_id"]}, {by: 1})
+    if stored is not None and stored[by] >= document[by]:
+        return bool(stored[by] == document[by])
+    await collection.replace_one({"_id": document["_id"]}, document, upsert=True)
+    return True
+
+
 async def find_by_ids(collection: AsyncCollection, ids: Sequence[Any], projection: dict | None = None,
                       chunk: int = 200) -> list[dict[str, Any]]:
     """Documents by _id, one indexed lookup each, run side by side (FerretDB reads the whole collection for

@@ -13,7 +13,7 @@ from pymongo.errors import BulkWriteError
 
 from services.job_match.domain import JobLead, LeadStatus, Listing, SpouseProfile, lead_id_for
 from shared.concurrency import ChangedMeanwhile, ChangeTurns
-from shared.db import duplicate_ids, insert_new_many
+from shared.db import duplicate_ids, insert_new_many, keep_newest
 from shared.outbox import compaction_update, ensure_outbox_indexes, outbox_fields, outbox_update
 
 # Makes the outbox entry that announces a spouse's new leads: (case id, lead documents, when) -> JobLeadsFound
@@ -140,12 +140,8 @@ class JobStore:
     async def record_job_help_choice(self, case_id: str, wants_job_help: bool, change: int,
                                      at: datetime) -> bool:
         """Keep the family's newest choice; False when a later one is stored (this one is out of date)."""
-        stored = await self.job_help_choices.find_one({"_id": case_id}, {"change": 1})
-        if stored is not None and stored["change"] > change:
-            return False
-        await self.job_help_choices.replace_one(
-            {"_id": case_id}, {"wants_job_help": wants_job_help, "change": change, "at": at}, upsert=True)
-        return True
+        return await keep_newest(self.job_help_choices, {"_id": case_id, "wants_job_help": wants_job_help,
+                                                         "change": change, "at": at}, "change")
 
     async def job_help_choices_of(self, case_ids: list[str]) -> dict[str, bool]:
         """The families among these that chose (case id -> wants job help). One query a batch: MongoDB answers it

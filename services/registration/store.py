@@ -13,7 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.registration.domain import TimelineEntry
 from shared.concurrency import ChangeTurns
-from shared.db import insert_new, insert_new_many
+from shared.db import insert_new, insert_new_many, keep_newest
 from shared.outbox import LOG_COLLECTION, compaction_update, ensure_outbox_indexes, published_event_ids
 
 
@@ -103,9 +103,7 @@ class CaseStore:
         """Keep each case's newest report (`_id` the case, `at` when it was so); an older one, late or
         redelivered, changes nothing."""
         for report in reports:
-            stored = await self.plan_progress.find_one({"_id": report["_id"]}, {"at": 1})
-            if stored is None or stored["at"] < report["at"]:
-                await self.plan_progress.replace_one({"_id": report["_id"]}, report, upsert=True)
+            await keep_newest(self.plan_progress, report, "at")
 
     async def plan_progress_of(self, case_id: str) -> dict[str, Any] | None:
         return await self.plan_progress.find_one({"_id": case_id})

@@ -15,7 +15,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.db import find_by_ids, insert_new, insert_new_many
+from shared.db import find_by_ids, insert_new, insert_new_many, keep_newest
 from shared.outbox import ensure_outbox_indexes
 
 
@@ -117,10 +117,7 @@ class LetterStore:
     async def record_intake(self, doc: dict[str, Any]) -> None:
         """Keep the newest status of a child's intake (events of a case arrive in order; a redelivered older one
         does not move it back)."""
-        stored = await self.intakes.find_one({"_id": doc["_id"]}, {"changed_at": 1})
-        if stored is not None and stored["changed_at"] >= doc["changed_at"]:
-            return
-        await self.intakes.replace_one({"_id": doc["_id"]}, doc, upsert=True)
+        await keep_newest(self.intakes, doc, "changed_at")
 
     async def add_answer(self, doc: dict[str, Any]) -> bool:
         """False when the offer was answered before (the first answer stands)."""
