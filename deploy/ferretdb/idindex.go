@@ -4,11 +4,14 @@ package main
 //     SELECT ... WHERE _ferretdb_sjson->'$._id' = ?
 // but indexes _id as (_ferretdb_sjson->"_id"): a different expression to SQLite, so the index is never used and
 // every lookup by _id reads the whole table (measured: 28 ms per lookup in a collection of 400 letters, growing
-// with it). This adds, to every collection table, an index on exactly the expression the query uses.
+// with it). This adds, to every collection table, an index on exactly the expression the query uses; and for
+// every field FerretDB indexes (createIndexes), the two our patch's queries on that field use
+// (deploy/ferretdb/pushdown.patch): its value as SQLite reads it, and the documents holding an array there.
 // FerretDB does not know these indexes (listIndexes does not show them); dropping a collection drops them, and
 // a collection made again gets its index again (each pass looks at what each file has). A database file is opened
 // read-write but never created here: a database dropped between the listing and the opening must stay gone (a
-// file made by us would have no FerretDB tables, and FerretDB would refuse to start on it).
+// file made by us would have no FerretDB tables, and FerretDB would refuse to start on it). Until a pass has
+// made them, the queries are right but read the table.
 
 import (
 	"context"
@@ -16,6 +19,7 @@ import (
 	"fmt"
 	"log"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -44,31 +48,71 @@ func indexFile(ctx context.Context, file string) error {
 		return err
 	}
 	defer db.Close()
-	// Collection tables without our index (FerretDB's own tables start with _ferretdb_).
-	rows, err := db.QueryContext(ctx, `SELECT t.name FROM sqlite_master t
-		WHERE t.type = 'table' AND t.sql LIKE '%_ferretdb_sjson%' AND t.name NOT LIKE '\_ferretdb\_%' ESCAPE '\'
-		AND NOT EXISTS (SELECT 1 FROM sqlite_master i WHERE i.type = 'index' AND i.name = t.name || '__id_path')`)
+	// Every table and index of the file (FerretDB's own tables start with _ferretdb_).
+	rows, err := db.QueryContext(ctx, `SELECT type, name, tbl_name, coalesce(sql, '') FROM sqlite_master
+		WHERE type IN ('table', 'index') AND tbl_name NOT LIKE '\_ferretdb\_%' ESCAPE '\'`)
 	if err != nil {
 		if strings.Contains(err.Error(), "unable to open") {
 			return nil // dropped meanwhile
 		}
 		return err
 	}
-	var tables []string
+	tables, indexes, ours := map[string]bool{}, map[string]bool{}, map[string][]string{}
 	for rows.Next() {
-		var name string
-		if err := rows.Scan(&name); err != nil {
+		var kind, name, table, stmt string
+		if err := rows.Scan(&kind, &name, &table, &stmt); err != nil {
 			rows.Close()
 			return err
 		}
-		tables = append(tables, name)
+		switch {
+		case kind == "table" && strings.Contains(stmt, "_ferretdb_sjson"):
+			tables[table] = true
+		case kind == "index":
+			indexes[name] = true
+			if field := leadingField(stmt); field != "" {
+				ours[table] = append(ours[table], field)
+			}
+		}
 	}
 	rows.Close()
-	for _, table := range tables {
-		stmt := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS "%s__id_path" ON "%s" (_ferretdb_sjson->'$._id')`, table, table)
-		if _, err := db.ExecContext(ctx, stmt); err != nil {
-			return err
+	for table := range tables {
+		for name, stmt := range wanted(table, ours[table]) {
+			if indexes[name] {
+				continue
+			}
+			if _, err := db.ExecContext(ctx, stmt); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
+}
+
+// FerretDB's own index on a top-level field starts `(_ferretdb_sjson->"field"` (a dotted field continues with
+// another ->, and is left alone).
+var ferretIndex = regexp.MustCompile(`\(_ferretdb_sjson->"([^"'\\.\[\]*$]+)"\s*(?:DESC|ASC)?\s*[,)]`)
+
+func leadingField(stmt string) string {
+	if m := ferretIndex.FindStringSubmatch(stmt); m != nil && m[1] != "_id" {
+		return m[1]
+	}
+	return ""
+}
+
+// wanted: the indexes our patch's queries use (pushdown.patch): _id by the path the queries say, and for a
+// field FerretDB indexes, its value as SQLite reads it (->>) and the documents holding an array there. The
+// expressions must be written exactly as the patch writes them, or SQLite does not see that they match.
+func wanted(table string, fields []string) map[string]string {
+	out := map[string]string{
+		table + "__id_path": fmt.Sprintf(`CREATE INDEX IF NOT EXISTS "%s__id_path" ON "%s" (_ferretdb_sjson->'$._id')`,
+			table, table),
+	}
+	for _, field := range fields {
+		path := `'$."` + field + `"'`
+		value, arrays := table+"__"+field+"_value", table+"__"+field+"_arrays"
+		out[value] = fmt.Sprintf(`CREATE INDEX IF NOT EXISTS "%s" ON "%s" (_ferretdb_sjson->>%s)`, value, table, path)
+		out[arrays] = fmt.Sprintf(`CREATE INDEX IF NOT EXISTS "%s" ON "%s" (_ferretdb_sjson->'$._id') `+
+			`WHERE json_type(_ferretdb_sjson, %s) = 'array'`, arrays, table, path)
+	}
+	return out
 }
