@@ -57,7 +57,7 @@ func indexFile(ctx context.Context, file string) error {
 		}
 		return err
 	}
-	tables, indexes, ours := map[string]bool{}, map[string]bool{}, map[string][]string{}
+	tables, indexes, ferrets := map[string]bool{}, map[string]bool{}, map[string]map[string][]string{}
 	for rows.Next() {
 		var kind, name, table, stmt string
 		if err := rows.Scan(&kind, &name, &table, &stmt); err != nil {
@@ -69,14 +69,17 @@ func indexFile(ctx context.Context, file string) error {
 			tables[table] = true
 		case kind == "index":
 			indexes[name] = true
-			if field := leadingField(stmt); field != "" {
-				ours[table] = append(ours[table], field)
+			if fields := indexedFields(stmt); fields != nil {
+				if ferrets[table] == nil {
+					ferrets[table] = map[string][]string{}
+				}
+				ferrets[table][name] = fields
 			}
 		}
 	}
 	rows.Close()
 	for table := range tables {
-		for name, stmt := range wanted(table, ours[table]) {
+		for name, stmt := range wanted(table, ferrets[table]) {
 			if indexes[name] {
 				continue
 			}
@@ -88,31 +91,48 @@ func indexFile(ctx context.Context, file string) error {
 	return nil
 }
 
-// FerretDB's own index on a top-level field starts `(_ferretdb_sjson->"field"` (a dotted field continues with
-// another ->, and is left alone).
-var ferretIndex = regexp.MustCompile(`\(_ferretdb_sjson->"([^"'\\.\[\]*$]+)"\s*(?:DESC|ASC)?\s*[,)]`)
+// FerretDB's own index: `ON "table" (_ferretdb_sjson->"a", _ferretdb_sjson->"b" DESC)`. Only indexes whose
+// fields are all top-level are mirrored (a dotted field is written `->"a"->"b"`, and the patch leaves it alone).
+var (
+	ferretIndex = regexp.MustCompile(`^CREATE (?:UNIQUE )?INDEX "[^"]+" ON "[^"]+" \((.*)\)$`)
+	ferretField = regexp.MustCompile(`^_ferretdb_sjson->"([^"'\\.\[\]*$]+)"(?: DESC| ASC)?$`)
+)
 
-func leadingField(stmt string) string {
-	if m := ferretIndex.FindStringSubmatch(stmt); m != nil && m[1] != "_id" {
-		return m[1]
+func indexedFields(stmt string) []string {
+	m := ferretIndex.FindStringSubmatch(strings.TrimSpace(stmt))
+	if m == nil {
+		return nil
 	}
-	return ""
+	var fields []string
+	for _, column := range strings.Split(m[1], ", ") {
+		f := ferretField.FindStringSubmatch(strings.TrimSpace(column))
+		if f == nil || f[1] == "_id" {
+			return nil
+		}
+		fields = append(fields, f[1])
+	}
+	return fields
 }
 
-// wanted: the indexes our patch's queries use (pushdown.patch): _id by the path the queries say, and for a
-// field FerretDB indexes, its value as SQLite reads it (->>) and the documents holding an array there. The
-// expressions must be written exactly as the patch writes them, or SQLite does not see that they match.
-func wanted(table string, fields []string) map[string]string {
+// wanted: the indexes our patch's queries use (pushdown.patch): _id by the path the queries say; for each index
+// of FerretDB's, the same fields as SQLite reads them (->>); for each of their fields, the documents holding an
+// array there. The expressions must be written exactly as the patch writes them, or SQLite does not see that
+// they match.
+func wanted(table string, ferrets map[string][]string) map[string]string {
 	out := map[string]string{
 		table + "__id_path": fmt.Sprintf(`CREATE INDEX IF NOT EXISTS "%s__id_path" ON "%s" (_ferretdb_sjson->'$._id')`,
 			table, table),
 	}
-	for _, field := range fields {
-		path := `'$."` + field + `"'`
-		value, arrays := table+"__"+field+"_value", table+"__"+field+"_arrays"
-		out[value] = fmt.Sprintf(`CREATE INDEX IF NOT EXISTS "%s" ON "%s" (_ferretdb_sjson->>%s)`, value, table, path)
-		out[arrays] = fmt.Sprintf(`CREATE INDEX IF NOT EXISTS "%s" ON "%s" (_ferretdb_sjson->'$._id') `+
-			`WHERE json_type(_ferretdb_sjson, %s) = 'array'`, arrays, table, path)
+	for index, fields := range ferrets {
+		columns := make([]string, len(fields))
+		for i, field := range fields {
+			columns[i] = `_ferretdb_sjson->>'$."` + field + `"'`
+			arrays := table + "__" + field + "_arrays"
+			out[arrays] = fmt.Sprintf(`CREATE INDEX IF NOT EXISTS "%s" ON "%s" (_ferretdb_sjson->'$._id') `+
+				`WHERE json_type(_ferretdb_sjson, '$."%s"') = 'array'`, arrays, table, field)
+		}
+		value := index + "__value"
+		out[value] = fmt.Sprintf(`CREATE INDEX IF NOT EXISTS "%s" ON "%s" (%s)`, value, table, strings.Join(columns, ", "))
 	}
 	return out
 }

@@ -29,7 +29,7 @@ def documents() -> list[dict[str, Any]]:
     for i in range(2000):
         doc: dict[str, Any] = {"_id": f"id{i}", "unit_id": f"u{rnd.randrange(40)}",
                                "status": rnd.choice(["new", "placed", "closed"]),
-                               "at": BASE + timedelta(minutes=i), "pad": "x" * 200}
+                               "at": BASE + timedelta(minutes=i), "consent": i % 3 == 0, "pad": "x" * 200}
         if i % 97 == 0:
             doc["unit_id"] = [doc["unit_id"], "u7"]          # an array holding the value looked for
         if i % 89 == 0:
@@ -38,6 +38,10 @@ def documents() -> list[dict[str, Any]]:
             doc["at"] = [BASE - timedelta(days=1), BASE + timedelta(days=400)]
         if i % 79 == 0:
             doc["at"] = "2026-01-01"                          # a string, not a date
+        if i % 101 == 0:
+            doc["consent"] = 1                               # a number, not true
+        if i % 103 == 0:
+            doc["consent"] = [False, True]
         if i % 71 == 0:
             del doc["unit_id"], doc["status"]
         docs.append(doc)
@@ -47,6 +51,12 @@ def documents() -> list[dict[str, Any]]:
 def equals(doc: dict[str, Any], field: str, value: object) -> bool:
     held = doc.get(field)
     return held == value or (isinstance(held, list) and value in held)
+
+
+def is_true(doc: dict[str, Any], field: str) -> bool:
+    """A boolean true (not the number 1, which Python's == would take for it), or an array holding one."""
+    held = doc.get(field)
+    return held is True or (isinstance(held, list) and any(v is True for v in held))
 
 
 def date_in(doc: dict[str, Any], field: str, low: datetime | None, high: datetime | None) -> bool:
@@ -65,6 +75,7 @@ CASES: list[tuple[dict[str, Any], Callable[[dict[str, Any]], bool]]] = [
     ({"unit_id": "u7", "status": "new"}, lambda d: equals(d, "unit_id", "u7") and d.get("status") == "new"),
     ({"unit_id": {"$in": ["u7", "u8"]}}, lambda d: equals(d, "unit_id", "u7") or equals(d, "unit_id", "u8")),
     ({"status": "closed"}, lambda d: d.get("status") == "closed"),
+    ({"consent": True}, lambda d: is_true(d, "consent")),
     ({"at": {"$gte": BASE + timedelta(minutes=1900)}}, lambda d: date_in(d, "at", BASE + timedelta(minutes=1900), None)),
     ({"at": {"$lt": BASE + timedelta(minutes=50)}}, lambda d: date_in(d, "at", None, BASE + timedelta(minutes=50))),
     ({"status": "new", "at": {"$gte": BASE + timedelta(minutes=500), "$lt": BASE + timedelta(minutes=900)}},
@@ -83,6 +94,7 @@ async def collection(infrastructure: Infrastructure, mongo_client: AsyncMongoCli
     await collection.drop()
     await collection.create_index([("unit_id", 1), ("at", 1)])
     await collection.create_index([("at", 1)])
+    await collection.create_index([("consent", 1)])
     await collection.insert_many(documents())
     return collection
 
