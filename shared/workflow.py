@@ -26,3 +26,10 @@ class Workflow(Generic[S]):
 
     def next_statuses(self, current: S) -> list[S]:
         return sorted(self.allowed[current])
+
+    def open_statuses(self) -> list[S]:
+        """The statuses someone can still move on from: the work still to do."""
+        return sorted(status for status, moves in self.allowed.items() if moves)
+
+    def final_statuses(self) -> list[S]:
+        return sorted(status for status, moves in self.allowed.items() if not moves)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 
 from services.job_match import listings as listing_files
 from services.job_match import workflow
-from services.job_match.domain import LeadStatus
+from services.job_match.domain import LEAD_WORKFLOW, LeadStatus
 from services.job_match.importing import ImportReport, import_listings
 from services.job_match.schemas import LeadNoteRequest, LeadPublic, LeadTransitionRequest
 from services.job_match.settings import JobMatchSettings
@@ -63,11 +63,12 @@ async def leads(
     status_filter: Annotated[LeadStatus | None, Query(alias="status")] = None,
     adviser: Annotated[str | None, Query(max_length=100)] = None,
 ) -> list[LeadPublic]:
-    """A spouse's leads (case_id), or the lead board filtered by status and adviser."""
+    """A spouse's leads (case_id), or the lead board: the open leads (or those in `status`), by adviser."""
     if case_id is not None:
         docs = await store.leads_of_case(str(case_id))
     else:
-        docs = await store.lead_board(status_filter.value if status_filter else None, adviser)
+        statuses = [status_filter.value] if status_filter else LEAD_WORKFLOW.open_statuses()
+        docs = await store.lead_board(statuses, adviser, limit=500)
     await audit.record(user, AuditAction.READ, "job leads", case_ids=[d["case_id"] for d in docs])
     return [LeadPublic.from_document(d) for d in docs]
 

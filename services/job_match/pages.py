@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Form, HTTPException, Request, status
@@ -28,12 +29,15 @@ ACTION_LABELS = {
 }
 
 
+# "All leads" are the open ones and those finished in these last weeks (not every lead the Jobcenter ever had).
+FINISHED_SHOWN = timedelta(days=30)
+
 @router.get("/")
 async def lead_board(request: Request, user: Adviser, store: StoreDep, pages: PagesDep, audit: AuditDep,
                      show: str = "open") -> Response:
-    leads = await store.lead_board(None, None, limit=2000)
-    if show != "all":
-        leads = [lead for lead in leads if LEAD_WORKFLOW.next_statuses(LeadStatus(lead["status"]))]
+    leads = await store.lead_board(LEAD_WORKFLOW.open_statuses(), None)
+    if show == "all":
+        leads += await store.finished_since(LEAD_WORKFLOW.final_statuses(), datetime.now(UTC) - FINISHED_SHOWN)
     spouses = await store.spouses_of(sorted({lead["case_id"] for lead in leads}))
     by_case: dict[str, list[dict]] = {}
     for lead in sorted(leads, key=lambda lead: -lead["score"]):

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -42,6 +42,7 @@ class JobStore:
         await self.spouses.create_index([("terms", 1)])
         await self.leads.create_index([("case_id", 1), ("score", -1)])
         await self.leads.create_index([("status", 1), ("adviser", 1)])
+        await self.leads.create_index([("status", 1), ("updated_at", 1)])
         await self.leads.create_index([("created_at", 1)])
         await ensure_outbox_indexes(self.listings)
         await ensure_outbox_indexes(self.leads)
@@ -215,11 +216,17 @@ class JobStore:
         cursor = self.leads.find({"case_id": case_id}, {"outbox": 0}).sort([("score", -1), ("listing_id", 1)])
         return await cursor.to_list(length=200)
 
-    async def lead_board(self, status: str | None, adviser: str | None, limit: int = 500) -> list[dict[str, Any]]:
-        query: dict[str, Any] = {}
-        if status:
-            query["status"] = status
+    async def lead_board(self, statuses: Iterable[str], adviser: str | None, limit: int = 2000) -> list[dict[str, Any]]:
+        """The leads in these statuses, oldest first. Asked for the open ones, what it reads does not grow with
+        the leads finished over the years (the (status, adviser) index)."""
+        query: dict[str, Any] = {"status": {"$in": [str(s) for s in statuses]}}
         if adviser:
             query["adviser"] = adviser
         cursor = self.leads.find(query, {"outbox": 0}).sort([("created_at", 1), ("score", -1)])
         return await cursor.to_list(length=limit)
+
+    async def finished_since(self, statuses: Iterable[str], since: datetime, limit: int = 500) -> list[dict[str, Any]]:
+        """Leads finished (in one of these statuses) since `since`, the latest first (the (status, updated_at)
+        index): a few weeks of them, not every lead ever finished."""
+        query = {"status": {"$in": [str(s) for s in statuses]}, "updated_at": {"$gte": since}}
+        return await self.leads.find(query, {"outbox": 0}).sort([("updated_at", -1)]).to_list(length=limit)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -56,8 +56,16 @@ class CaseStore:
         return await self.change_case(case, "outbox-compaction", compaction_update(case, event_ids))
 
     async def recent_cases(self, limit: int = 50) -> list[dict[str, Any]]:
-        cursor = self.cases.find(_NOT_ERASED, _CASE_SUMMARY).sort([("registered_at", -1)]).limit(limit)
-        return await cursor.to_list(length=limit)
+        """The newest cases. Looked for in the last month first, then the last year, then all: a bounded
+        registered_at range is what an index serves (every year of cases would be read otherwise)."""
+        now = datetime.now(UTC)
+        for window in _RECENT_WINDOWS:
+            query = {**_NOT_ERASED, **({"registered_at": {"$gte": now - window}} if window else {})}
+            cursor = self.cases.find(query, _CASE_SUMMARY).sort([("registered_at", -1)]).limit(limit)
+            cases = await cursor.to_list(length=limit)
+            if len(cases) == limit:
+                break
+        return cases
 
     async def search_cases(self, text: str, limit: int = 50) -> list[dict[str, Any]]:
         """By CPR number (exact), case id, or part of the newcomer's name (any case)."""
@@ -114,5 +122,6 @@ class CaseStore:
 
 
 _NOT_ERASED = {"erasure": {"$exists": False}}
+_RECENT_WINDOWS = (timedelta(days=31), timedelta(days=366), None)
 # Lists show who and when; the CPR number and pending events stay out.
 _CASE_SUMMARY = {"newcomer": 1, "household": 1, "registered_at": 1}

@@ -37,13 +37,15 @@ async def intake_tasks(
     school_id: Annotated[str | None, Query(max_length=100, description="your school (unit) id; the default")] = None,
     status_filter: Annotated[domain.TaskStatus | None, Query(alias="status")] = None,
 ) -> list[IntakeTaskPublic]:
-    """Your school's (unit's) queue, oldest due first; or, with case_id, that case's tasks at your school."""
+    """Your school's (unit's) open tasks, oldest due first (with status, the tasks in that status); or, with
+    case_id, that case's tasks at your school."""
     if school_id is not None and school_id != user.school_id:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "You see your own school's queue only.")
     if case_id is not None:
         docs = [d for d in await store.tasks_of_case(str(case_id)) if d["unit_id"] == user.school_id]
     else:
-        docs = await store.queue(user.own_school_id, status_filter.value if status_filter else None)
+        statuses = [status_filter.value] if status_filter else domain.TASK_WORKFLOW.open_statuses()
+        docs = await store.queue(user.own_school_id, statuses)
     await audit.record(user, AuditAction.READ, "intake tasks", case_ids=[d["case_id"] for d in docs],
                        record_ids=[d["_id"] for d in docs])
     return [IntakeTaskPublic.from_document(d) for d in docs]

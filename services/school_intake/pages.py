@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Annotated
 
@@ -29,14 +30,18 @@ ACTION_LABELS = {
 }
 
 
+# The queue shows every open task, and the tasks finished in these last weeks (not every task the school ever had).
+FINISHED_SHOWN = timedelta(days=30)
+
 @router.get("/")
 async def queue_page(request: Request, user: SchoolStaff, store: StoreDep, config: ConfigDep, pages: PagesDep,
                      audit: AuditDep) -> Response:
-    tasks = await store.queue(user.own_school_id, None)
+    open_tasks = await store.queue(user.own_school_id, domain.TASK_WORKFLOW.open_statuses())
+    closed = await store.finished_since(user.own_school_id, domain.TASK_WORKFLOW.final_statuses(),
+                                        datetime.now(UTC) - FINISHED_SHOWN)
+    tasks = open_tasks + closed
     await audit.record(user, AuditAction.READ, "intake queue", case_ids=[t["case_id"] for t in tasks],
                        record_ids=[t["_id"] for t in tasks], channel="page")
-    open_tasks = [t for t in tasks if domain.TASK_WORKFLOW.next_statuses(domain.TaskStatus(t["status"]))]
-    closed = [t for t in tasks if t not in open_tasks]
     unit_name = next((t["unit_name"] for t in tasks), user.school_id)
     return pages.render(request, "queue.html", open_tasks=open_tasks, closed_tasks=closed, unit_name=unit_name,
                         next_statuses=lambda t: domain.TASK_WORKFLOW.next_statuses(domain.TaskStatus(t["status"])),

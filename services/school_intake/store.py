@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +29,7 @@ class IntakeTaskStore:
         await self.tasks.create_index([("case_id", 1)])
         await self.tasks.create_index([("status", 1), ("due_date", 1)])
         await self.tasks.create_index([("unit_id", 1), ("status", 1), ("due_date", 1)])
+        await self.tasks.create_index([("unit_id", 1), ("status", 1), ("updated_at", 1)])
         await self.tasks.create_index([("status", 1), ("kind", 1), ("grade", 1), ("arrival_date", 1)])
         await self.seats.create_index([("task_id", 1)], unique=True)
         await self.seats.create_index([("pool_id", 1)])
@@ -141,9 +142,17 @@ class IntakeTaskStore:
         query = {"status": {"$in": [TaskStatus.NEW.value, TaskStatus.OFFERED.value]}}
         return await self.tasks.find(query, {"outbox": 0}).to_list(length=None)
 
-    async def queue(self, unit_id: str, status: str | None, limit: int = 200) -> list[dict[str, Any]]:
-        query: dict[str, Any] = {"unit_id": unit_id}
-        if status:
-            query["status"] = status
+    async def queue(self, unit_id: str, statuses: Iterable[str], limit: int = 500) -> list[dict[str, Any]]:
+        """The unit's tasks in these statuses, oldest due first. Asked for the open ones, what it reads does not
+        grow with the unit's finished tasks (the (unit_id, status, due_date) index)."""
+        query = {"unit_id": unit_id, "status": {"$in": [str(s) for s in statuses]}}
         cursor = self.tasks.find(query, {"outbox": 0}).sort([("due_date", 1), ("created_at", 1)])
+        return await cursor.to_list(length=limit)
+
+    async def finished_since(self, unit_id: str, statuses: Iterable[str], since: datetime,
+                             limit: int = 100) -> list[dict[str, Any]]:
+        """The unit's tasks finished (in one of these statuses) since `since`, the latest first: a few weeks of
+        them, not every task the unit ever had (the (unit_id, status, updated_at) index)."""
+        query = {"unit_id": unit_id, "status": {"$in": [str(s) for s in statuses]}, "updated_at": {"$gte": since}}
+        cursor = self.tasks.find(query, {"outbox": 0}).sort([("updated_at", -1)])
         return await cursor.to_list(length=limit)
