@@ -85,8 +85,9 @@ faults: install
 clean-data: stop
 	rm -rf .data
 
-## bench: benchmark scripts that print figures (not tests): letter rendering, job matching
+## bench: benchmark scripts that print figures (not tests): letter rendering, job matching, the flow, data size
 bench: install
 	$(PYTHON) -m bench.letters
 	$(PYTHON) -m bench.job_match
 	$(PYTHON) -m bench.flow
+	$(PYTHON) -m bench.size
