@@ -76,21 +76,36 @@ async def finish(inst: Installation, client: AsyncMongoClient) -> int:
     async with httpx.AsyncClient(timeout=30) as http:
         for task in tasks:
             school = {"Authorization": f"Bearer {inst.token('school_staff', school_id=task['unit_id'])}"}
-            moves = (["declined"] if task["status"] == "waitlisted"
-                     else ["acknowledged", "meeting_scheduled", "placed"])
-            for to in moves:
-                r = await http.post(f"{inst.urls['school_intake']}/intake-tasks/{task['_id']}/transitions",
-                                    json={"to": to, "reason": "bench"}, headers=school)
-                r.raise_for_status()
+            await _move_to_the_end(http, f"{inst.urls['school_intake']}/intake-tasks/{task['_id']}", school,
+                                   TASK_MOVES, db["school_intake"]["intake_tasks"], task["_id"])
         for lead in leads:
-            r = await http.post(f"{inst.urls['job_match']}/leads/{lead['_id']}/transitions",
-                                json={"to": "not_relevant", "reason": "bench"}, headers=adviser)
-            r.raise_for_status()
+            await _move_to_the_end(http, f"{inst.urls['job_match']}/leads/{lead['_id']}", adviser, LEAD_MOVES,
+                                   db["job_match"]["leads"], lead["_id"])
         for case in cases:
             r = await http.post(f"{inst.urls['registration']}/registrations/{case['_id']}/close",
                                 headers=borgerservice)
             r.raise_for_status()
     return len(cases)
+
+
+# The move staff make from each status until the work is finished.
+TASK_MOVES = {"new": "acknowledged", "offered": "acknowledged", "acknowledged": "meeting_scheduled",
+              "meeting_scheduled": "placed", "waitlisted": "declined"}
+LEAD_MOVES = {"new": "not_relevant", "contacted": "not_relevant", "applied": "not_relevant"}
+
+
+async def _move_to_the_end(http: httpx.AsyncClient, url: str, headers: dict[str, str], moves: dict[str, str],
+                           collection: Any, doc_id: str) -> None:
+    """Move one task or lead on until it is finished. A 409 (a reminder or the waiting line changed it at the
+    same moment) reads it again."""
+    for _ in range(20):
+        current = (await collection.find_one({"_id": doc_id}, {"status": 1}))["status"]
+        if current not in moves:
+            return
+        r = await http.post(f"{url}/transitions", json={"to": moves[current], "reason": "bench"}, headers=headers)
+        if r.status_code != 409:
+            r.raise_for_status()
+    raise RuntimeError(f"{url} did not finish")
 
 
 def copies(doc: dict[str, Any], n: int, shift: Callable[[int], timedelta]) -> Iterator[dict[str, Any]]:

@@ -34,7 +34,7 @@ def documents() -> list[dict[str, Any]]:
             doc["unit_id"] = [doc["unit_id"], "u7"]          # an array holding the value looked for
         if i % 89 == 0:
             doc["unit_id"] = 7                               # another type
-        if i % 83 == 0:
+        if i % 83 == 0 or i % 194 == 0:                  # (with the array above: arrays in both fields)
             doc["at"] = [BASE - timedelta(days=1), BASE + timedelta(days=400)]
         if i % 79 == 0:
             doc["at"] = "2026-01-01"                          # a string, not a date
@@ -73,6 +73,8 @@ CASES: list[tuple[dict[str, Any], Callable[[dict[str, Any]], bool]]] = [
     ({"unit_id": "u7"}, lambda d: equals(d, "unit_id", "u7")),
     ({"unit_id": {"$eq": "u9"}}, lambda d: equals(d, "unit_id", "u9")),
     ({"unit_id": "u7", "status": "new"}, lambda d: equals(d, "unit_id", "u7") and d.get("status") == "new"),
+    ({"unit_id": "u7", "at": {"$gte": BASE + timedelta(minutes=1000)}},   # two indexed fields, arrays in both
+     lambda d: equals(d, "unit_id", "u7") and date_in(d, "at", BASE + timedelta(minutes=1000), None)),
     ({"unit_id": {"$in": ["u7", "u8"]}}, lambda d: equals(d, "unit_id", "u7") or equals(d, "unit_id", "u8")),
     ({"status": "closed"}, lambda d: d.get("status") == "closed"),
     ({"consent": True}, lambda d: is_true(d, "consent")),
