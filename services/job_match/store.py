@@ -13,7 +13,7 @@ from pymongo.errors import BulkWriteError
 
 from services.job_match.domain import JobLead, LeadStatus, Listing, SpouseProfile, lead_id_for
 from shared.concurrency import ChangedMeanwhile, ChangeTurns
-from shared.db import duplicate_ids, insert_new_many, keep_newest
+from shared.db import duplicate_ids, insert_new_many, keep_newest, newest
 from shared.outbox import compaction_update, ensure_outbox_indexes, outbox_fields, outbox_update
 
 # Makes the outbox entry that announces a spouse's new leads: (case id, lead documents, when) -> JobLeadsFound
@@ -226,7 +226,8 @@ class JobStore:
         return await cursor.to_list(length=limit)
 
     async def finished_since(self, statuses: Iterable[str], since: datetime, limit: int = 500) -> list[dict[str, Any]]:
-        """Leads finished (in one of these statuses) since `since`, the latest first (the (status, updated_at)
-        index): a few weeks of them, not every lead ever finished."""
-        query = {"status": {"$in": [str(s) for s in statuses]}, "updated_at": {"$gte": since}}
-        return await self.leads.find(query, {"outbox": 0}).sort([("updated_at", -1)]).to_list(length=limit)
+        """Leads finished (in one of these statuses) since `since`, the latest `limit` (the (status, updated_at)
+        index): not every lead ever finished."""
+        query = {"status": {"$in": [str(s) for s in statuses]}}
+        return await newest(self.leads, query, "updated_at", limit, datetime.now(UTC), since=since,
+                            projection={"outbox": 0})

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -13,7 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.registration.domain import TimelineEntry
 from shared.concurrency import ChangeTurns
-from shared.db import insert_new, insert_new_many, keep_newest
+from shared.db import insert_new, insert_new_many, keep_newest, newest
 from shared.outbox import LOG_COLLECTION, compaction_update, ensure_outbox_indexes, published_event_ids
 
 
@@ -56,16 +56,9 @@ class CaseStore:
         return await self.change_case(case, "outbox-compaction", compaction_update(case, event_ids))
 
     async def recent_cases(self, limit: int = 50) -> list[dict[str, Any]]:
-        """The newest cases. Looked for in the last month first, then the last year, then all: a bounded
-        registered_at range is what an index serves (every year of cases would be read otherwise)."""
-        now = datetime.now(UTC)
-        for window in _RECENT_WINDOWS:
-            query = {**_NOT_ERASED, **({"registered_at": {"$gte": now - window}} if window else {})}
-            cursor = self.cases.find(query, _CASE_SUMMARY).sort([("registered_at", -1)]).limit(limit)
-            cases = await cursor.to_list(length=limit)
-            if len(cases) == limit:
-                break
-        return cases
+        """The newest cases (not erased), read window by window back from now (shared.db.newest)."""
+        return await newest(self.cases, _NOT_ERASED, "registered_at", limit, datetime.now(UTC),
+                            projection=_CASE_SUMMARY)
 
     async def search_cases(self, text: str, limit: int = 50) -> list[dict[str, Any]]:
         """By CPR number (exact), case id, or part of the newcomer's name (any case)."""
@@ -122,6 +115,5 @@ class CaseStore:
 
 
 _NOT_ERASED = {"erasure": {"$exists": False}}
-_RECENT_WINDOWS = (timedelta(days=31), timedelta(days=366), None)
 # Lists show who and when; the CPR number and pending events stay out.
 _CASE_SUMMARY = {"newcomer": 1, "household": 1, "registered_at": 1}

@@ -11,7 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.school_intake.domain import TaskStatus
 from shared.concurrency import ChangeTurns
-from shared.db import find_by_ids, insert_new, insert_new_many
+from shared.db import find_by_ids, insert_new, insert_new_many, newest
 from shared.outbox import compaction_update, ensure_outbox_indexes
 
 
@@ -151,8 +151,8 @@ class IntakeTaskStore:
 
     async def finished_since(self, unit_id: str, statuses: Iterable[str], since: datetime,
                              limit: int = 100) -> list[dict[str, Any]]:
-        """The unit's tasks finished (in one of these statuses) since `since`, the latest first: a few weeks of
-        them, not every task the unit ever had (the (unit_id, status, updated_at) index)."""
-        query = {"unit_id": unit_id, "status": {"$in": [str(s) for s in statuses]}, "updated_at": {"$gte": since}}
-        cursor = self.tasks.find(query, {"outbox": 0}).sort([("updated_at", -1)])
-        return await cursor.to_list(length=limit)
+        """The unit's tasks finished (in one of these statuses) since `since`, the latest `limit` (the
+        (unit_id, status, updated_at) index): not every task the unit ever had."""
+        query = {"unit_id": unit_id, "status": {"$in": [str(s) for s in statuses]}}
+        return await newest(self.tasks, query, "updated_at", limit, datetime.now(UTC), since=since,
+                            projection={"outbox": 0})

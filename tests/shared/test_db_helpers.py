@@ -1,0 +1,53 @@
+"""shared.db's reads on the session's database: `newest` (window by window) and `find_by_ids` (one $in per chunk)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient
+
+from shared.db import find_by_ids, newest
+from tests.conftest import Infrastructure
+
+NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+# Hours back of each document: 3 in the last day, 8 more in the last week, 20 more in the last month, 40 older.
+HOURS_BACK = [2, 5, 20] + [30 + 15 * i for i in range(8)] + [200 + 25 * i for i in range(20)] + \
+             [800 + 200 * i for i in range(40)]
+
+
+@pytest.fixture
+async def collection(infrastructure: Infrastructure, mongo_client: AsyncMongoClient) -> Any:
+    collection = mongo_client[f"test_{infrastructure.run_id}_db_helpers"]["docs"]
+    await collection.drop()
+    await collection.create_index([("kind", 1), ("at", 1)])
+    await collection.insert_many([{"_id": f"d{i}", "kind": "a" if i % 4 else "b", "at": NOW - timedelta(hours=h)}
+                                  for i, h in enumerate(HOURS_BACK)])
+    return collection
+
+
+def expected(kind: str, limit: int, since: datetime | None = None) -> list[str]:
+    docs = [(NOW - timedelta(hours=h), f"d{i}") for i, h in enumerate(HOURS_BACK)
+            if ("a" if i % 4 else "b") == kind and (since is None or NOW - timedelta(hours=h) >= since)]
+    return [doc_id for _, doc_id in sorted(docs, reverse=True)[:limit]]
+
+
+@pytest.mark.parametrize("limit", [1, 2, 5, 20, 50, 500])
+async def test_newest_gives_the_newest_matching_documents_newest_first(collection: Any, limit: int) -> None:
+    found = await newest(collection, {"kind": "a"}, "at", limit, NOW)
+    assert [d["_id"] for d in found] == expected("a", limit)
+
+
+@pytest.mark.parametrize("limit", [3, 40])
+async def test_newest_since_leaves_out_older_documents(collection: Any, limit: int) -> None:
+    since = NOW - timedelta(days=10)
+    found = await newest(collection, {"kind": "b"}, "at", limit, NOW, since=since, projection={"at": 1})
+    assert [d["_id"] for d in found] == expected("b", limit, since)
+    assert all(d["at"] >= since for d in found)
+
+
+async def test_find_by_ids_keeps_the_order_asked_and_skips_missing_ones(collection: Any) -> None:
+    ids = [f"d{i}" for i in reversed(range(len(HOURS_BACK)))] + ["missing", "d3"]
+    found = await find_by_ids(collection, ids, {"_id": 1}, chunk=7)
+    assert [d["_id"] for d in found] == [f"d{i}" for i in reversed(range(len(HOURS_BACK)))]
