@@ -32,6 +32,7 @@ ACTION_LABELS = {
 # "All leads" are the open ones and those finished in these last weeks (not every lead the Jobcenter ever had).
 FINISHED_SHOWN = timedelta(days=30)
 
+
 @router.get("/")
 async def lead_board(request: Request, user: Adviser, store: StoreDep, pages: PagesDep, audit: AuditDep,
                      show: str = "open") -> Response:

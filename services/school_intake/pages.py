@@ -33,6 +33,7 @@ ACTION_LABELS = {
 # The queue shows every open task, and the tasks finished in these last weeks (not every task the school ever had).
 FINISHED_SHOWN = timedelta(days=30)
 
+
 @router.get("/")
 async def queue_page(request: Request, user: SchoolStaff, store: StoreDep, config: ConfigDep, pages: PagesDep,
                      audit: AuditDep) -> Response:
