@@ -21,7 +21,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.db import insert_new
+from shared.db import find_by_ids, insert_new
 from shared.events import ERASURE_CONFIRMED, ErasureConfirmed, EventEnvelope, NewcomerErased
 from shared.outbox import ensure_outbox_indexes, outbox_entry, outbox_fields
 from shared.settings import ServiceSettings
@@ -41,16 +41,8 @@ class ErasureLog:
     async def ensure_indexes(self) -> None:
         await ensure_outbox_indexes(self.tombstones)
 
-    async def is_erased(self, case_id: str) -> bool:
-        return await self.tombstones.find_one({"_id": case_id}, {"_id": 1}) is not None
-
     async def erased_among(self, case_ids: Iterable[str]) -> set[str]:
-        ids = sorted(set(case_ids))
-        if len(ids) == 1:
-            return {ids[0]} if await self.is_erased(ids[0]) else set()
-        # One query for a batch. MongoDB answers it from the _id index; FerretDB reads the whole (small: one
-        # row per erased case, none with personal data) collection, which still beats a round trip per case.
-        return {doc["_id"] async for doc in self.tombstones.find({"_id": {"$in": ids}}, {"_id": 1})}
+        return {doc["_id"] for doc in await find_by_ids(self.tombstones, sorted(set(case_ids)), {"_id": 1})}
 
     async def erase(self, event: EventEnvelope[NewcomerErased], erase_case: EraseCase) -> int:
         """Erase the case's data and confirm once; returns the records erased this time."""

@@ -14,16 +14,16 @@ own collection (`outbox_log`) instead:
   documents changed since then (minus a small overlap for writes that became visible late).
 Events stay in their entity document after publishing (entities owe few events; erasure removes them).
 
-Finding pending events cheaply. FerretDB answers only an exact `{_id: value}` query from an index; everything
-else reads the whole collection. So the relay is told what was written: stores write through a `watch()`-ed
-collection (OutboxWrites). A successful insert hands over the inserted documents' events themselves (nothing to
-read back); an update notes the document's id and the relay reads that document by id. A full scan from the
-checkpoint runs at start and then every OUTBOX_SCAN_SECONDS, for writes made by a process that died before its
-relay saw them. Every read and write of the log is by `_id` too, for the same reason.
-On FerretDB a scan reads the whole collection whatever the filter (measured: seconds, once the collection holds
-tens of thousands of documents), so the periodic scan runs in its own task beside the hinted passes and never
-holds them up, and it leaves documents written in the last `overlap_seconds` to the relay of the process that
-wrote them.
+Finding pending events cheaply. FerretDB as published answers only an exact `{_id: value}` query from an index;
+everything else reads the whole collection (our build, deploy/ferretdb/pushdown.patch, also serves conditions on
+indexed fields). So the relay is told what was written: stores write through a `watch()`-ed collection
+(OutboxWrites). A successful insert hands over the inserted documents' events themselves (nothing to read back); an
+update notes the document's id and the relay reads that document by id. A full scan from the checkpoint runs at
+start and then every OUTBOX_SCAN_SECONDS, for writes made by a process that died before its relay saw them. Every
+read and write of the log is by `_id` too, for the same reason. On FerretDB as published a scan reads the whole
+collection whatever the filter (measured: seconds, once the collection holds tens of thousands of documents), so the
+periodic scan runs in its own task beside the hinted passes and never holds them up, and it leaves documents written
+in the last `overlap_seconds` to the relay of the process that wrote them.
 """
 
 from __future__ import annotations

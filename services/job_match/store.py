@@ -13,7 +13,7 @@ from pymongo.errors import BulkWriteError
 
 from services.job_match.domain import JobLead, LeadStatus, Listing, SpouseProfile, lead_id_for
 from shared.concurrency import ChangedMeanwhile, ChangeTurns
-from shared.db import duplicate_ids, insert_new_many, keep_newest, newest
+from shared.db import duplicate_ids, find_by_ids, insert_new_many, keep_newest, newest
 from shared.outbox import compaction_update, ensure_outbox_indexes, outbox_fields, outbox_update
 
 # Makes the outbox entry that announces a spouse's new leads: (case id, lead documents, when) -> JobLeadsFound
@@ -55,8 +55,8 @@ class JobStore:
         return await self.listings.count_documents({})
 
     async def fingerprints(self, listing_ids: list[str]) -> dict[str, str]:
-        cursor = self.listings.find({"_id": {"$in": listing_ids}}, {"fingerprint": 1})
-        return {doc["_id"]: doc.get("fingerprint", "") async for doc in cursor}
+        return {doc["_id"]: doc.get("fingerprint", "")
+                for doc in await find_by_ids(self.listings, listing_ids, {"fingerprint": 1})}
 
     async def save_listings(self, changes: list[tuple[Listing, str, dict[str, Any]]], known: set[str]) -> None:
         """Store (listing, fingerprint, outbox fields) triples: each listing and its event in one write.
@@ -129,8 +129,8 @@ class JobStore:
         return spouses.deleted_count + leads.deleted_count + choice.deleted_count + found.deleted_count
 
     async def spouses_of(self, case_ids: list[str]) -> dict[str, SpouseProfile]:
-        cursor = self.spouses.find({"_id": {"$in": case_ids}}, {"terms": 0})
-        return {doc["_id"]: SpouseProfile.model_validate(doc) async for doc in cursor}
+        return {doc["_id"]: SpouseProfile.model_validate(doc)
+                for doc in await find_by_ids(self.spouses, case_ids, {"terms": 0})}
 
     async def set_wants_job_help(self, case_id: str, wants_job_help: bool) -> bool:
         """False when no spouse of the case is stored (not arrived here yet, or erased). Only the family's choice
@@ -145,10 +145,9 @@ class JobStore:
                                                          "change": change, "at": at}, "change")
 
     async def job_help_choices_of(self, case_ids: list[str]) -> dict[str, bool]:
-        """The families among these that chose (case id -> wants job help). One query a batch: MongoDB answers it
-        from the _id index, FerretDB reads the collection, which holds only the families that changed it."""
-        cursor = self.job_help_choices.find({"_id": {"$in": case_ids}}, {"wants_job_help": 1})
-        return {doc["_id"]: doc["wants_job_help"] async for doc in cursor}
+        """The families among these that chose (case id -> wants job help)."""
+        return {doc["_id"]: doc["wants_job_help"]
+                for doc in await find_by_ids(self.job_help_choices, case_ids, {"wants_job_help": 1})}
 
     async def spouses_with_terms(self, terms: frozenset[str]) -> list[SpouseProfile]:
         cursor = self.spouses.find({"terms": {"$in": sorted(terms)}, "wants_job_help": True, "may_work": True},
