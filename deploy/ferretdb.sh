@@ -17,15 +17,16 @@ install() {
       for f in "$src"/*.go "$src"/go.mod "$src"/go.sum "$src"/*.patch; do [ "$BIN" -nt "$f" ] || stale=1; done
   fi
   [ "$stale" = 0 ] && return
-  log "building FerretDB from the Go module proxy, with deploy/ferretdb/pushdown.patch (once)"
+  log "building FerretDB from the Go module proxy, with the patches of deploy/ferretdb (once)"
   mkdir -p "$(dirname "$BIN")"
   # The pinned module (go.sum checks it) is copied and patched: more of a query's filter reaches SQLite, so
-  # reads by an indexed field do not grow with the collection (pushdown.patch says how).
+  # reads by an indexed field do not grow with the collection (pushdown.patch says how), and without the leak
+  # tracking meant for FerretDB's own tests (no-resource-tracking.patch).
   local build=$ROOT/.cache/ferretdb-build module
   module=$(cd "$src" && go mod download -json github.com/FerretDB/FerretDB | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
   rm -rf "$build" && mkdir -p "$build/main"
   cp -r "$module" "$build/FerretDB" && chmod -R u+w "$build/FerretDB"
-  patch -s -d "$build/FerretDB" -p1 <"$src/pushdown.patch"
+  for f in "$src"/*.patch; do patch -s -d "$build/FerretDB" -p1 <"$f"; done
   cp "$src"/*.go "$src"/go.mod "$src"/go.sum "$build/main/"
   (cd "$build/main" && go mod edit -replace github.com/FerretDB/FerretDB=../FerretDB && go build -trimpath -o "$BIN" .)
 }
