@@ -104,15 +104,23 @@ NEWEST_WINDOWS = (timedelta(days=1), timedelta(days=7), timedelta(days=31), time
 async def newest(collection: AsyncCollection, query: dict[str, Any], by: str, limit: int, now: datetime, *,
                  since: datetime | None = None, projection: dict | None = None) -> list[dict[str, Any]]:
     """The `limit` documents matching `query` with the newest `by` (not before `since`, when given). FerretDB
-    sorts in memory all that the filter returns, so the range on `by` (an index serves it) grows window by
-    window (a day, a week, a month, a year, then all or `since`) until it holds `limit`: a read of the newest
-    that does not grow with the years of data behind them."""
+    sorts in memory all that the filter returns, so the range on `by` (an index serves it) reaches back window
+    by window (a day, a week, a month, a year, then all or `since`) until it holds `limit`: a read of the newest
+    that does not grow with the years of data behind them. Each window asks only for the time before the last
+    one (and for what is still missing), so no document is read twice."""
     bounds: list[datetime | None] = [now - w for w in NEWEST_WINDOWS if since is None or now - w > since]
     bounds.append(since)
     docs: list[dict[str, Any]] = []
+    later: datetime | None = None  # the start of the window before: this one ends there
     for bound in bounds:
-        asked = {**query, by: {"$gte": bound}} if bound is not None else query
-        docs = await collection.find(asked, projection).sort([(by, -1)]).limit(limit).to_list(length=limit)
+        wanted = limit - len(docs)
+        if bound is not None:
+            window = {"$gte": bound, "$lt": later} if later is not None else {"$gte": bound}
+        else:  # back to the beginning: with documents that have no `by` (sorted last), as a plain find would
+            window = {"$not": {"$gte": later}} if later is not None else None
+        asked = {**query, by: window} if window is not None else query
+        docs += await collection.find(asked, projection).sort([(by, -1)]).limit(wanted).to_list(length=wanted)
         if len(docs) >= limit:
             break
+        later = bound
     return docs

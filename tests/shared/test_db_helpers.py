@@ -47,6 +47,35 @@ async def test_newest_since_leaves_out_older_documents(collection: Any, limit: i
     assert all(d["at"] >= since for d in found)
 
 
+async def test_newest_ends_with_the_documents_without_the_field_as_a_plain_find(collection: Any) -> None:
+    await collection.insert_one({"_id": "undated", "kind": "a"})
+    found = await newest(collection, {"kind": "a"}, "at", 500, NOW)
+    assert [d["_id"] for d in found] == [*expected("a", 500), "undated"]
+
+
+class Reads:
+    """A collection whose finds are noted, to count what each one returns."""
+
+    def __init__(self, collection: Any):
+        self.collection = collection
+        self.filters: list[dict[str, Any]] = []
+
+    def find(self, query: dict[str, Any], projection: dict | None = None) -> Any:
+        self.filters.append(query)
+        return self.collection.find(query, projection)
+
+
+@pytest.mark.parametrize("limit", [5, 20, 500])
+async def test_newest_reads_no_document_twice(collection: Any, limit: int) -> None:
+    """Each window asks only for the time before the last one: what the filters match, summed, is no more than
+    the distinct documents they match (overlapping windows would read the newest ones again and again)."""
+    reads = Reads(collection)
+    await newest(reads, {"kind": "a"}, "at", limit, NOW)
+    assert len(reads.filters) > 1
+    matched = [{d["_id"] async for d in collection.find(f, {"_id": 1})} for f in reads.filters]
+    assert sum(len(m) for m in matched) == len(set().union(*matched))
+
+
 async def test_find_by_ids_keeps_the_order_asked_and_skips_missing_ones(collection: Any) -> None:
     ids = [f"d{i}" for i in reversed(range(len(HOURS_BACK)))] + ["missing", "d3"]
     found = await find_by_ids(collection, ids, {"_id": 1}, chunk=7)
