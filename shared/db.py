@@ -114,6 +114,7 @@ async def newest(collection: AsyncCollection, query: dict[str, Any], by: str, li
     later: datetime | None = None  # the start of the window before: this one ends there
     for bound in bounds:
         wanted = limit - len(docs)
+        window: dict[str, Any] | None
         if bound is not None:
             window = {"$gte": bound, "$lt": later} if later is not None else {"$gte": bound}
         else:  # back to the beginning: with documents that have no `by` (sorted last), as a plain find would
