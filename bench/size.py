@@ -13,8 +13,12 @@ For each size (BENCH_SIZE_CASES, default 1,000 and 100,000 cases), on a fresh in
 3. The staff's reads, BENCH_SIZE_READS (200) each, one at a time: the case page and a case's timeline (an open
    case), the school's queue page (a school with open tasks), the lead board page: p50 / p99. A read slower than
    BENCH_SIZE_READ_BUDGET_S (120 s) in total stops early and says after how many.
-4. The end-to-end run of bench.flow (BENCH_SIZE_E2E_RATE, default 10/s: below this machine's saturation, so the
-   figure is the flow's own latency, not a backlog's; BENCH_SIZE_E2E_SECONDS 30): p50 / p99.
+4. Idle (BENCH_SIZE_IDLE_SECONDS, 30): CPU per second of each process and database commands per second with no
+   requests: the periodic work (relays, mail senders, the waiting line, consumers' fetches), which a low rate
+   shares among few registrations.
+5. The end-to-end run of bench.flow (BENCH_SIZE_E2E_RATE, default 10/s: below this machine's saturation, so the
+   figure is the flow's own latency, not a backlog's; BENCH_SIZE_E2E_SECONDS 30): p50 / p99, CPU and database
+   commands per registration.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from bson import ObjectId
 from pymongo import AsyncMongoClient
 
 from bench.common import ROOT, machine, percentile
-from bench.flow import cpu_seconds, run_load, table
+from bench.flow import cpu_seconds, database_commands, per_registration, run_load, table
 from tests.faults.harness import PREFIX, SERVICES, Installation
 
 SIZES = [int(n) for n in os.environ.get("BENCH_SIZE_CASES", "1000,100000").split(",") if n]
@@ -47,6 +51,7 @@ READ_BUDGET_S = float(os.environ.get("BENCH_SIZE_READ_BUDGET_S", "120"))
 YEARS = float(os.environ.get("BENCH_SIZE_YEARS", "5"))
 E2E_RATE = float(os.environ.get("BENCH_SIZE_E2E_RATE", "10"))
 E2E_SECONDS = float(os.environ.get("BENCH_SIZE_E2E_SECONDS", "30"))
+IDLE_SECONDS = float(os.environ.get("BENCH_SIZE_IDLE_SECONDS", "30"))
 RESULTS = ROOT / "bench" / "results" / f"size-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
 
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
@@ -214,6 +219,22 @@ async def _time_reads(http: httpx.AsyncClient, url: str, headers: dict[str, str]
             "p99_ms": round(percentile(latencies, 99) * 1000, 1), "bytes": len(response.content)}
 
 
+async def idle(inst: Installation) -> dict:
+    """What the installation costs with nothing to do (the periodic work: relays' scans, mail senders, reminders,
+    the waiting line, consumers' fetches): CPU ms per second per process and database commands per second, over
+    IDLE_SECONDS with no requests. At a low rate this, not the registrations, can be most of the CPU."""
+    cpu_before, commands_before = cpu_seconds(inst), database_commands(inst)
+    started = time.perf_counter()
+    await asyncio.sleep(IDLE_SECONDS)  # the measurement window itself, not a wait for something to happen
+    seconds = time.perf_counter() - started
+    cpu_after, commands_after = cpu_seconds(inst), database_commands(inst)
+    return {"seconds": round(seconds, 1),
+            "cpu_ms_per_second": {k: round((cpu_after[k] - cpu_before.get(k, 0)) * 1000 / seconds, 1)
+                                  for k in cpu_after if k != "load_generator"},
+            "db_commands_per_second": {k: round(v["total"] / seconds, 2) for k, v in
+                                       per_registration(commands_before, commands_after, 1).items()}}
+
+
 async def one_size(cases: int) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix=f"velkommen-size-{cases}-"))
     inst = Installation(workdir)
@@ -227,16 +248,20 @@ async def one_size(cases: int) -> dict:
         print(f"[size] {cases}: seeded {json.dumps(result['seed'])}", flush=True)
         result["open_households"] = through_the_flow(inst, token, OPEN)["complete"]
         result["reads"] = await reads(inst, client)
-        cpu_before = cpu_seconds(inst)
+        result["idle"] = await idle(inst)
+        print(f"[size] {cases}: idle {json.dumps(result['idle'])}", flush=True)
+        cpu_before, commands_before = cpu_seconds(inst), database_commands(inst)
         e2e = run_load("e2e", f"{inst.urls['registration']}/registrations", "--rate", str(E2E_RATE), "--seconds",
                        str(E2E_SECONDS), "--token", token, "--bootstrap", inst.bootstrap, "--prefix", PREFIX,
                        "--drain", "60")
-        cpu_after = cpu_seconds(inst)
+        cpu_after, commands_after = cpu_seconds(inst), database_commands(inst)
         result["end_to_end"] = {k: e2e[k] for k in ("posted", "complete", "p50_ms", "p99_ms", "max_ms",
                                                     "p50_first_half_ms", "p50_second_half_ms")}
         result["end_to_end"]["cpu_ms_per_registration"] = {
             k: round((cpu_after[k] - cpu_before.get(k, 0)) * 1000 / max(e2e["posted"], 1), 1)
             for k in cpu_after if k != "load_generator"}
+        result["end_to_end"]["db_commands_per_registration"] = per_registration(commands_before, commands_after,
+                                                                                e2e["posted"])
         print(f"[size] {cases}: end to end {json.dumps(result['end_to_end'])}", flush=True)
         result["database_mib"] = round(sum(f.stat().st_size for f in (workdir / "data").rglob("*.sqlite*"))
                                        / 2**20, 1)
@@ -264,6 +289,12 @@ async def main() -> None:
         rows.append((f"  end to end @{E2E_RATE:g}/s", f"p50 {e['p50_ms']} ms  p99 {e['p99_ms']} ms  "
                                                        f"({e['complete']}/{e['posted']} complete; p50 first half "
                                                        f"{e['p50_first_half_ms']}, second {e['p50_second_half_ms']})"))
+        rows.append(("  idle: CPU ms per second", ", ".join(f"{k} {v}" for k, v in
+                                                             r["idle"]["cpu_ms_per_second"].items())))
+        rows.append(("  idle: DB commands per second", ", ".join(f"{k} {v}" for k, v in
+                                                                  r["idle"]["db_commands_per_second"].items())))
+        rows.append(("  DB commands per registration", ", ".join(f"{k} {v['total']}" for k, v in
+                                                                  e["db_commands_per_registration"].items())))
         rows.append(("  CPU ms per registration",
                      ", ".join(f"{k} {v}" for k, v in e["cpu_ms_per_registration"].items())))
     print(table(rows))
