@@ -6,7 +6,9 @@ The sender, a background task in every replica, sends what is due:
 - it claims a notification by inserting `<id>` into `notification_claims` with a lease (a unique insert: one
   replica sends it; a claim whose replica died is taken over when the lease ends);
 - a record in `notifications_sent` says a notification went out: it is checked before sending and written right
-  after the server accepted the mail, then the pending document goes. Only a crash in between sends twice, with
+  after the server accepted the mail, then the pending document goes. A pass does this for its batch of due
+  notifications: one insert claims them all, one read checks them all, one delete each removes the sent ones and
+  the claims (a mail's own commands: its send and its sent record). Only a crash in between sends twice, with
   the same Message-ID (`<id@velkommen>`), which mail programs use to recognise a repeat;
 - the server down or answering 4xx: the attempt is counted and retried with backoff (never dropped) until
   NOTIFICATION_MAX_ATTEMPTS; a 5xx for the recipient, or too many attempts: the notification moves to
@@ -19,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import email.policy
 import logging
+import time
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,15 +34,16 @@ import aiosmtplib
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.auth import Principal, Role, require
-from shared.db import TRANSIENT_DB_ERRORS, find_by_ids, insert_new, insert_new_many
+from shared.db import TRANSIENT_DB_ERRORS, duplicate_ids, find_by_ids, insert_new, insert_new_many
 from shared.metrics import ServiceMetrics
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 _NAMESPACE = uuid.UUID("5a0d7f63-0c7e-4b8e-9d36-2b4a6c1f9e07")
+PENDING_COUNT_SECONDS = 15.0  # how often the sender counts the pending notifications for its gauge
 
 
 @dataclass(frozen=True)
@@ -170,6 +174,7 @@ class NotificationSender:
         self.owner = owner or f"sender-{uuid.uuid4()}"
         self.lease = timedelta(seconds=lease_seconds)
         self._stopping = asyncio.Event()
+        self._counted_at = -PENDING_COUNT_SECONDS
 
     def stop(self) -> None:
         self._stopping.set()
@@ -188,43 +193,78 @@ class NotificationSender:
                 pass
 
     async def send_due(self, now: datetime | None = None) -> int:
-        """Send every due notification this sender can claim; returns how many went out."""
+        """Send every due notification this sender can claim; returns how many went out. A pass claims its batch,
+        checks it against the sent records and cleans up after it with one command each; a mail's sent record
+        is written as soon as the server accepted it."""
+        due = await self.store.due(now or datetime.now(UTC))
         sent = 0
-        for doc in await self.store.due(now or datetime.now(UTC)):
-            if self._stopping.is_set():
-                break
-            if await self._claim(doc["_id"]):
-                sent += await self._send_one(doc)
-        if self.metrics is not None:
-            self.metrics.notifications_pending.set(await self.store.pending.count_documents({}))
+        if due:
+            claimed = await self._claim([d["_id"] for d in due])
+            try:
+                sent = await self._send_claimed([d for d in due if d["_id"] in claimed])
+            finally:
+                if claimed:
+                    await self.store.claims.delete_many({"_id": {"$in": sorted(claimed)}, "owner": self.owner})
+        await self._report_pending()
         return sent
 
-    async def _claim(self, notification_id: str) -> bool:
+    async def _claim(self, notification_ids: list[str]) -> set[str]:
+        """The ids this sender may send: those it claimed now (one unordered insert), and those whose claiming
+        sender died (its lease ended)."""
         now = datetime.now(UTC)
-        claim = {"_id": notification_id, "owner": self.owner, "until": now + self.lease}
-        if await insert_new(self.store.claims, claim):
-            return True
-        held = await self.store.claims.find_one({"_id": notification_id})
-        if held is None or held["until"] > now:
-            return False
-        # The claiming sender died: take over (two taking over at once may both send; the Message-ID is one).
-        await self.store.claims.delete_one({"_id": notification_id, "until": held["until"]})
-        return await insert_new(self.store.claims, claim)
-
-    async def _send_one(self, doc: dict[str, Any]) -> int:
         try:
-            if await self.store.sent.find_one({"_id": doc["_id"]}, {"_id": 1}) is None:
-                await self.transport.send(message(doc, self.settings))
-                await self._record(self.store.sent, {"_id": doc["_id"], "kind": doc["kind"], "case_id": doc["case_id"],
-                                                     "at": datetime.now(UTC)})
-                self._count("sent", doc)
-            await self.store.pending.delete_one({"_id": doc["_id"]})
-            return 1
+            await self.store.claims.insert_many([self._claim_of(i, now) for i in notification_ids], ordered=False)
+            return set(notification_ids)
+        except BulkWriteError as exc:
+            held = set(duplicate_ids(exc))
+        claimed = set(notification_ids) - held
+        for claim in await find_by_ids(self.store.claims, sorted(held)):
+            if claim["until"] > now:
+                continue
+            # The claiming sender died: take over (two taking over at once may both send; the Message-ID is one).
+            await self.store.claims.delete_one({"_id": claim["_id"], "until": claim["until"]})
+            if await insert_new(self.store.claims, self._claim_of(claim["_id"], now)):
+                claimed.add(claim["_id"])
+        return claimed
+
+    def _claim_of(self, notification_id: str, now: datetime) -> dict[str, Any]:
+        return {"_id": notification_id, "owner": self.owner, "until": now + self.lease}
+
+    async def _send_claimed(self, docs: list[dict[str, Any]]) -> int:
+        """Send these (claimed) notifications in order; those sent before (a pass that stopped between the sent
+        record and the clean-up) only leave the pending collection."""
+        sent_before = {d["_id"] for d in await find_by_ids(self.store.sent, [d["_id"] for d in docs], {"_id": 1})}
+        done: list[str] = []
+        try:
+            for doc in docs:
+                if self._stopping.is_set():
+                    break
+                if doc["_id"] not in sent_before and not await self._send_one(doc):
+                    continue
+                done.append(doc["_id"])
+        finally:
+            if done:
+                await self.store.pending.delete_many({"_id": {"$in": done}})
+        return len(done)
+
+    async def _send_one(self, doc: dict[str, Any]) -> bool:
+        """Send one mail and record it as sent; False when it failed (counted, and retried or given up)."""
+        try:
+            await self.transport.send(message(doc, self.settings))
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             await self._failed_attempt(doc, exc)
-            return 0
-        finally:
-            await self.store.claims.delete_one({"_id": doc["_id"], "owner": self.owner})
+            return False
+        await self._record(self.store.sent, {"_id": doc["_id"], "kind": doc["kind"], "case_id": doc["case_id"],
+                                             "at": datetime.now(UTC)})
+        self._count("sent", doc)
+        return True
+
+    async def _report_pending(self) -> None:
+        # Counting reads every pending notification on FerretDB: at most every PENDING_COUNT_SECONDS, not per pass.
+        if self.metrics is None or time.monotonic() - self._counted_at < PENDING_COUNT_SECONDS:
+            return
+        self._counted_at = time.monotonic()
+        self.metrics.notifications_pending.set(await self.store.pending.count_documents({}))
 
     async def _failed_attempt(self, doc: dict[str, Any], exc: Exception) -> None:
         attempts = doc.get("attempts", 0) + 1

@@ -1,0 +1,106 @@
+"""shared.notify's sender, on the session's database and Mailpit: a pass handles its batch with one command per
+step (claims, the sent-check, the clean-up), skips what another sender holds, takes over what a dead sender
+held, and does not send again what was sent before the clean-up."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient, monitoring
+
+from shared.notify import Mail, NotificationSender, NotificationStore, notification
+from shared.settings import ServiceSettings
+from tests.conftest import Infrastructure
+from tests.mailpit import mails_with
+
+
+class Commands(monitoring.CommandListener):
+    """Counts the commands a client sends, by "command collection"."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        target = event.command.get(event.command_name)
+        self.counts[f"{event.command_name} {target if isinstance(target, str) else ''}".strip()] += 1
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+@pytest.fixture
+async def counted(infrastructure: Infrastructure) -> Any:
+    commands = Commands()
+    client: AsyncMongoClient = AsyncMongoClient(infrastructure.mongodb_uri, tz_aware=True,
+                                                event_listeners=[commands])
+    yield client[f"test_{infrastructure.run_id}_notify_{uuid.uuid4().hex[:6]}"], commands
+    await client.close()
+
+
+def _mails(n: int, now: datetime) -> list[dict[str, Any]]:
+    return [notification(f"test:{uuid.uuid4()}", "test", Mail(to=f"unit{i}@example.org", subject="Ny opgave",
+                                                              text="Se Velkommen."), case_id=f"c{i}", now=now)
+            for i in range(n)]
+
+
+def _sender(infrastructure: Infrastructure, store: NotificationStore) -> NotificationSender:
+    return NotificationSender(store, infrastructure.settings(ServiceSettings))
+
+
+async def test_a_pass_claims_checks_and_cleans_up_its_batch_with_one_command_each(infrastructure, counted):
+    db, commands = counted
+    store = NotificationStore(db)
+    mails = _mails(8, datetime.now(UTC))
+    await store.add(mails)
+    commands.counts.clear()
+    assert await _sender(infrastructure, store).send_due() == 8
+    assert await store.pending.count_documents({}) == 0
+    assert await store.sent.count_documents({}) == 8
+    assert await store.claims.count_documents({}) == 0
+    counts = commands.counts
+    assert counts["insert notification_claims"] == 1
+    assert counts["find notifications_sent"] == 1
+    assert counts["delete notifications"] == 1
+    assert counts["delete notification_claims"] == 1
+    assert counts["insert notifications_sent"] == 8  # each right after the server accepted the mail
+    for mail in mails:
+        assert len(await mails_with(infrastructure.mailpit_url, f"{mail['_id']}@velkommen")) == 1
+
+
+async def test_a_live_claim_is_left_alone_and_a_dead_senders_claim_is_taken_over(infrastructure, counted):
+    db, _ = counted
+    store = NotificationStore(db)
+    now = datetime.now(UTC)
+    held, abandoned, free = _mails(3, now)
+    await store.add([held, abandoned, free])
+    await store.claims.insert_many([
+        {"_id": held["_id"], "owner": "another sender", "until": now + timedelta(minutes=2)},
+        {"_id": abandoned["_id"], "owner": "a sender that died", "until": now - timedelta(seconds=1)}])
+    sender = _sender(infrastructure, store)
+    assert await sender.send_due() == 2
+    assert {d["_id"] async for d in store.pending.find({}, {"_id": 1})} == {held["_id"]}
+    assert await mails_with(infrastructure.mailpit_url, f"{held['_id']}@velkommen") == []
+    for mail in (abandoned, free):
+        assert len(await mails_with(infrastructure.mailpit_url, f"{mail['_id']}@velkommen")) == 1
+    # The other sender's claim is still its own; this sender's are gone.
+    assert [c["owner"] async for c in store.claims.find({})] == ["another sender"]
+
+
+async def test_a_mail_recorded_as_sent_before_the_clean_up_is_not_sent_again(infrastructure, counted):
+    db, _ = counted
+    store = NotificationStore(db)
+    [mail] = _mails(1, datetime.now(UTC))
+    await store.add([mail])
+    # A sender that stopped between the sent record and deleting the pending notification.
+    await store.sent.insert_one({"_id": mail["_id"], "kind": "test", "case_id": mail["case_id"],
+                                 "at": datetime.now(UTC)})
+    assert await _sender(infrastructure, store).send_due() == 1
+    assert await store.pending.count_documents({}) == 0
+    assert await mails_with(infrastructure.mailpit_url, f"{mail['_id']}@velkommen") == []
