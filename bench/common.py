@@ -26,6 +26,18 @@ def servers() -> tuple[str, str]:
     return "127.0.0.1:9092", "mongodb://127.0.0.1:27017/"
 
 
+def production_intervals() -> dict[str, str]:
+    """The periodic work's intervals as a production installation has them (the settings' defaults), for the
+    services a benchmark starts: the fault harness polls every 0.5 s so that its scenarios settle fast, which
+    would count several times the idle work of production against each registration. (The relay is woken by
+    every write and the consumers by every event either way: the end-to-end path does not wait for a poll.)"""
+    from services.school_intake.settings import SchoolIntakeSettings
+
+    fields = SchoolIntakeSettings.model_fields
+    return {name.upper(): str(fields[name].default) for name in
+            ("outbox_poll_seconds", "notification_poll_seconds", "waitlist_positions_seconds")}
+
+
 def machine() -> str:
     memory = ""
     try:

@@ -34,7 +34,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
 
-from bench.common import ROOT, machine
+from bench.common import ROOT, machine, production_intervals
 from shared import bus
 from shared.events import NEWCOMER_ARRIVED, to_json
 from shared.settings import ServiceSettings
@@ -256,7 +256,7 @@ async def main() -> None:
     results: dict = {"machine": machine(), "started": datetime.now(UTC).isoformat(timespec="seconds"),
                      "sections": sorted(SECTIONS)}
     workdir = Path(tempfile.mkdtemp(prefix="velkommen-bench-"))
-    inst = Installation(workdir)
+    inst = Installation(workdir, service_env=production_intervals())
     inst.start()
     try:
         token = inst.token("borgerservice")

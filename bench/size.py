@@ -39,7 +39,7 @@ import httpx
 from bson import ObjectId
 from pymongo import AsyncMongoClient
 
-from bench.common import ROOT, machine, percentile
+from bench.common import ROOT, machine, percentile, production_intervals
 from bench.flow import cpu_seconds, database_commands, per_registration, run_load, table
 from tests.faults.harness import PREFIX, SERVICES, Installation
 
@@ -237,7 +237,7 @@ async def idle(inst: Installation) -> dict:
 
 async def one_size(cases: int) -> dict:
     workdir = Path(tempfile.mkdtemp(prefix=f"velkommen-size-{cases}-"))
-    inst = Installation(workdir)
+    inst = Installation(workdir, service_env=production_intervals())
     inst.start()
     client = AsyncMongoClient(inst.mongodb_uri, tz_aware=True)
     try:

@@ -42,8 +42,9 @@ def consumed_topics(service: str) -> list[str]:
 
 
 class Installation:
-    def __init__(self, workdir: Path):
+    def __init__(self, workdir: Path, service_env: dict[str, str] | None = None):
         self.workdir = workdir
+        self.service_env = service_env or {}  # over the harness's own settings (the benchmarks: production's)
         self.kafka_port, self.controller_port, self.db_port = free_port(), free_port(), free_port()
         self.smtp_port, self.mailpit_port = free_port(), free_port()
         self.mailpit_url = f"http://127.0.0.1:{self.mailpit_port}"
@@ -94,6 +95,7 @@ class Installation:
             "AUTH_DEV_ISSUER": "true", "AUTH_DEV_KEY_FILE": str(self.key_file),
             "SMTP_PORT": str(self.smtp_port), "NOTIFICATION_POLL_SECONDS": "0.5",
             **{f"{s.upper()}_URL": url for s, url in self.urls.items()},
+            **self.service_env,
             **extra_env,
         }
         log = open(self.workdir / f"{service}.log", "a")
