@@ -186,6 +186,7 @@ class ConsumerRunner:
             enable_auto_commit=False,
             auto_offset_reset="earliest",
             max_poll_interval_ms=300_000,
+            fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
         )
 
     async def start(self) -> None:
@@ -412,6 +413,10 @@ class TopicFollower(Generic[P]):
         self.catch_up_seconds = catch_up_seconds
         self.applied = 0
         self._consumer: AIOKafkaConsumer | None = None
+        # caught_up() asks the topic's end offsets through a client of its own: a broker answers the requests of
+        # one connection in order, so on the reading consumer's connection the question waits behind the fetch
+        # the broker is holding (up to consumer_fetch_max_wait_ms) whenever the topic is quiet.
+        self._offsets: AIOKafkaConsumer | None = None
         self._partitions: list[TopicPartition] = []
         self._progress = asyncio.Condition()
         self._started = asyncio.Event()
@@ -420,18 +425,23 @@ class TopicFollower(Generic[P]):
     async def start(self) -> None:
         consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap_servers,
                                     client_id=f"{self.settings.service_name}-follower", enable_auto_commit=False,
-                                    auto_offset_reset="earliest")
+                                    auto_offset_reset="earliest",
+                                    fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms)
+        offsets = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap_servers,
+                                   client_id=f"{self.settings.service_name}-follower-offsets",
+                                   enable_auto_commit=False)
         await consumer.start()
         try:
+            await offsets.start()
             partitions = await topic_partitions(self.settings, self.topic)
             if not partitions:
                 raise KafkaConnectionError(f"no partitions known for {self.topic} yet")
             consumer.assign(partitions)
             await consumer.seek_to_beginning(*partitions)
         except BaseException:
-            await consumer.stop()
+            await asyncio.gather(consumer.stop(), offsets.stop(), return_exceptions=True)
             raise
-        self._partitions, self._consumer = partitions, consumer
+        self._partitions, self._consumer, self._offsets = partitions, consumer, offsets
         self._started.set()
 
     async def run(self) -> None:
@@ -453,6 +463,8 @@ class TopicFollower(Generic[P]):
                     self._progress.notify_all()
         finally:
             await self._consumer.stop()
+            if self._offsets is not None:
+                await self._offsets.stop()
 
     def stop(self) -> None:
         self._stopping.set()
@@ -462,9 +474,9 @@ class TopicFollower(Generic[P]):
         (logged: the caller goes on with what it has)."""
         try:
             await asyncio.wait_for(self._started.wait(), self.catch_up_seconds)
-            assert self._consumer is not None
+            assert self._consumer is not None and self._offsets is not None
             consumer = self._consumer
-            ends = await asyncio.wait_for(consumer.end_offsets(self._partitions), self.catch_up_seconds)
+            ends = await asyncio.wait_for(self._offsets.end_offsets(self._partitions), self.catch_up_seconds)
 
             async def reached() -> None:
                 async with self._progress:
