@@ -65,14 +65,21 @@ def duplicate_ids(error: BulkWriteError) -> list[Any]:
     return [e["op"]["_id"] for e in errors]
 
 
+async def insert_new_returning_existing(collection: AsyncCollection, documents: Sequence[dict[str, Any]]) -> set[Any]:
+    """Insert those documents that do not exist yet (one unordered insert); returns the _ids that existed (a
+    unique insert each: a claim or marker is won by exactly one writer, on FerretDB as on MongoDB)."""
+    if not documents:
+        return set()
+    try:
+        await collection.insert_many(documents, ordered=False)
+    except BulkWriteError as exc:
+        return set(duplicate_ids(exc))
+    return set()
+
+
 async def insert_new_many(collection: AsyncCollection, documents: Sequence[dict[str, Any]]) -> int:
     """Insert those documents that do not exist yet (one unordered insert); returns how many were new."""
-    if not documents:
-        return 0
-    try:
-        return len((await collection.insert_many(documents, ordered=False)).inserted_ids)
-    except BulkWriteError as exc:
-        return len(documents) - len(duplicate_ids(exc))
+    return len(documents) - len(await insert_new_returning_existing(collection, documents))
 
 
 async def keep_newest(collection: AsyncCollection, document: dict[str, Any], by: str) -> bool:

@@ -34,10 +34,10 @@ import aiosmtplib
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import DuplicateKeyError
 
 from shared.auth import Principal, Role, require
-from shared.db import TRANSIENT_DB_ERRORS, duplicate_ids, find_by_ids, insert_new, insert_new_many
+from shared.db import TRANSIENT_DB_ERRORS, find_by_ids, insert_new, insert_new_many, insert_new_returning_existing
 from shared.metrics import ServiceMetrics
 from shared.settings import ServiceSettings
 
@@ -212,11 +212,8 @@ class NotificationSender:
         """The ids this sender may send: those it claimed now (one unordered insert), and those whose claiming
         sender died (its lease ended)."""
         now = datetime.now(UTC)
-        try:
-            await self.store.claims.insert_many([self._claim_of(i, now) for i in notification_ids], ordered=False)
-            return set(notification_ids)
-        except BulkWriteError as exc:
-            held = set(duplicate_ids(exc))
+        claims = [self._claim_of(i, now) for i in notification_ids]
+        held = await insert_new_returning_existing(self.store.claims, claims)
         claimed = set(notification_ids) - held
         for claim in await find_by_ids(self.store.claims, sorted(held)):
             if claim["until"] > now:

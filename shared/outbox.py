@@ -43,7 +43,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.bus import FATAL_PRODUCER_ERRORS, Producer
-from shared.db import TRANSIENT_DB_ERRORS, duplicate_ids, find_by_ids
+from shared.db import TRANSIENT_DB_ERRORS, duplicate_ids, find_by_ids, insert_new_returning_existing
 from shared.events import EventEnvelope, to_json
 from shared.metrics import ServiceMetrics
 from shared.tracing import current_trace_headers, publishing
@@ -425,12 +425,8 @@ class OutboxRelay:
     async def _claim(self, event_ids: list[str], now: datetime) -> set[str]:
         """Claim optimistically: an insert per event. Returns the ids claimed before (by us or another replica,
         or already published): only those are then read, each by _id."""
-        try:
-            await self.log.insert_many([{"_id": i, "owner": self.owner, "until": now + self.lease}
-                                        for i in event_ids], ordered=False)
-        except BulkWriteError as exc:
-            return set(duplicate_ids(exc))
-        return set()
+        return await insert_new_returning_existing(self.log, [{"_id": i, "owner": self.owner, "until": now + self.lease}
+                                                              for i in event_ids])
 
     async def _sort_out(self, pending: list[list[dict[str, Any]]], lost: set[str], now: datetime) -> _Claims:
         """Which claimed entries to send, which claims to give back, which expired claims to take over."""

@@ -9,11 +9,10 @@ from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
 
 from services.job_match.domain import JobLead, LeadStatus, Listing, SpouseProfile, lead_id_for
 from shared.concurrency import ChangedMeanwhile, ChangeTurns
-from shared.db import duplicate_ids, find_by_ids, insert_new_many, keep_newest, newest
+from shared.db import find_by_ids, insert_new_many, insert_new_returning_existing, keep_newest, newest
 from shared.outbox import compaction_update, ensure_outbox_indexes, outbox_fields, outbox_update
 
 # Makes the outbox entry that announces a spouse's new leads: (case id, lead documents, when) -> JobLeadsFound
@@ -69,12 +68,8 @@ class JobStore:
 
         new = [{"_id": listing.id, **fields(listing, fp), **outbox_fields([entry])}
                for listing, fp, entry in changes if listing.id not in known]
-        if new:
-            try:
-                await self.listings.insert_many(new, ordered=False)
-            except BulkWriteError as exc:
-                # Imported by someone else meanwhile: fall through to updating those.
-                known = known | set(duplicate_ids(exc))
+        # Imported by someone else meanwhile: fall through to updating those.
+        known = known | await insert_new_returning_existing(self.listings, new)
         for listing, fp, entry in changes:
             if listing.id in known:
                 update = outbox_update([entry])
