@@ -285,9 +285,7 @@ async def main() -> None:
             results["db_commands_per_registration"] = per_registration(before, database_commands(inst), posted)
             report("db_commands_per_registration", results["db_commands_per_registration"], results)
             cpu_after = cpu_seconds(inst)
-            results["cpu_ms_per_registration"] = {
-                k: round((cpu_after[k] - cpu_before.get(k, 0)) * 1000 / max(posted, 1), 2)
-                                                  for k in cpu_after}
+            results["cpu_ms_per_registration"] = cpu_ms_per(cpu_before, cpu_after, max(posted, 1))
             report("cpu_ms_per_registration", results["cpu_ms_per_registration"], results)
             results["peak_rss_mib"] = {s: peak_rss_mib(p.pid) for s, p in inst.processes.items()}
             report("end_to_end_50_per_s", results["end_to_end_50_per_s"], results)
@@ -365,6 +363,11 @@ def cpu_seconds(inst: Installation) -> dict[str, float]:
     children = resource.getrusage(resource.RUSAGE_CHILDREN)  # finished load generator processes
     used["load_generator"] = children.ru_utime + children.ru_stime
     return used
+
+
+def cpu_ms_per(before: dict[str, float], after: dict[str, float], per: float, digits: int = 2) -> dict[str, float]:
+    """CPU milliseconds each process used between two cpu_seconds() readings, per `per` (registrations, seconds)."""
+    return {k: round((after[k] - before.get(k, 0)) * 1000 / per, digits) for k in after}
 
 
 def database_commands(inst: Installation) -> dict[str, dict[str, float]]:
