@@ -104,31 +104,46 @@ async def find_by_ids(collection: AsyncCollection, ids: Sequence[Any], projectio
     return [found[i] for i in dict.fromkeys(ids) if i in found]
 
 
-# How far back `newest` looks, window after window, until it has found enough.
-NEWEST_WINDOWS = (timedelta(days=1), timedelta(days=7), timedelta(days=31), timedelta(days=366))
+# `newest` looks back window by window: the first reaches a day back; each next one as far as the density found
+# so far says `limit` documents lie (a fifth more, for unevenness), between 1.5 and 16 times the reach before;
+# past a year, back to the beginning (or `since`).
+NEWEST_FIRST_REACH = timedelta(days=1)
+NEWEST_LAST_REACH = timedelta(days=366)
+NEWEST_GROWTH = (1.5, 16.0)
+
+
+def next_reach(reach: timedelta, found: int, limit: int) -> timedelta:
+    """How far back `newest`'s next window reaches, from how many of `limit` it found within `reach`."""
+    low, high = NEWEST_GROWTH
+    factor = high if found == 0 else min(max(limit / found * 1.2, low), high)
+    return reach * factor
 
 
 async def newest(collection: AsyncCollection, query: dict[str, Any], by: str, limit: int, now: datetime, *,
                  since: datetime | None = None, projection: dict | None = None) -> list[dict[str, Any]]:
     """The `limit` documents matching `query` with the newest `by` (not before `since`, when given). FerretDB
     sorts in memory all that the filter returns, so the range on `by` (an index serves it) reaches back window
-    by window (a day, a week, a month, a year, then all or `since`) until it holds `limit`: a read of the newest
-    that does not grow with the years of data behind them. Each window asks only for the time before the last
-    one (and for what is still missing), so no document is read twice."""
-    bounds: list[datetime | None] = [now - w for w in NEWEST_WINDOWS if since is None or now - w > since]
-    bounds.append(since)
+    by window until it holds `limit`: a read of the newest that does not grow with the years of data behind
+    them. Each window asks only for the time before the last one (and for what is still missing), so no
+    document is read twice, and reaches as far as the documents found so far say is needed, so the last window
+    reads little more than it keeps (a fixed week after a busy day read six days to keep a few)."""
     docs: list[dict[str, Any]] = []
+    reach = NEWEST_FIRST_REACH
     later: datetime | None = None  # the start of the window before: this one ends there
-    for bound in bounds:
-        wanted = limit - len(docs)
+    while True:
+        bound: datetime | None = now - reach if reach < NEWEST_LAST_REACH else None
+        last = bound is None or (since is not None and bound <= since)
+        if since is not None and last:
+            bound = since
         window: dict[str, Any] | None
         if bound is not None:
             window = {"$gte": bound, "$lt": later} if later is not None else {"$gte": bound}
         else:  # back to the beginning: with documents that have no `by` (sorted last), as a plain find would
             window = {"$not": {"$gte": later}} if later is not None else None
+        wanted = limit - len(docs)
         asked = {**query, by: window} if window is not None else query
         docs += await collection.find(asked, projection).sort([(by, -1)]).limit(wanted).to_list(length=wanted)
-        if len(docs) >= limit:
-            break
+        if len(docs) >= limit or last:
+            return docs
         later = bound
-    return docs
+        reach = next_reach(reach, len(docs), limit)

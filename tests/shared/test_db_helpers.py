@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from shared.db import find_by_ids, newest
+from shared.db import find_by_ids, newest, next_reach
 from tests.conftest import Infrastructure
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
@@ -74,6 +74,24 @@ async def test_newest_reads_no_document_twice(collection: Any, limit: int) -> No
     assert len(reads.filters) > 1
     matched = [{d["_id"] async for d in collection.find(f, {"_id": 1})} for f in reads.filters]
     assert sum(len(m) for m in matched) == len(set().union(*matched))
+
+
+async def test_newest_reaches_back_as_far_as_the_density_says(collection: Any) -> None:
+    """A busy collection (55 documents a day, as a school's finished tasks in the seeded benchmark): the newest
+    100 are the last day and most of the next; a fixed week as the second window read 385 documents to keep
+    100. What the filters match, summed, stays within half again the limit."""
+    await collection.insert_many([{"_id": f"busy{i}", "kind": "busy", "at": NOW - timedelta(minutes=i * 1440 / 55)}
+                                  for i in range(55 * 30)])
+    reads = Reads(collection)
+    found = await newest(reads, {"kind": "busy"}, "at", 100, NOW)
+    assert [d["_id"] for d in found] == [f"busy{i}" for i in range(100)]
+    matched = sum([await collection.count_documents(f) for f in reads.filters])
+    assert matched <= 150, (matched, reads.filters)
+
+
+@pytest.mark.parametrize(("found", "factor"), [(0, 16.0), (1, 16.0), (50, 2.4), (90, 1.5), (100, 1.5)])
+def test_next_reach_grows_with_what_is_missing_within_bounds(found: int, factor: float) -> None:
+    assert next_reach(timedelta(hours=10), found, 100) == timedelta(hours=10 * factor)
 
 
 async def test_find_by_ids_keeps_the_order_asked_and_skips_missing_ones(collection: Any) -> None:
