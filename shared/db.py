@@ -4,7 +4,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import AsyncMongoClient, monitoring
+from pymongo import AsyncMongoClient, ReplaceOne, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import (
@@ -84,13 +84,27 @@ async def insert_new_many(collection: AsyncCollection, documents: Sequence[dict[
 
 async def keep_newest(collection: AsyncCollection, document: dict[str, Any], by: str) -> bool:
     """Store the document (by its _id) unless the stored one is at least as new by the field `by`. False when the
-    stored one is newer (this one came late); an equal one is left as stored. Only for documents one writer at a
-    time changes (a case's events in order): the read and the replace are two steps on FerretDB."""
-    stored = await collection.find_one({"_id": document["_id"]}, {by: 1})
-    if stored is not None and stored[by] >= document[by]:
-        return bool(stored[by] == document[by])
-    await collection.replace_one({"_id": document["_id"]}, document, upsert=True)
-    return True
+    stored one is newer (this one came late); an equal one is left as stored."""
+    kept = await keep_newest_many(collection, [document], by)
+    return bool(kept[document["_id"]] == document[by])
+
+
+async def keep_newest_many(collection: AsyncCollection, documents: Sequence[dict[str, Any]], by: str) -> dict[Any, Any]:
+    """`keep_newest` for many documents in two commands: one read of the stored `by`s, one write of a replace for
+    each that is newer (of several with one _id, the newest, the first of equal ones). Returns each _id's `by` as
+    stored now. Only for documents one writer at a time changes (a case's events in order): the read and the
+    replace are two steps on FerretDB."""
+    chosen: dict[Any, dict[str, Any]] = {}
+    for doc in documents:
+        if doc["_id"] not in chosen or doc[by] > chosen[doc["_id"]][by]:
+            chosen[doc["_id"]] = doc
+    if not chosen:
+        return {}
+    kept = {d["_id"]: d[by] for d in await find_by_ids(collection, list(chosen), {by: 1})}
+    newer = [d for i, d in chosen.items() if i not in kept or kept[i] < d[by]]
+    if newer:
+        await collection.bulk_write([ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in newer], ordered=False)
+    return {**kept, **{d["_id"]: d[by] for d in newer}}
 
 
 async def find_by_ids(collection: AsyncCollection, ids: Sequence[Any], projection: dict | None = None,

@@ -13,7 +13,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.registration.domain import TimelineEntry
 from shared.concurrency import ChangeTurns
-from shared.db import insert_new, insert_new_many, keep_newest, newest
+from shared.db import insert_new, insert_new_many, keep_newest_many, newest
 from shared.outbox import LOG_COLLECTION, compaction_update, ensure_outbox_indexes, published_event_ids
 
 
@@ -102,9 +102,8 @@ class CaseStore:
 
     async def record_plan_progress(self, reports: list[dict[str, Any]]) -> None:
         """Keep each case's newest report (`_id` the case, `at` when it was so); an older one, late or
-        redelivered, changes nothing."""
-        for report in reports:
-            await keep_newest(self.plan_progress, report, "at")
+        redelivered, changes nothing. Two commands, whatever the number of reports."""
+        await keep_newest_many(self.plan_progress, reports, "at")
 
     async def plan_progress_of(self, case_id: str) -> dict[str, Any] | None:
         return await self.plan_progress.find_one({"_id": case_id})

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from shared.db import find_by_ids, newest, next_reach
+from shared.db import find_by_ids, keep_newest, keep_newest_many, newest, next_reach
 from tests.conftest import Infrastructure
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
@@ -92,6 +92,39 @@ async def test_newest_reaches_back_as_far_as_the_density_says(collection: Any) -
 @pytest.mark.parametrize(("found", "factor"), [(0, 16.0), (1, 16.0), (50, 2.4), (90, 1.5), (100, 1.5)])
 def test_next_reach_grows_with_what_is_missing_within_bounds(found: int, factor: float) -> None:
     assert next_reach(timedelta(hours=10), found, 100) == timedelta(hours=10 * factor)
+
+
+class Commands:
+    """A collection whose finds and bulk writes are counted."""
+
+    def __init__(self, collection: Any):
+        self.collection, self.finds, self.writes = collection, 0, 0
+
+    def find(self, *args: Any) -> Any:
+        self.finds += 1
+        return self.collection.find(*args)
+
+    async def bulk_write(self, *args: Any, **kwargs: Any) -> Any:
+        self.writes += 1
+        return await self.collection.bulk_write(*args, **kwargs)
+
+
+async def test_keep_newest_many_keeps_each_newest_in_two_commands(collection: Any) -> None:
+    """Stored d0 and d1 (NOW - 2 h, NOW - 5 h): d0 older (left), d1 newer (replaced), x new (inserted, the newest of
+    its three, the first of two equal), d3 (NOW - 30 h) equal (left as stored)."""
+    hour = timedelta(hours=1)
+    docs = [{"_id": "d0", "at": NOW - 3 * hour, "v": "late"}, {"_id": "d1", "at": NOW, "v": "newer"},
+            {"_id": "x", "at": NOW - hour, "v": "first"}, {"_id": "x", "at": NOW - hour, "v": "equal"},
+            {"_id": "x", "at": NOW - 2 * hour, "v": "older"}, {"_id": "d3", "at": NOW - 30 * hour, "v": "same"}]
+    counted = Commands(collection)
+    kept = await keep_newest_many(counted, docs, "at")
+    assert (counted.finds, counted.writes) == (1, 1)
+    stored = {d["_id"]: d async for d in collection.find({"_id": {"$in": ["d0", "d1", "x", "d3"]}})}
+    assert "v" not in stored["d0"] and stored["d1"]["v"] == "newer" and stored["x"]["v"] == "first"
+    assert "v" not in stored["d3"]
+    assert kept == {i: d["at"] for i, d in stored.items()}
+    assert await keep_newest(collection, {"_id": "d0", "at": NOW - 9 * hour}, "at") is False
+    assert await keep_newest(collection, {"_id": "d1", "at": NOW}, "at") is True  # equal: left as stored
 
 
 async def test_find_by_ids_keeps_the_order_asked_and_skips_missing_ones(collection: Any) -> None:
