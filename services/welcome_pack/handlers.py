@@ -66,7 +66,8 @@ class WelcomePackHandlers:
     def subscriptions(self) -> list[Subscription]:
         return [
             Subscription(NEWCOMER_ARRIVED, self.newcomer_arrived, handle_batch=self.newcomers_arrived),
-            Subscription(SCHOOL_INTAKE_STATUS_CHANGED, self.school_intake_status_changed),
+            Subscription(SCHOOL_INTAKE_STATUS_CHANGED, self.school_intake_status_changed,
+                         handle_batch=self.school_intake_statuses_changed),
             Subscription(JOB_LEAD_STATUS_CHANGED, self.job_lead_status_changed),
             Subscription(NEWCOMER_ERASED, self.newcomer_erased),
         ]
@@ -120,25 +121,27 @@ class WelcomePackHandlers:
             for c in contacts if c["_id"] in consenting])
 
     async def school_intake_status_changed(self, event: EventEnvelope[SchoolIntakeStatusChanged]) -> None:
-        """The family's view of the child's intake, and the child's plan step when the intake completes it."""
-        change = event.payload
-        case_id = str(change.case_id)
-        if change.child_index is None or await self.store.plan(case_id) is None:
-            return  # a v1 event (no child), or a case this service has no plan for (erased, or not yet arrived)
-        await self.store.record_intake({
-            "_id": f"{case_id}:{change.child_index}:{change.kind}", "case_id": case_id,
-            "child_index": change.child_index, "kind": change.kind, "unit_id": change.unit_id,
-            "unit_name": change.unit_name, "unit_address": change.unit_address, "status": change.status,
-            "changed_at": change.changed_at,
-            "task_id": str(change.task_id), "waitlist_position": change.waitlist_position,
-            "grade_band": list(change.grade_band) if change.grade_band else None,
-            "offer_deadline": change.offer_deadline.isoformat() if change.offer_deadline else None,
-            "source_event_id": str(event.event_id)})
-        if change.status == "offered":
-            await self._mail_the_offer(case_id, change)
-        await self._tick(case_id, domain.step_ids_done_by_intake(change.kind, change.status, change.child_index),
-                         f"{event.producer}", change.changed_at, event)
-        await self.erasures.forget_if_erased([case_id], self._erase_case)
+        await self.school_intake_statuses_changed([event])
+
+    async def school_intake_statuses_changed(self, events: list[EventEnvelope[SchoolIntakeStatusChanged]]) -> None:
+        """The family's view of its children's intakes, and the plan steps an intake completes: one read of the
+        plans, two commands for the intakes and one tombstone query per batch; an offer's mail and a completed
+        step (rarer) per event, in order."""
+        changes = [e for e in events if e.payload.child_index is not None]  # a v1 event names no child
+        # A case this service has no plan for (erased, or not yet arrived) gets nothing.
+        planned = await self.store.cases_with_plans(sorted({str(e.payload.case_id) for e in changes}))
+        changes = [e for e in changes if str(e.payload.case_id) in planned]
+        if not changes:
+            return
+        await self.store.record_intakes([_family_intake(e) for e in changes])
+        for event in changes:
+            change = event.payload
+            case_id = str(change.case_id)
+            if change.status == "offered":
+                await self._mail_the_offer(case_id, change)
+            await self._tick(case_id, domain.step_ids_done_by_intake(change.kind, change.status, change.child_index),
+                             f"{event.producer}", change.changed_at, event)
+        await self.erasures.forget_if_erased(sorted(planned), self._erase_case)
 
     async def _mail_the_offer(self, case_id: str, change: SchoolIntakeStatusChanged) -> None:
         """The offered place, to a consenting family, in its language (once per offer: the task's id)."""
@@ -193,6 +196,21 @@ class WelcomePackHandlers:
 
     async def newcomer_erased(self, event: EventEnvelope[NewcomerErased]) -> None:
         await self.erasures.erase(event, self._erase_case)
+
+
+def _family_intake(event: EventEnvelope[SchoolIntakeStatusChanged]) -> dict[str, Any]:
+    """What the family sees of a child's intake (one document per child and kind of place)."""
+    change = event.payload
+    case_id = str(change.case_id)
+    return {
+        "_id": f"{case_id}:{change.child_index}:{change.kind}", "case_id": case_id,
+        "child_index": change.child_index, "kind": change.kind, "unit_id": change.unit_id,
+        "unit_name": change.unit_name, "unit_address": change.unit_address, "status": change.status,
+        "changed_at": change.changed_at,
+        "task_id": str(change.task_id), "waitlist_position": change.waitlist_position,
+        "grade_band": list(change.grade_band) if change.grade_band else None,
+        "offer_deadline": change.offer_deadline.isoformat() if change.offer_deadline else None,
+        "source_event_id": str(event.event_id)}
 
 
 def _letter(event: EventEnvelope[NewcomerArrived], letter_id: str, language: str, renderer: LetterRenderer,

@@ -15,7 +15,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from shared.db import find_by_ids, insert_new, insert_new_many, keep_newest
+from shared.db import find_by_ids, insert_new, insert_new_many, keep_newest_many
 from shared.outbox import ensure_outbox_indexes
 
 
@@ -89,6 +89,9 @@ class LetterStore:
     async def plan(self, case_id: str) -> dict[str, Any] | None:
         return await self.plans.find_one({"_id": case_id})
 
+    async def cases_with_plans(self, case_ids: list[str]) -> set[str]:
+        return {doc["_id"] for doc in await find_by_ids(self.plans, case_ids, {"_id": 1})}
+
     async def letter_of_plan(self, case_id: str) -> dict[str, Any] | None:
         plan = await self.plan(case_id)
         return await self.get_letter(plan["letter_id"]) if plan else None
@@ -114,10 +117,10 @@ class LetterStore:
     async def intakes_of(self, case_id: str, keys: list[str]) -> list[dict[str, Any]]:
         return await find_by_ids(self.intakes, [f"{case_id}:{k}" for k in keys])
 
-    async def record_intake(self, doc: dict[str, Any]) -> None:
-        """Keep the newest status of a child's intake (events of a case arrive in order; a redelivered older one
-        does not move it back)."""
-        await keep_newest(self.intakes, doc, "changed_at")
+    async def record_intakes(self, docs: list[dict[str, Any]]) -> None:
+        """Keep the newest status of each child's intake (events of a case arrive in order; a redelivered older
+        one does not move it back): two commands, whatever the number."""
+        await keep_newest_many(self.intakes, docs, "changed_at")
 
     async def add_answer(self, doc: dict[str, Any]) -> bool:
         """False when the offer was answered before (the first answer stands)."""

@@ -218,6 +218,34 @@ async def test_school_intake_events_show_the_childs_place_and_tick_its_step(serv
     assert {s["status"] for s in states.values()} == {"done"} and len(states) == 2
 
 
+async def test_a_batch_of_intake_events_leaves_what_one_by_one_would(service):
+    """The consumer hands a poll's events over at once: each child's newest status is kept (a late older one and
+    a redelivery in the same batch change nothing), a case without a plan and a v1 event (no child) get nothing."""
+    client, app = service
+    event, case_id = await arrived(app, children=[child("Lina Haddad", "2016-03-05"),
+                                                  child("Omar Haddad", "2018-01-02")])
+    stranger = arrival_event(registration())  # never arrived here: no plan
+    at = datetime.now(UTC)
+
+    def changed(arrival, status: str, when: datetime, child_index: int | None = 0):
+        return SCHOOL_INTAKE_STATUS_CHANGED.envelope(SchoolIntakeStatusChanged(
+            case_id=arrival.payload.case_id, task_id=uuid.uuid4(), kind="district_school", unit_id="lindbjerg",
+            unit_name="Lindbjergskolen", child_index=child_index, status=status, changed_by="school",
+            changed_at=when), producer="school_intake", correlation_id=arrival.payload.case_id)
+
+    placed = changed(event, "placed", at)
+    batch = [changed(event, "new", at - timedelta(minutes=9)), placed, changed(event, "new", at - timedelta(minutes=5)),
+             placed, changed(event, "new", at, child_index=1), changed(stranger, "placed", at),
+             changed(event, "placed", at + timedelta(minutes=1), child_index=None)]
+    await app.state.handlers.school_intake_statuses_changed(batch)
+    intakes = {d["child_index"]: d["status"] for d in await app.state.store.intakes_of(
+        case_id, ["0:district_school", "1:district_school"])}
+    assert intakes == {0: "placed", 1: "new"}
+    assert await app.state.store.intakes_of(str(stranger.payload.case_id), ["0:district_school"]) == []
+    states = await app.state.store.step_states_of(case_id, ["school:0", "school:1"])
+    assert {k: v["status"] for k, v in states.items()} == {"school:0": "done"}
+
+
 async def test_a_family_untick_after_an_event_stays(service):
     client, app = service
     event, case_id = await arrived(app, children=[child("Lina Haddad", "2016-03-05")])
