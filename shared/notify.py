@@ -23,7 +23,8 @@ import email.policy
 import logging
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
@@ -130,21 +131,69 @@ class NotificationStore:
 
 
 class SmtpTransport:
-    """Sends one message through the configured relay; raises aiosmtplib's errors."""
+    """Sends messages through the configured relay; raises aiosmtplib's errors. Inside `connection()` (a sender's
+    pass) the mails share one connection: a connection of its own per mail (connect, greeting, STARTTLS, login,
+    quit) cost the sender more than the mail did."""
 
     def __init__(self, settings: ServiceSettings):
         self.settings = settings
+        self._smtp: aiosmtplib.SMTP | None = None
+        self._mails_on_it = 0
+        self._held = False
+        self._local_hostname: str | None = None  # the client's own name, looked up (in a thread) once
+
+    @asynccontextmanager
+    async def connection(self) -> AsyncIterator[None]:
+        """The mails sent inside share a connection (opened at the first, again after a failure), closed after."""
+        self._held = True
+        try:
+            yield
+        finally:
+            self._held = False
+            await self._close()
 
     async def send(self, msg: EmailMessage) -> None:
-        s = self.settings
         # Flattened here: aiosmtplib's own flattening folds long headers (an unsubscribe URL) into encoded words.
         raw = msg.as_bytes(policy=_POLICY.clone(linesep="\r\n"))
         sender, recipients = parseaddr(str(msg["From"]))[1], [parseaddr(str(msg["To"]))[1]]
-        await aiosmtplib.send(
-            raw, sender=sender, recipients=recipients, hostname=s.smtp_host, port=s.smtp_port,
-            timeout=s.smtp_timeout_seconds,
-            use_tls=s.smtp_security == "tls", start_tls=True if s.smtp_security == "starttls" else False,
-            username=s.smtp_username or None, password=s.smtp_password.get_secret_value() or None)
+        try:
+            try:
+                await (await self._open()).sendmail(sender, recipients, raw)
+            except aiosmtplib.SMTPServerDisconnected:
+                if not self._mails_on_it:
+                    raise
+                # A connection that served mails before was closed by the server (idle, or its limit per
+                # connection): once more on a new one.
+                await self._close()
+                await (await self._open()).sendmail(sender, recipients, raw)
+            self._mails_on_it += 1
+        except BaseException:
+            await self._close()  # after any failure the next mail starts on a new connection
+            raise
+        if not self._held:
+            await self._close()
+
+    async def _open(self) -> aiosmtplib.SMTP:
+        if self._smtp is None:
+            s = self.settings
+            smtp = aiosmtplib.SMTP(
+                hostname=s.smtp_host, port=s.smtp_port, timeout=s.smtp_timeout_seconds,
+                local_hostname=self._local_hostname,
+                use_tls=s.smtp_security == "tls", start_tls=True if s.smtp_security == "starttls" else False,
+                username=s.smtp_username or None, password=s.smtp_password.get_secret_value() or None)
+            await smtp.connect()  # with STARTTLS and login, as configured
+            self._local_hostname = smtp.local_hostname
+            self._smtp, self._mails_on_it = smtp, 0
+        return self._smtp
+
+    async def _close(self) -> None:
+        smtp, self._smtp = self._smtp, None
+        if smtp is None:
+            return
+        try:
+            await smtp.quit()
+        except (aiosmtplib.SMTPException, OSError, TimeoutError):
+            smtp.close()
 
 
 def _refused_recipient(exc: Exception) -> int | None:
@@ -201,7 +250,8 @@ class NotificationSender:
         if due:
             claimed = await self._claim([d["_id"] for d in due])
             try:
-                sent = await self._send_claimed([d for d in due if d["_id"] in claimed])
+                async with self.transport.connection():
+                    sent = await self._send_claimed([d for d in due if d["_id"] in claimed])
             finally:
                 if claimed:
                     await self.store.claims.delete_many({"_id": {"$in": sorted(claimed)}, "owner": self.owner})

@@ -1,6 +1,6 @@
 """shared.notify's sender, on the session's database and Mailpit: a pass handles its batch with one command per
 step (claims, the sent-check, the clean-up), skips what another sender holds, takes over what a dead sender
-held, and does not send again what was sent before the clean-up."""
+held, does not send again what was sent before the clean-up, and sends a pass's mails over one connection."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aiosmtplib
 import pytest
 from pymongo import AsyncMongoClient, monitoring
 
-from shared.notify import Mail, NotificationSender, NotificationStore, notification
+from shared.notify import Mail, NotificationSender, NotificationStore, SmtpTransport, message, notification
 from shared.settings import ServiceSettings
 from tests.conftest import Infrastructure
 from tests.mailpit import mails_with
@@ -104,3 +105,34 @@ async def test_a_mail_recorded_as_sent_before_the_clean_up_is_not_sent_again(inf
     assert await _sender(infrastructure, store).send_due() == 1
     assert await store.pending.count_documents({}) == 0
     assert await mails_with(infrastructure.mailpit_url, f"{mail['_id']}@velkommen") == []
+
+
+async def test_a_pass_sends_its_mails_over_one_connection(infrastructure, counted, monkeypatch):
+    db, _ = counted
+    store = NotificationStore(db)
+    mails = _mails(6, datetime.now(UTC))
+    await store.add(mails)
+    connects = Counter[str]()
+    connect = aiosmtplib.SMTP.connect
+
+    async def counting_connect(self: aiosmtplib.SMTP, *args: Any, **kwargs: Any) -> Any:
+        connects["connect"] += 1
+        return await connect(self, *args, **kwargs)
+
+    monkeypatch.setattr(aiosmtplib.SMTP, "connect", counting_connect)
+    assert await _sender(infrastructure, store).send_due() == 6
+    assert connects["connect"] == 1
+    for mail in mails:
+        assert len(await mails_with(infrastructure.mailpit_url, f"{mail['_id']}@velkommen")) == 1
+
+
+async def test_a_connection_the_server_closed_is_replaced_for_the_next_mail(infrastructure):
+    transport = SmtpTransport(infrastructure.settings(ServiceSettings))
+    first, second = (message(doc, transport.settings) for doc in _mails(2, datetime.now(UTC)))
+    async with transport.connection():
+        await transport.send(first)
+        assert transport._smtp is not None
+        transport._smtp.close()  # as a server does with an idle connection, or at its limit of mails per connection
+        await transport.send(second)
+    for sent in (first, second):
+        assert len(await mails_with(infrastructure.mailpit_url, str(sent["Message-ID"]).strip("<>"))) == 1
