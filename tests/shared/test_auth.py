@@ -48,6 +48,52 @@ async def test_the_key_file_is_private_and_reused(dev_settings, tmp_path):
     assert (await TokenVerifier(dev_settings).verify(first)).role is Role.ADMIN
 
 
+class CountedChecks(TokenVerifier):
+    """A verifier that counts the tokens it decodes and checks, and keeps only two."""
+
+    VERIFIED_KEPT = 2
+
+    def __init__(self, settings: ServiceSettings):
+        super().__init__(settings)
+        self.checks = 0
+
+    async def _check(self, token: str) -> tuple:
+        self.checks += 1
+        return await super()._check(token)
+
+
+async def test_a_token_is_checked_once_a_minute_and_never_known_past_its_expiry(dev_settings, monkeypatch):
+    issuer = DevIssuer(dev_settings.auth_dev_key_file)
+    verifier = CountedChecks(dev_settings)
+    token, short = issuer.token("admin", audience="velkommen"), issuer.token("admin", audience="velkommen",
+                                                                              lifetime_seconds=20)
+    for _ in range(3):
+        assert (await verifier.verify(token)).role is Role.ADMIN
+    assert verifier.checks == 1
+    now = time.time()
+    monkeypatch.setattr("shared.auth.time.time", lambda: now + 61)
+    await verifier.verify(token)
+    assert verifier.checks == 2  # a minute later: checked again
+    monkeypatch.setattr("shared.auth.time.time", lambda: now)
+    await verifier.verify(short)
+    monkeypatch.setattr("shared.auth.time.time", lambda: now + 21)
+    await verifier.verify(short)  # past its expiry (within the decoder's 30 s leeway): checked again, not known
+    assert verifier.checks == 4
+
+
+async def test_only_tokens_that_passed_are_kept_and_only_so_many(dev_settings):
+    issuer = DevIssuer(dev_settings.auth_dev_key_file)
+    verifier = CountedChecks(dev_settings)
+    for _ in range(2):
+        with pytest.raises(NotAuthenticated):
+            await verifier.verify(issuer.token("admin", audience="someone-else"))
+    assert verifier.checks == 2
+    tokens = [issuer.token("admin", audience="velkommen", subject=f"s{i}") for i in range(3)]
+    for token in [*tokens, tokens[2], tokens[0]]:
+        await verifier.verify(token)
+    assert verifier.checks == 2 + 3 + 1  # the third pushed the first out; the third itself is still known
+
+
 async def test_wrong_audience_expired_unknown_role_and_foreign_key_are_refused(dev_settings):
     issuer = DevIssuer(dev_settings.auth_dev_key_file)
     verifier = TokenVerifier(dev_settings)
