@@ -94,8 +94,8 @@ class WelcomePackHandlers:
         # (and a code Borgerservice issued since is not replaced).
         await self.store.add_plans([{"_id": letter["case_id"], "letter_id": letter["_id"],
                                      "language": letter["language"], "created_at": now} for letter in letters.values()])
-        for letter in letters.values():
-            await self.store.add_code_if_none(self.access.new_code_document(letter["case_id"], now, "system"))
+        await self.store.add_codes_if_none([self.access.new_code_document(letter["case_id"], now, "system")
+                                            for letter in letters.values()])
         await self._mail_the_families(events, letters)
         await self.erasures.forget_if_erased(case_ids, self._erase_case)
 

@@ -155,8 +155,9 @@ class LetterStore:
     async def current_code(self, case_id: str) -> dict[str, Any] | None:
         return await self.codes.find_one({"_id": case_id})
 
-    async def add_code_if_none(self, doc: dict[str, Any]) -> bool:
-        return await insert_new(self.codes, doc)
+    async def add_codes_if_none(self, docs: list[dict[str, Any]]) -> None:
+        """Each case's first sign-in code (one unordered insert); a case's existing code is left as it is."""
+        await insert_new_many(self.codes, docs)
 
     async def replace_code(self, doc: dict[str, Any]) -> None:
         await self.codes.replace_one({"_id": doc["_id"]}, doc, upsert=True)
