@@ -20,12 +20,17 @@ class WorkingDays:
         categories = (holidays.PUBLIC, holidays.OPTIONAL) if count_customary_days_off else (holidays.PUBLIC,)
         # Years are added as dates are asked about (the package expands itself).
         self._days_off = holidays.country_holidays("DK", categories=categories)
+        # A plan asks for the same few (arrival date, days) many times a day, each a walk over the calendar.
+        self._walk_cached = lru_cache(maxsize=4096)(self._walk)
 
     def is_working_day(self, day: date) -> bool:
         return day.weekday() < 5 and day not in self._days_off
 
     def add(self, start: date, days: int) -> date:
         """The date `days` working days after `start` (start itself does not count, whatever day it is)."""
+        return self._walk_cached(start, days)
+
+    def _walk(self, start: date, days: int) -> date:
         if days < 0:
             raise ValueError("days must not be negative")
         current = start
