@@ -13,7 +13,7 @@ from services.school_intake import domain
 from services.school_intake.mails import task_arrived_notifications
 from services.school_intake.settings import SchoolIntakeSettings
 from services.school_intake.store import IntakeTaskStore
-from services.school_intake.workflow import answer_offer, erase_case, open_intake_tasks
+from services.school_intake.workflow import OpenedTasks, answer_offer, erase_case, open_intake_tasks
 from shared.bus import Subscription
 from shared.db import find_by_ids
 from shared.erasure import ErasureLog
@@ -65,20 +65,23 @@ class SchoolIntakeHandlers:
     async def newcomers_arrived(self, events: list[EventEnvelope[NewcomerArrived]]) -> None:
         case_ids = [str(event.payload.case_id) for event in events]
         erased = await self.erasures.erased_among(case_ids)  # a replayed arrival must not bring erased data back
-        task_ids = await open_intake_tasks(self.store, self.settings, self.config,
-                                           [e for e in events if str(e.payload.case_id) not in erased])
-        await self._tell_the_units(task_ids)
+        opened = await open_intake_tasks(self.store, self.settings, self.config,
+                                         [e for e in events if str(e.payload.case_id) not in erased])
+        await self._tell_the_units(opened)
         await self.erasures.forget_if_erased(case_ids, self._erase_case)
 
-    async def _tell_the_units(self, task_ids: list[str]) -> None:
-        """A mail to each new task's unit. Derived again from the stored tasks on a redelivery (the same ids:
-        written once), but not for tasks created before the notification window (a replay of old events)."""
-        if self.notifications is None or not task_ids:
+    async def _tell_the_units(self, opened: OpenedTasks) -> None:
+        """A mail to each new task's unit. For tasks that existed (a redelivery) derived again from the stored ones
+        (the same ids: written once), but not for tasks created before the notification window (a replay of old
+        events). The tasks written now are not read back."""
+        if self.notifications is None or not opened.ids:
             return
         now = datetime.now(UTC)
         since = now - timedelta(hours=self.settings.task_notification_window_hours)
-        tasks = [t for t in await find_by_ids(self.store.tasks, task_ids, {"outbox": 0, "history": 0})
-                 if t["created_at"] >= since]
+        existed = [i for i in opened.ids if i not in opened.written]
+        by_id = {**opened.written, **{t["_id"]: t for t in await find_by_ids(self.store.tasks, existed,
+                                                                             {"outbox": 0, "history": 0})}}
+        tasks = [by_id[i] for i in opened.ids if i in by_id and by_id[i]["created_at"] >= since]
         await self.notifications.add(task_arrived_notifications(tasks, self.config, self.settings.school_intake_url,
                                                                 now))
 

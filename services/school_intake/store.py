@@ -11,7 +11,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 
 from services.school_intake.domain import TaskStatus
 from shared.concurrency import ChangeTurns
-from shared.db import find_by_ids, insert_new, insert_new_many, newest
+from shared.db import find_by_ids, insert_new, insert_new_returning_existing, newest
 from shared.outbox import compaction_update, ensure_outbox_indexes
 
 
@@ -79,9 +79,9 @@ class IntakeTaskStore:
     async def insert_task(self, task: dict[str, Any]) -> bool:
         return await insert_new(self.tasks, task)
 
-    async def insert_tasks(self, tasks: list[dict[str, Any]]) -> int:
-        """Store the tasks that do not exist yet (one unordered insert); returns how many were new."""
-        return await insert_new_many(self.tasks, tasks)
+    async def insert_tasks(self, tasks: list[dict[str, Any]]) -> set[str]:
+        """Store the tasks that do not exist yet (one unordered insert); returns the ids of those that existed."""
+        return await insert_new_returning_existing(self.tasks, tasks)
 
     async def get_task(self, task_id: str) -> dict[str, Any] | None:
         return await self.tasks.find_one({"_id": task_id}, {"outbox": 0})

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -138,9 +139,18 @@ class SeatSnapshot:
         self.taken[pool_id] = self.taken.get(pool_id, 0) + 1
 
 
+@dataclass(frozen=True)
+class OpenedTasks:
+    """The tasks a batch of arrivals needs: every id, in the order of the events, and the documents of those
+    written now (the others existed: a redelivery)."""
+
+    ids: list[str]
+    written: dict[str, dict[str, Any]]
+
+
 async def open_intake_tasks(store: IntakeTaskStore, settings: SchoolIntakeSettings,
                             config: domain.MunicipalityConfig,
-                            events: list[EventEnvelope[NewcomerArrived]]) -> list[str]:
+                            events: list[EventEnvelope[NewcomerArrived]]) -> OpenedTasks:
     """Create the tasks these arrivals need; reception-class tasks take a free place or join the waitlist.
 
     For a whole batch: one read of the seats, one existence check per reception-class task (a task that exists
@@ -178,8 +188,9 @@ async def open_intake_tasks(store: IntakeTaskStore, settings: SchoolIntakeSettin
         task["unit_address"] = unit_address(config, decision.unit_id)
         task.update(outbox_fields([_status_entry(settings, task, None, SYSTEM, reason, now, event.event_id)]))
         tasks[task_id] = task
-    await store.insert_tasks(list(tasks.values()))
-    return list(dict.fromkeys(task_id for _, _, task_id in planned))
+    existed = await store.insert_tasks(list(tasks.values()))
+    return OpenedTasks(ids=list(dict.fromkeys(task_id for _, _, task_id in planned)),
+                       written={task_id: task for task_id, task in tasks.items() if task_id not in existed})
 
 
 async def transition(store: IntakeTaskStore, settings: SchoolIntakeSettings, config: domain.MunicipalityConfig,

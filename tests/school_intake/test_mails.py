@@ -98,6 +98,25 @@ async def test_each_new_task_is_mailed_to_its_unit_exactly_once(service, infrast
     assert await store.sent.count_documents({"case_id": str(event.payload.case_id)}) == 2
 
 
+async def test_tasks_stored_before_a_crash_are_mailed_when_the_arrival_comes_again(service):
+    """The tasks were written, the mails not (the process died in between): the redelivery finds the tasks
+    existing and mails their units from the stored tasks."""
+    _, app = service
+    event = arrival_event(registration(children=[child("Lina Haddad", "2019-03-05"), child("Omar", "2024-06-20")]))
+    case_id = str(event.payload.case_id)
+    await app.state.handlers.newcomer_arrived(event)
+    store = app.state.notifications
+
+    async def settled() -> bool:
+        return await store.pending.count_documents({"case_id": case_id}) == 0 and \
+            await store.sent.count_documents({"case_id": case_id}) == 2
+
+    assert await eventually(settled, timeout=20)
+    await store.sent.delete_many({"case_id": case_id})  # as if never mailed
+    await app.state.handlers.newcomer_arrived(event)
+    assert await eventually(settled, timeout=20)
+
+
 async def test_an_old_task_replayed_is_not_mailed_again(service):
     _, app = service
     event = arrival_event(registration(children=[child("Old", "2015-04-01", "good")]))
