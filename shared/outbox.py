@@ -211,6 +211,11 @@ class WatchedCollection:
         finally:
             self._writes.note(self._collection.name, _ids_of(selector))
 
+    async def bulk_write(self, *args: Any, **kwargs: Any) -> Any:
+        # Which documents a bulk write touched is not something it tells: the relay would not hear of them.
+        raise TypeError(f"{self._collection.name} carries events: write it with insert_*, update_* or replace_one, "
+                        "which the outbox relay hears of")
+
 
 class _Verdict(Enum):
     OURS = "ours"            # claimed by this pass's insert

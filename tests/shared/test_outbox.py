@@ -10,6 +10,7 @@ import pytest
 from pymongo.errors import AutoReconnect, BulkWriteError
 
 from shared import bus
+from shared.db import keep_newest_many
 from shared.events import NEWCOMER_ARRIVED
 from shared.outbox import (
     OutboxRelay,
@@ -268,3 +269,12 @@ async def test_published_markers_that_could_not_be_written_are_retried(setup, in
     assert await relay_.publish_pending() == 1  # returns once the markers are written (settle)
     assert flaky.failures == 0
     assert await published_event_ids(log, [str(event.event_id)]) == {str(event.event_id)}
+
+
+async def test_a_bulk_write_to_a_collection_that_carries_events_is_refused(setup):
+    """A bulk write does not say which documents it touched, so the relay would not hear of them."""
+    _, collection, _, _ = setup
+    watched = OutboxWrites().watch(collection)
+    with pytest.raises(TypeError, match="outbox relay"):
+        await keep_newest_many(watched, [{"_id": "k", "at": datetime.now(UTC)}], "at")
+    assert await collection.find_one({"_id": "k"}) is None
