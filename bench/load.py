@@ -95,6 +95,10 @@ class FlowObserver:
         if topic == self.arrivals_topic:
             self.arrival_at[case_id] = timestamp_ms / 1000
             return
+        if case_id in self.done:
+            # A later change (a waitlisted child's place in line, published every few seconds) is not part of
+            # the flow's latency: it made the stages look seconds long.
+            return
         created = datetime.fromisoformat(event["occurred_at"]).timestamp()
         if case_id in self.arrival_at:
             self.by_type.setdefault(event["type"], []).append(created - self.arrival_at[case_id])
