@@ -20,8 +20,10 @@ install() {
   log "building FerretDB from the Go module proxy, with the patches of deploy/ferretdb (once)"
   mkdir -p "$(dirname "$BIN")"
   # The pinned module (go.sum checks it) is copied and patched: more of a query's filter reaches SQLite, so
-  # reads by an indexed field do not grow with the collection (pushdown.patch says how), and without the leak
-  # tracking meant for FerretDB's own tests (no-resource-tracking.patch).
+  # reads by an indexed field do not grow with the collection (pushdown.patch says how), without the leak
+  # tracking meant for FerretDB's own tests (no-resource-tracking.patch), and an update command of many
+  # statements no longer holds a connection per statement until it ends (update-statements.patch: with 100
+  # it took the database's whole pool and hung, and every other command with it).
   local build=$ROOT/.cache/ferretdb-build module
   module=$(cd "$src" && go mod download -json github.com/FerretDB/FerretDB | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
   rm -rf "$build" && mkdir -p "$build/main"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -125,6 +126,17 @@ async def test_keep_newest_many_keeps_each_newest_in_two_commands(collection: An
     assert kept == {i: d["at"] for i, d in stored.items()}
     assert await keep_newest(collection, {"_id": "d0", "at": NOW - 9 * hour}, "at") is False
     assert await keep_newest(collection, {"_id": "d1", "at": NOW}, "at") is True  # equal: left as stored
+
+
+async def test_keep_newest_many_of_a_whole_poll_completes(collection: Any) -> None:
+    """250 replaces of stored documents in one update command. FerretDB 1.24 kept each statement's query (and its
+    SQLite connection) open until the command ended: past 100 the database's pool was gone and the command, and
+    every other one, waited for good (deploy/ferretdb/update-statements.patch)."""
+    await collection.insert_many([{"_id": f"many{i}", "at": NOW - timedelta(hours=1)} for i in range(250)])
+    docs = [{"_id": f"many{i}", "at": NOW, "v": i} for i in range(250)]  # each newer than the stored one
+    kept = await asyncio.wait_for(keep_newest_many(collection, docs, "at"), 60)
+    assert kept == {d["_id"]: NOW for d in docs}
+    assert await collection.count_documents({"_id": {"$in": [d["_id"] for d in docs]}, "v": {"$gte": 0}}) == 250
 
 
 async def test_find_by_ids_keeps_the_order_asked_and_skips_missing_ones(collection: Any) -> None:
