@@ -39,10 +39,15 @@ class ErasureLog:
         self.settings = settings
 
     async def ensure_indexes(self) -> None:
+        await self.tombstones.create_index([("erased_at", 1)])
         await ensure_outbox_indexes(self.tombstones)
 
     async def erased_among(self, case_ids: Iterable[str]) -> set[str]:
         return {doc["_id"] for doc in await find_by_ids(self.tombstones, sorted(set(case_ids)), {"_id": 1})}
+
+    async def erased_since(self, since: datetime) -> set[str]:
+        """The cases erased since `since` (their tombstones are written after their data is deleted)."""
+        return {doc["_id"] async for doc in self.tombstones.find({"erased_at": {"$gte": since}}, {"_id": 1})}
 
     async def erase(self, event: EventEnvelope[NewcomerErased], erase_case: EraseCase) -> int:
         """Erase the case's data and confirm once; returns the records erased this time."""

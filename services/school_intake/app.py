@@ -16,7 +16,7 @@ from services.school_intake.pages import router as pages_router
 from services.school_intake.reminders import remind
 from services.school_intake.settings import SchoolIntakeSettings
 from services.school_intake.store import IntakeTaskStore
-from services.school_intake.workflow import publish_waitlist_positions
+from services.school_intake.waitlist import WaitingLines, publish_waitlist_positions
 from shared.logs import configure_logging
 from shared.municipality import load_municipality_file
 from shared.notify import NotificationStore
@@ -44,7 +44,9 @@ def create_app(settings: SchoolIntakeSettings | None = None, config: Municipalit
             runtime.start_notifications(notifications)
             runtime.start_periodic("reminders", partial(remind, store, notifications, config, settings),
                                    settings.reminder_check_seconds)
-            runtime.start_periodic("waitlist positions", partial(publish_waitlist_positions, store, settings),
+            runtime.start_periodic("waitlist positions",
+                                   partial(publish_waitlist_positions, store, runtime.erasures, settings,
+                                           WaitingLines()),
                                    settings.waitlist_positions_seconds)
             handlers = SchoolIntakeHandlers(store=store, settings=settings, config=config, erasures=runtime.erasures,
                                             notifications=notifications)

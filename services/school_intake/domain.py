@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import math
 import uuid
-from datetime import date
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
 
@@ -120,6 +122,32 @@ def parse_pool_id(pool_id: str) -> tuple[str, tuple[int, int]]:
     school_id, band = pool_id.rsplit(":", 1)
     low, high = band.split("-")
     return school_id, (int(low), int(high))
+
+
+@dataclass(frozen=True)
+class PlaceInLine:
+    """A waitlisted child's place in the line of its grade band: what its number follows from."""
+
+    task_id: str
+    case_id: str
+    band: tuple[int, int]
+    arrival_date: str  # ISO date
+    created_at: datetime
+    published: int | None = None  # the number last published to the family
+
+    @property
+    def order(self) -> tuple[str, datetime, str]:
+        """Places are offered in order of arrival, then of registration (as the store's oldest_waitlisted)."""
+        return self.arrival_date, self.created_at, self.task_id
+
+
+def line_numbers(places: Iterable[PlaceInLine]) -> dict[str, int]:
+    """Each waitlisted child's number (from 1) in the line of its grade band, by task id."""
+    lines: dict[tuple[int, int], list[PlaceInLine]] = {}
+    for place in places:
+        lines.setdefault(place.band, []).append(place)
+    return {place.task_id: number for line in lines.values()
+            for number, place in enumerate(sorted(line, key=lambda p: p.order), start=1)}
 
 
 class DaycareType(StrEnum):

@@ -10,5 +10,9 @@ class SchoolIntakeSettings(ServiceSettings):
     task_notification_window_hours: float = 24.0
     # How often the reminder job runs (overdue tasks, escalations, offers: services/school_intake/reminders.py).
     reminder_check_seconds: float = 300.0
-    # How often the waiting line's positions are published to the families (workflow.publish_waitlist_positions).
+    # How often the waiting lines' numbers are published to the families, and how the job learns of the lines
+    # (services/school_intake/waitlist.py): what changed since its last read, reaching this much further back,
+    # and every waitlisted task at start and this often.
     waitlist_positions_seconds: float = 5.0
+    waitlist_changes_overlap_seconds: float = 10.0
+    waitlist_whole_read_seconds: float = 600.0

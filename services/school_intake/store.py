@@ -9,10 +9,14 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
-from services.school_intake.domain import TaskStatus
+from services.school_intake.domain import IntakeKind, TaskStatus
 from shared.concurrency import ChangeTurns
 from shared.db import find_by_ids, insert_new, insert_new_returning_existing, newest
 from shared.outbox import compaction_update, ensure_outbox_indexes
+
+# What a waitlisted task's place in line follows from (waitlist.WaitingLines), without its history and events.
+PLACE_FIELDS = {"case_id": 1, "kind": 1, "status": 1, "grade_band": 1, "arrival_date": 1, "created_at": 1,
+                "waitlist_position": 1}
 
 
 class IntakeTaskStore:
@@ -31,6 +35,8 @@ class IntakeTaskStore:
         await self.tasks.create_index([("unit_id", 1), ("status", 1), ("due_date", 1)])
         await self.tasks.create_index([("unit_id", 1), ("status", 1), ("updated_at", 1)])
         await self.tasks.create_index([("status", 1), ("kind", 1), ("grade", 1), ("arrival_date", 1)])
+        await self.tasks.create_index([("kind", 1), ("status", 1), ("created_at", 1)])
+        await self.tasks.create_index([("kind", 1), ("updated_at", 1)])
         await self.seats.create_index([("task_id", 1)], unique=True)
         await self.seats.create_index([("pool_id", 1)])
         await ensure_outbox_indexes(self.tasks)
@@ -118,10 +124,19 @@ class IntakeTaskStore:
         found = await cursor.to_list(length=1)
         return found[0] if found else None
 
-    async def waitlisted(self) -> list[dict[str, Any]]:
-        """Every waitlisted reception-class task, in the order places are offered (as oldest_waitlisted)."""
-        cursor = self.tasks.find({"status": TaskStatus.WAITLISTED.value, "kind": "reception_class"}, {"outbox": 0})
-        return await cursor.sort([("arrival_date", 1), ("created_at", 1), ("_id", 1)]).to_list(length=None)
+    async def waitlist_places(self) -> list[dict[str, Any]]:
+        """Every waitlisted reception-class task: the fields of its place in line (waitlist.WaitingLines)."""
+        query = {"status": TaskStatus.WAITLISTED.value, "kind": IntakeKind.RECEPTION_CLASS.value}
+        return await self.tasks.find(query, PLACE_FIELDS).to_list(length=None)
+
+    async def waitlist_changes_since(self, since: datetime) -> list[dict[str, Any]]:
+        """The reception-class tasks created waitlisted since `since`, then those whose status changed since (the
+        (kind, status, created_at) and (kind, updated_at) indexes: not the whole line)."""
+        joined = {"kind": IntakeKind.RECEPTION_CLASS.value, "status": TaskStatus.WAITLISTED.value,
+                  "created_at": {"$gte": since}}
+        moved_on = {"kind": IntakeKind.RECEPTION_CLASS.value, "updated_at": {"$gte": since}}
+        return [*await self.tasks.find(joined, PLACE_FIELDS).to_list(length=None),
+                *await self.tasks.find(moved_on, PLACE_FIELDS).to_list(length=None)]
 
     async def offered_tasks(self) -> list[dict[str, Any]]:
         return await self.tasks.find({"status": TaskStatus.OFFERED.value}, {"outbox": 0}).to_list(length=None)

@@ -313,38 +313,18 @@ async def release_and_offer(store: IntakeTaskStore, settings: SchoolIntakeSettin
     return None
 
 
-async def publish_waitlist_positions(store: IntakeTaskStore, settings: SchoolIntakeSettings) -> int:
-    """Tell each waitlisted child's family (through SchoolIntakeStatusChanged) where it now stands in the line
-    for its grade band, when that changed. A periodic job (WAITLIST_POSITIONS_SECONDS), not part of the change
-    that moved the line: a decline at the head moves everyone behind, which must not hold up the request. The
-    positions follow from the stored tasks, so the job is safe after a crash and in several replicas at once
-    (each task's change takes its turn; a task changed meanwhile is left to the next run). Returns how many
-    positions were published."""
-    published = 0
-    now = datetime.now(UTC)
-    lines: dict[tuple[int, int], list[dict[str, Any]]] = {}
-    for task in await store.waitlisted():
-        if task.get("grade_band"):
-            lines.setdefault(tuple(task["grade_band"]), []).append(task)
-    for band, line in lines.items():
-        published += await _publish_line(store, settings, band, line, now)
-    return published
-
-
-async def _publish_line(store: IntakeTaskStore, settings: SchoolIntakeSettings, band: tuple[int, int],
-                        line: list[dict[str, Any]], now: datetime) -> int:
-    published = 0
-    for position, task in enumerate(line, start=1):
-        if task.get("waitlist_position") == position:
-            continue
-        moved = {**task, "waitlist_position": position}
-        reason = f"number {position} in line for grades {band[0]}-{band[1]}"
-        update = outbox_update([_status_entry(settings, moved, task["status"], SYSTEM, reason, now)])
-        update["$set"]["waitlist_position"] = position
-        # A change like any other: it takes the task's next turn and says so in the history.
-        update["$push"] = {"history": _history(task["status"], SYSTEM, now, reason, waitlist_position=position)}
-        published += await store.change_task(task, SYSTEM, update)
-    return published
+async def publish_position(store: IntakeTaskStore, settings: SchoolIntakeSettings, task: dict[str, Any],
+                           number: int, now: datetime) -> bool:
+    """Tell a waitlisted child's family its number in the line of its grade band (SchoolIntakeStatusChanged): a
+    change like any other, taking the task's next turn and saying so in the history. False if the task changed
+    meanwhile (the waitlist job asks again on its next run)."""
+    low, high = task["grade_band"]
+    reason = f"number {number} in line for grades {low}-{high}"
+    update = outbox_update([_status_entry(settings, {**task, "waitlist_position": number}, task["status"], SYSTEM,
+                                          reason, now)])
+    update["$set"]["waitlist_position"] = number
+    update["$push"] = {"history": _history(task["status"], SYSTEM, now, reason, waitlist_position=number)}
+    return await store.change_task(task, SYSTEM, update)
 
 
 async def answer_offer(store: IntakeTaskStore, settings: SchoolIntakeSettings, config: domain.MunicipalityConfig,

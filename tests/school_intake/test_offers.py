@@ -11,6 +11,7 @@ import pytest
 
 from services.school_intake import domain, workflow
 from services.school_intake.domain import TaskStatus as S
+from services.school_intake.waitlist import WaitingLines, publish_waitlist_positions
 from shared.events import (
     INTAKE_OFFER_ANSWERED,
     SCHOOL_INTAKE_STATUS_CHANGED,
@@ -80,16 +81,21 @@ async def first_in_line_offered(client, app, waiting: int):
     return holder, line, offered
 
 
+async def publish_numbers(app, lines: WaitingLines) -> int:
+    return await publish_waitlist_positions(app.state.store, app.state.runtime.erasures, app.state.settings, lines)
+
+
 async def test_the_line_is_published_and_moves_up(one_seat, infrastructure):
     client, app = one_seat
     holder, waiting = await line_up(app, 3)
-    await workflow.publish_waitlist_positions(app.state.store, app.state.settings)  # (also a periodic job)
+    lines = WaitingLines()  # the job's own (it also runs in the app, every few seconds)
+    await publish_numbers(app, lines)  # the first run reads the whole line
     assert [(await app.state.store.get_task((await tasks_of(app, e))[0]["task_id"]))["waitlist_position"]
             for e in waiting] == [1, 2, 3]
     await free_the_place(client, app, holder)
     [offered] = await tasks_of(app, waiting[0])
     assert offered["status"] == "offered"
-    await workflow.publish_waitlist_positions(app.state.store, app.state.settings)
+    await publish_numbers(app, lines)  # this one what changed: the first child's offer
     task = await app.state.store.get_task(offered["task_id"])
     assert task["offer_deadline"] == domain.add_working_days(datetime.now(UTC).date(), 5,
                                                              app.state.intake_config.rules).isoformat()
