@@ -7,6 +7,8 @@ package main
 // with it). This adds, to every collection table, an index on exactly the expression the query uses; and for
 // every field FerretDB indexes (createIndexes), the two our patch's queries on that field use
 // (deploy/ferretdb/pushdown.patch): its value as SQLite reads it, and the documents holding an array there.
+// FerretDB's own non-unique index on the same fields is then dropped: no query can use it (it reads the fields
+// with ->), and it made every write of a task in school_intake compute 19 JSON extractions more.
 // FerretDB does not know these indexes (listIndexes does not show them); dropping a collection drops them, and
 // a collection made again gets its index again (each pass looks at what each file has). A database file is opened
 // read-write but never created here: a database dropped between the listing and the opening must stay gone (a
@@ -58,6 +60,7 @@ func indexFile(ctx context.Context, file string) error {
 		return err
 	}
 	tables, indexes, ferrets := map[string]bool{}, map[string]bool{}, map[string]map[string][]string{}
+	unique := map[string]bool{}
 	for rows.Next() {
 		var kind, name, table, stmt string
 		if err := rows.Scan(&kind, &name, &table, &stmt); err != nil {
@@ -69,6 +72,7 @@ func indexFile(ctx context.Context, file string) error {
 			tables[table] = true
 		case kind == "index":
 			indexes[name] = true
+			unique[name] = strings.HasPrefix(stmt, "CREATE UNIQUE ")
 			if fields := indexedFields(stmt); fields != nil {
 				if ferrets[table] == nil {
 					ferrets[table] = map[string][]string{}
@@ -84,6 +88,19 @@ func indexFile(ctx context.Context, file string) error {
 				continue
 			}
 			if _, err := db.ExecContext(ctx, stmt); err != nil {
+				return err
+			}
+		}
+		// FerretDB's own index on the fields (->) serves no query once its mirror (->>) exists: every condition
+		// the patch pushes down reads them with ->>, and FerretDB's own queries ask by _id only. It still costs
+		// every insert and update a JSON extraction per field and a b-tree write, so it goes, unless it is
+		// unique: that one keeps the uniqueness. FerretDB keeps it in its metadata (listIndexes shows it, and a
+		// createIndexes of it again is a no-op); dropIndexes of it would fail, and none of our services drops one.
+		for name := range ferrets[table] {
+			if unique[name] {
+				continue
+			}
+			if _, err := db.ExecContext(ctx, fmt.Sprintf(`DROP INDEX IF EXISTS %q`, name)); err != nil {
 				return err
 			}
 		}
