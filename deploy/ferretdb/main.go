@@ -17,6 +17,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"syscall"
 	"time"
 
@@ -29,6 +30,11 @@ func main() {
 	synchronous := flag.String("sqlite-synchronous", "FULL",
 		"SQLite's synchronous setting: FULL (fsync at every commit) or NORMAL (WAL: survives a crash of the process, "+
 			"may lose the last commits on power loss)")
+	// SQLite copies the write-ahead log into the database file every this many pages (its default: 1,000). The
+	// same hot pages (the index b-trees' and the tables' last pages) are written again and again; copied less
+	// often, each is copied once for many commits. Measured on updates of 5 KB task documents: 3.9 -> 3.2 ms of
+	// FerretDB CPU per update with 10,000 (the log then grows to ~40 MB between copies).
+	walCheckpoint := flag.Int("sqlite-wal-autocheckpoint", 10000, "SQLite's wal_autocheckpoint, in pages")
 	debugAddr := flag.String("debug-addr", "", "if set, serve Go's profiler (net/http/pprof) there, e.g. 127.0.0.1:6060")
 	flag.Parse()
 
@@ -40,12 +46,14 @@ func main() {
 		log.Fatalf("cannot create data directory %s: %v", *dataDir, err)
 	}
 
+	sqliteURL := "file:" + *dataDir + "/?_pragma=synchronous(" + url.QueryEscape(*synchronous) + ")" +
+		"&_pragma=wal_autocheckpoint(" + strconv.Itoa(*walCheckpoint) + ")"
 	logger := slog.New(lazyAttrs{next: slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo})})
 	f, err := ferretdb.New(&ferretdb.Config{
 		Logger:    logger,
 		Listener:  ferretdb.ListenerConfig{TCP: *listen},
 		Handler:   "sqlite",
-		SQLiteURL: "file:" + *dataDir + "/?_pragma=synchronous(" + url.QueryEscape(*synchronous) + ")",
+		SQLiteURL: sqliteURL,
 	})
 	if err != nil {
 		log.Fatalf("cannot configure FerretDB: %v", err)
