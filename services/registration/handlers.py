@@ -55,7 +55,7 @@ class RegistrationHandlers:
     async def downstream_events(self, events: list[EventEnvelope]) -> None:
         """One insert per batch; each entry keyed by its event id, so redelivery changes nothing. A letter's event
         also says how the family's plan starts."""
-        await self.store.add_to_timeline([entry for event in events for entry in timeline_entries(event)])
+        await self.store.add_to_timeline([(event.event_id, timeline_entries(event)) for event in events])
         await self.store.record_plan_progress([r for r in map(plan_report, events) if r is not None])
 
     async def family_plans_progressed(self, events: list[EventEnvelope[FamilyPlanProgressed]]) -> None:

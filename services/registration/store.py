@@ -4,6 +4,7 @@ timeline of what other services reported about each case."""
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -94,10 +95,11 @@ class CaseStore:
     async def confirmations_of(self, case_id: str) -> dict[str, datetime]:
         return {doc["service"]: doc["erased_at"] async for doc in self.confirmations.find({"case_id": case_id})}
 
-    async def add_to_timeline(self, entries: list[TimelineEntry]) -> int:
-        """Keyed by event id: a redelivered event adds nothing."""
-        docs = [{"_id": str(e.event_id), **e.model_dump(mode="json", exclude={"event_id"}),
-                 "at": e.at} for e in entries]
+    async def add_to_timeline(self, events: list[tuple[uuid.UUID, list[TimelineEntry]]]) -> int:
+        """Each event's lines (event id, lines) in one document keyed by the event id: a redelivered event adds
+        nothing. An event of one line is stored as that line; one of several (the ten leads of a JobLeadsFound) as
+        one document holding them all, not one each: FerretDB's cost is per document written."""
+        docs = [_timeline_document(event_id, lines) for event_id, lines in events if lines]
         return await insert_new_many(self.timeline, docs)
 
     async def record_plan_progress(self, reports: list[dict[str, Any]]) -> None:
@@ -110,9 +112,26 @@ class CaseStore:
 
     async def timeline_of(self, case_id: str) -> list[TimelineEntry]:
         cursor = self.timeline.find({"case_id": case_id}).sort([("at", 1)])
-        return [TimelineEntry(event_id=d.pop("_id"), **d) async for d in cursor]
+        # Keyed by line: a JobLeadsFound stored line by line (before lines were kept together) and again, redelivered
+        # since, as one document, shows each lead once.
+        lines = {line.event_id: line async for doc in cursor for line in _timeline_lines(doc)}
+        return list(lines.values())
 
 
 _NOT_ERASED = {"erasure": {"$exists": False}}
 # Lists show who and when; the CPR number and pending events stay out.
 _CASE_SUMMARY = {"newcomer": 1, "household": 1, "registered_at": 1}
+
+
+def _timeline_document(event_id: uuid.UUID, lines: list[TimelineEntry]) -> dict[str, Any]:
+    if len(lines) == 1 and lines[0].event_id == event_id:
+        [line] = lines
+        return {"_id": str(line.event_id), **line.model_dump(mode="json", exclude={"event_id"}), "at": line.at}
+    return {"_id": str(event_id), "case_id": str(lines[0].case_id), "at": min(line.at for line in lines),
+            "lines": [{**line.model_dump(mode="json", exclude={"case_id"}), "at": line.at} for line in lines]}
+
+
+def _timeline_lines(doc: dict[str, Any]) -> list[TimelineEntry]:
+    if "lines" in doc:
+        return [TimelineEntry(case_id=doc["case_id"], **line) for line in doc["lines"]]
+    return [TimelineEntry(event_id=doc.pop("_id"), **doc)]

@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import re
 import uuid
+from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 import pytest
 
+from services.registration import domain
 from services.registration.app import create_app
 from services.registration.pages import registration_from_form
 from services.registration.settings import RegistrationSettings
 from shared.auth import SESSION_COOKIE, DevIssuer, csrf_token_for
+from shared.events import JOB_LEADS_FOUND, FoundLead, JobLeadsFound
 from tests.apps import running
 from tests.builders import RECENT_ARRIVAL
 from tests.registration.test_domain import _events
@@ -125,6 +128,31 @@ async def test_the_case_page_shows_what_the_other_services_reported_once(browser
     page = (await browser.get(f"/cases/{case_id}")).text
     assert "Brejning Skole" in page and 'data-status="acknowledged">kvitteret' in page
     assert re.search(r'id="job-leads">\s*2 ', page)
+
+
+async def test_the_leads_found_are_one_document_and_each_lead_one_line_whatever_was_stored_before(browser):
+    store = browser.app.state.store
+    case_id = uuid.uuid4()
+    leads = [FoundLead(lead_id=uuid.uuid4(), listing_id=f"L{i}") for i in range(10)]
+    found = JOB_LEADS_FOUND.envelope(JobLeadsFound(case_id=case_id, found_at=datetime.now(UTC), leads=leads),
+                                     producer="job_match", correlation_id=case_id)
+    await browser.app.state.handlers.downstream_events([found])
+    await browser.app.state.handlers.downstream_events([found])  # redelivered
+    assert await store.timeline.count_documents({"case_id": str(case_id)}) == 1
+    lines = await store.timeline_of(str(case_id))
+    assert [(line.record_id, line.status, line.detail["listing_id"]) for line in lines] == [
+        (str(lead.lead_id), "new", lead.listing_id) for lead in leads]
+    assert [line.event_id for line in lines] == [line.event_id for line in domain.timeline_entries(found)]
+    # Stored line by line before (one document per lead), then redelivered: each lead still shows once.
+    earlier = uuid.uuid4()
+    old = JOB_LEADS_FOUND.envelope(JobLeadsFound(case_id=earlier, found_at=datetime.now(UTC), leads=leads[:3]),
+                                   producer="job_match", correlation_id=earlier)
+    await store.timeline.insert_many([{"_id": str(line.event_id), **line.model_dump(mode="json", exclude={"event_id"}),
+                                       "at": line.at} for line in domain.timeline_entries(old)])
+    await browser.app.state.handlers.downstream_events([old])
+    assert [line.record_id for line in await store.timeline_of(str(earlier))] == [str(lead.lead_id)
+                                                                                  for lead in leads[:3]]
+    assert domain.case_progress(await store.timeline_of(str(earlier))).job_leads_by_status == {"new": 3}
 
 
 async def test_error_pages_are_danish_with_english_on_the_toggle(browser):
