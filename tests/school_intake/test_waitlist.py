@@ -6,11 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from services.school_intake.domain import PlaceInLine, line_numbers
-from services.school_intake.waitlist import WaitingLines, place_in_line, publish_waitlist_positions
+from services.school_intake.waitlist import WaitingLines, place_in_line
 from shared.events import NEWCOMER_ERASED, ErasureBasis, NewcomerErased
 from tests.builders import arrival_event, child, registration
 from tests.school_intake.test_handlers import move, tasks_of
-from tests.school_intake.test_offers import line_up
+from tests.school_intake.test_offers import line_up, publish_numbers
 
 T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
 
@@ -66,10 +66,6 @@ def test_the_whole_line_is_read_at_first_and_then_every_so_often():
 
 
 # ------------------------------------------------------------------------------------ against the real servers
-
-
-async def publish_numbers(app, lines: WaitingLines) -> int:
-    return await publish_waitlist_positions(app.state.store, app.state.runtime.erasures, app.state.settings, lines)
 
 
 async def numbers(app, events) -> list[int | None]:
