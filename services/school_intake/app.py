@@ -10,13 +10,13 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from services.school_intake.api import router as api_router
-from services.school_intake.domain import MunicipalityConfig
+from services.school_intake.domain import MunicipalityConfig, WaitingLines
 from services.school_intake.handlers import SchoolIntakeHandlers
 from services.school_intake.pages import router as pages_router
 from services.school_intake.reminders import remind
 from services.school_intake.settings import SchoolIntakeSettings
 from services.school_intake.store import IntakeTaskStore
-from services.school_intake.waitlist import WaitingLines, publish_waitlist_positions
+from services.school_intake.waitlist import publish_waitlist_positions
 from shared.logs import configure_logging
 from shared.municipality import load_municipality_file
 from shared.notify import NotificationStore
@@ -44,12 +44,12 @@ def create_app(settings: SchoolIntakeSettings | None = None, config: Municipalit
             runtime.start_notifications(notifications)
             runtime.start_periodic("reminders", partial(remind, store, notifications, config, settings),
                                    settings.reminder_check_seconds)
+            lines = WaitingLines()
             runtime.start_periodic("waitlist positions",
-                                   partial(publish_waitlist_positions, store, runtime.erasures, settings,
-                                           WaitingLines()),
+                                   partial(publish_waitlist_positions, store, runtime.erasures, settings, lines),
                                    settings.waitlist_positions_seconds)
             handlers = SchoolIntakeHandlers(store=store, settings=settings, config=config, erasures=runtime.erasures,
-                                            notifications=notifications)
+                                            notifications=notifications, waiting_lines=lines)
             runtime.start_consumer(handlers.subscriptions())
             app.state.runtime, app.state.store, app.state.handlers = runtime, store, handlers
             app.state.notifications = notifications

@@ -9,10 +9,10 @@ from __future__ import annotations
 import math
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass
-from datetime import date, datetime
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
@@ -148,6 +148,73 @@ def line_numbers(places: Iterable[PlaceInLine]) -> dict[str, int]:
         lines.setdefault(place.band, []).append(place)
     return {place.task_id: number for line in lines.values()
             for number, place in enumerate(sorted(line, key=lambda p: p.order), start=1)}
+
+
+def place_in_line(task: dict[str, Any]) -> PlaceInLine | None:
+    """The task's place in line, if it is waiting in one (a reception-class task, waitlisted, with a grade band)."""
+    if (task.get("status") != TaskStatus.WAITLISTED or task.get("kind") != IntakeKind.RECEPTION_CLASS
+            or not task.get("grade_band")):
+        return None
+    low, high = task["grade_band"]
+    return PlaceInLine(task_id=task["_id"], case_id=task["case_id"], band=(low, high),
+                       arrival_date=task["arrival_date"], created_at=task["created_at"],
+                       published=task.get("waitlist_position"))
+
+
+@dataclass
+class WaitingLines:
+    """Every waitlisted child's place, as the stored tasks said when last read (pure: no I/O, no clock)."""
+
+    places: dict[str, PlaceInLine] = field(default_factory=dict)
+    read_at: datetime | None = None  # when the last read of changes (or of everything) began
+    read_whole_at: datetime | None = None  # when the last whole read began
+
+    def due_for_whole_read(self, now: datetime, every: timedelta) -> bool:
+        return self.read_whole_at is None or now - self.read_whole_at >= every
+
+    def read_whole(self, tasks: Iterable[dict[str, Any]], began: datetime) -> None:
+        """The lines as a read of every waitlisted task (begun at `began`) found them."""
+        self.places = {place.task_id: place for place in map(place_in_line, tasks) if place is not None}
+        self.read_at = self.read_whole_at = began
+
+    def read_changes(self, tasks: Iterable[dict[str, Any]], erased_cases: set[str], began: datetime) -> None:
+        """What changed, in the order read: a task now waiting takes (or keeps) its place, any other leaves."""
+        for task in tasks:
+            place = place_in_line(task)
+            if place is None:
+                self.places.pop(task["_id"], None)
+            else:
+                self.places[place.task_id] = place
+        if erased_cases:
+            self.places = {i: p for i, p in self.places.items() if p.case_id not in erased_cases}
+        self.read_at = began
+
+    def renumbered(self) -> dict[str, int]:
+        """The children whose number is not the one last published to them: task id -> number now."""
+        return {task_id: number for task_id, number in line_numbers(self.places.values()).items()
+                if self.places[task_id].published != number}
+
+    def number_on_joining(self, place: PlaceInLine, joining_with: Iterable[PlaceInLine] = ()) -> int | None:
+        """The number of a child joining its line now (with others joining at the same moment): one more than
+        those known to wait ahead of it. None until the lines were first read (the job publishes it then). From
+        another replica's joins not read yet it may be too low: the job's next run puts it right."""
+        if self.read_whole_at is None:
+            return None
+        ahead = [p for p in (*self.places.values(), *joining_with) if p.band == place.band and p.order < place.order]
+        return 1 + len(ahead)
+
+    def joined(self, place: PlaceInLine) -> None:
+        """A child stored as waiting, with the number it was given (so far as this process knows the line)."""
+        if self.read_whole_at is not None:
+            self.places[place.task_id] = place
+
+    def published(self, task_id: str, number: int) -> None:
+        place = self.places.get(task_id)
+        if place is not None:
+            self.places[task_id] = replace(place, published=number)
+
+    def left(self, task_id: str) -> None:
+        self.places.pop(task_id, None)
 
 
 class DaycareType(StrEnum):

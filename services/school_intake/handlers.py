@@ -45,6 +45,8 @@ class SchoolIntakeHandlers:
     config: domain.MunicipalityConfig
     erasures: ErasureLog
     notifications: NotificationStore | None = None
+    # The waitlist job's lines: a child joining one is told its number in its first event.
+    waiting_lines: domain.WaitingLines | None = None
 
     def subscriptions(self) -> list[Subscription]:
         return [
@@ -66,7 +68,8 @@ class SchoolIntakeHandlers:
         case_ids = [str(event.payload.case_id) for event in events]
         erased = await self.erasures.erased_among(case_ids)  # a replayed arrival must not bring erased data back
         opened = await open_intake_tasks(self.store, self.settings, self.config,
-                                         [e for e in events if str(e.payload.case_id) not in erased])
+                                         [e for e in events if str(e.payload.case_id) not in erased],
+                                         self.waiting_lines)
         await self._tell_the_units(opened)
         await self.erasures.forget_if_erased(case_ids, self._erase_case)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -150,12 +150,14 @@ class OpenedTasks:
 
 async def open_intake_tasks(store: IntakeTaskStore, settings: SchoolIntakeSettings,
                             config: domain.MunicipalityConfig,
-                            events: list[EventEnvelope[NewcomerArrived]]) -> OpenedTasks:
+                            events: list[EventEnvelope[NewcomerArrived]],
+                            lines: domain.WaitingLines | None = None) -> OpenedTasks:
     """Create the tasks these arrivals need; reception-class tasks take a free place or join the waitlist.
 
     For a whole batch: one read of the seats, one existence check per reception-class task (a task that exists
     must not take a seat again), one insert per seat taken, and one insert of all new tasks. Tasks are placed in
-    the order of the events: first come, first served. Returns the ids of all the events' tasks, new or not.
+    the order of the events: first come, first served. A child waitlisted is given its number in line in its
+    first event, from `lines` (the waitlist job's). Returns the ids of all the events' tasks, new or not.
     """
     planned = []
     for event in events:
@@ -167,6 +169,7 @@ async def open_intake_tasks(store: IntakeTaskStore, settings: SchoolIntakeSettin
     existing = await store.existing_task_ids(placing)
     seats = SeatSnapshot(await store.all_seats() if placing else [])
     tasks: dict[str, dict[str, Any]] = {}
+    joining: list[domain.PlaceInLine] = []
     for event, decision, task_id in planned:
         if task_id in existing or task_id in tasks:
             continue
@@ -186,11 +189,28 @@ async def open_intake_tasks(store: IntakeTaskStore, settings: SchoolIntakeSettin
                 status, reason = TaskStatus.WAITLISTED, "no free reception-class place for the grade: waitlisted"
         task = new_task_document(event.payload, decision, task_id, status, str(event.event_id), now, reason)
         task["unit_address"] = unit_address(config, decision.unit_id)
+        if lines is not None and (place := domain.place_in_line(task)) is not None:
+            joining.extend(_number_in_line(task, place, lines, joining))
         task.update(outbox_fields([_status_entry(settings, task, None, SYSTEM, reason, now, event.event_id)]))
         tasks[task_id] = task
     existed = await store.insert_tasks(list(tasks.values()))
+    for place in joining:
+        if place.task_id not in existed and lines is not None:
+            lines.joined(place)
     return OpenedTasks(ids=list(dict.fromkeys(task_id for _, _, task_id in planned)),
                        written={task_id: task for task_id, task in tasks.items() if task_id not in existed})
+
+
+def _number_in_line(task: dict[str, Any], place: domain.PlaceInLine, lines: domain.WaitingLines,
+                    joining: list[domain.PlaceInLine]) -> list[domain.PlaceInLine]:
+    """Give a waitlisted task its number in line (in the task, its first history entry and so its first event);
+    returns its place as now known, or nothing when the lines cannot tell yet."""
+    number = lines.number_on_joining(place, joining)
+    if number is None:
+        return []
+    task["waitlist_position"] = number
+    task["history"][0]["waitlist_position"] = number
+    return [replace(place, published=number)]
 
 
 async def transition(store: IntakeTaskStore, settings: SchoolIntakeSettings, config: domain.MunicipalityConfig,

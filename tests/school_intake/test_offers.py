@@ -11,7 +11,8 @@ import pytest
 
 from services.school_intake import domain, workflow
 from services.school_intake.domain import TaskStatus as S
-from services.school_intake.waitlist import WaitingLines, publish_waitlist_positions
+from services.school_intake.domain import WaitingLines
+from services.school_intake.waitlist import publish_waitlist_positions
 from shared.events import (
     INTAKE_OFFER_ANSWERED,
     SCHOOL_INTAKE_STATUS_CHANGED,

@@ -3,12 +3,13 @@ Pure rules first, then against the real database and Kafka."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from services.school_intake.domain import PlaceInLine, line_numbers
-from services.school_intake.waitlist import WaitingLines, place_in_line
-from shared.events import NEWCOMER_ERASED, ErasureBasis, NewcomerErased
+from services.school_intake.domain import PlaceInLine, WaitingLines, line_numbers, place_in_line
+from shared.events import NEWCOMER_ERASED, SCHOOL_INTAKE_STATUS_CHANGED, ErasureBasis, NewcomerErased
 from tests.builders import arrival_event, child, registration
+from tests.kafka_helpers import read_until_quiet
 from tests.school_intake.test_handlers import move, tasks_of
 from tests.school_intake.test_offers import line_up, publish_numbers
 
@@ -54,6 +55,19 @@ def test_the_lines_learn_joins_leaves_and_erasures_and_renumber_only_who_moved()
     lines.read_changes([], {"family-c"}, T0 + timedelta(seconds=5))
     assert lines.renumbered() == {"d": 3}
     assert lines.read_at == T0 + timedelta(seconds=5) and lines.read_whole_at == T0
+
+
+def test_a_child_joining_is_numbered_after_those_known_ahead_of_it_in_its_band():
+    lines = WaitingLines()
+    joining = place_in_line(task("new", "2026-11-02", 30))
+    assert joining is not None and lines.number_on_joining(joining) is None  # not read yet: the job tells it
+    lines.read_whole([task("a", "2026-11-01", position=1), task("b", "2026-11-03", position=2),
+                      task("x", "2026-10-01", band=(3, 5), position=1)], T0)
+    assert lines.number_on_joining(joining) == 2  # after a, before b; x waits in another band
+    same_batch = [place_in_line(task("c", "2026-11-02", 10)), place_in_line(task("d", "2026-11-02", 40))]
+    assert lines.number_on_joining(joining, [p for p in same_batch if p is not None]) == 3  # c came first
+    lines.joined(replace(joining, published=2))  # stored with its number
+    assert lines.renumbered() == {"b": 3}  # what the job then tells: b moved down
 
 
 def test_the_whole_line_is_read_at_first_and_then_every_so_often():
@@ -104,3 +118,21 @@ async def test_after_the_first_run_only_what_changed_is_read_and_the_numbers_fol
     await publish_numbers(app, lines)
     assert await tasks_of(app, between) == []
     assert await numbers(app, waiting[1:]) == [1, 2]
+
+
+async def test_a_child_waitlisted_is_told_its_number_in_its_first_event(one_seat, infrastructure):
+    _, app = one_seat
+    lines = app.state.handlers.waiting_lines  # the app's job's
+    await publish_numbers(app, lines)  # the lines read (the job does so at start)
+    _, waiting = await line_up(app, 3)
+    tasks = [await app.state.store.get_task((await tasks_of(app, e))[0]["task_id"]) for e in waiting]
+    assert [(t["waitlist_position"], len(t["history"]), t["history"][0]["waitlist_position"]) for t in tasks] == [
+        (1, 1, 1), (2, 1, 2), (3, 1, 3)]  # one change each: the number came with the task
+    assert await publish_numbers(app, lines) == 0  # nothing left for the job
+    topic = app.state.settings.topic(SCHOOL_INTAKE_STATUS_CHANGED.topic)
+    first = {}
+    for message in await read_until_quiet(infrastructure.kafka_bootstrap_servers, topic, at_least=4):
+        change = SCHOOL_INTAKE_STATUS_CHANGED.parse(message.value).payload
+        first.setdefault(str(change.task_id), change)
+    assert [(first[t["_id"]].status, first[t["_id"]].waitlist_position) for t in tasks] == [
+        ("waitlisted", 1), ("waitlisted", 2), ("waitlisted", 3)]
