@@ -14,7 +14,7 @@ from shared.concurrency import ChangeTurns
 from shared.db import find_by_ids, insert_new, insert_new_returning_existing, newest
 from shared.outbox import compaction_update, ensure_outbox_indexes
 
-# What a waitlisted task's place in line follows from (waitlist.WaitingLines), without its history and events.
+# What a waitlisted task's place in line follows from (domain.WaitingLines), without its history and events.
 PLACE_FIELDS = {"case_id": 1, "kind": 1, "status": 1, "grade_band": 1, "arrival_date": 1, "created_at": 1,
                 "waitlist_position": 1}
 
@@ -125,7 +125,7 @@ class IntakeTaskStore:
         return found[0] if found else None
 
     async def waitlist_places(self) -> list[dict[str, Any]]:
-        """Every waitlisted reception-class task: the fields of its place in line (waitlist.WaitingLines)."""
+        """Every waitlisted reception-class task: the fields of its place in line (domain.WaitingLines)."""
         query = {"status": TaskStatus.WAITLISTED.value, "kind": IntakeKind.RECEPTION_CLASS.value}
         return await self.tasks.find(query, PLACE_FIELDS).to_list(length=None)
 
