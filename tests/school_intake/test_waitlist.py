@@ -68,6 +68,10 @@ def test_a_child_joining_is_numbered_after_those_known_ahead_of_it_in_its_band()
     assert lines.number_on_joining(joining, [p for p in same_batch if p is not None]) == 3  # c came first
     lines.joined(replace(joining, published=2))  # stored with its number
     assert lines.renumbered() == {"b": 3}  # what the job then tells: b moved down
+    later = place_in_line(task("later", "2026-11-02", 50))
+    assert later is not None and lines.number_on_joining(later) == 3  # behind the one who joined before it
+    lines.left("a")
+    assert lines.number_on_joining(later) == 2
 
 
 def test_the_whole_line_is_read_at_first_and_then_every_so_often():
