@@ -59,6 +59,15 @@ async def leads_with(infrastructure, replicas: int, events: list) -> dict[str, l
         published = await read_until_quiet(settings.kafka_bootstrap_servers,
                                            settings.topic(JOB_LISTING_PUBLISHED.topic))
         assert len(published) == LISTINGS
+        # Every replica in the group, owning arrival partitions, before the arrivals come: else one replica may
+        # handle them all while the others are still joining (seen in CI: [[0, 1, 2, 3, 4, 5], [], []]).
+        loop = asyncio.get_running_loop()
+        arrivals_topic = settings.topic(NEWCOMER_ARRIVED.topic)
+        deadline = loop.time() + 60
+        while not all(any(tp.topic == arrivals_topic for tp in app.state.runtime.consumer.consumer.assignment())
+                      for app in apps):
+            assert loop.time() < deadline, "the replicas did not share the arrival partitions within 60 s"
+            await asyncio.sleep(0.2)
         producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap_servers)
         await producer.start()
         try:
@@ -67,14 +76,12 @@ async def leads_with(infrastructure, replicas: int, events: list) -> dict[str, l
                                              key=str(event.payload.case_id).encode())
         finally:
             await producer.stop()
-        topics = [settings.topic(NEWCOMER_ARRIVED.topic), settings.topic(JOB_LISTING_PUBLISHED.topic)]
-        loop = asyncio.get_running_loop()
+        topics = [arrivals_topic, settings.topic(JOB_LISTING_PUBLISHED.topic)]
         deadline = loop.time() + 120
         while await group_lag(settings.kafka_bootstrap_servers, settings.consumer_group, topics):
             assert loop.time() < deadline, "the replicas did not handle every event within 120 s"
             await asyncio.sleep(0.2)
         members = [app.state.runtime.consumer.consumer.assignment() for app in apps]
-        arrivals_topic = settings.topic(NEWCOMER_ARRIVED.topic)
         handled_arrivals = [sorted(tp.partition for tp in m if tp.topic == arrivals_topic) for m in members]
         assert all(handled_arrivals), f"every replica must own arrival partitions: {handled_arrivals}"
         store = apps[0].state.store
