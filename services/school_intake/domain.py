@@ -142,13 +142,20 @@ class PlaceInLine:
         return self.arrival_date, self.created_at, self.task_id
 
 
-def line_numbers(places: Iterable[PlaceInLine]) -> dict[str, int]:
-    """Each waitlisted child's number (from 1) in the line of its grade band, by task id."""
+def lines_in_order(places: Iterable[PlaceInLine]) -> dict[tuple[int, int], list[PlaceInLine]]:
+    """The places of each grade band's line, in the order places are offered."""
     lines: dict[tuple[int, int], list[PlaceInLine]] = {}
     for place in places:
         lines.setdefault(place.band, []).append(place)
-    return {place.task_id: number for line in lines.values()
-            for number, place in enumerate(sorted(line, key=lambda p: p.order), start=1)}
+    for line in lines.values():
+        line.sort(key=lambda p: p.order)
+    return lines
+
+
+def line_numbers(places: Iterable[PlaceInLine]) -> dict[str, int]:
+    """Each waitlisted child's number (from 1) in the line of its grade band, by task id."""
+    return {place.task_id: number for line in lines_in_order(places).values()
+            for number, place in enumerate(line, start=1)}
 
 
 def place_in_line(task: dict[str, Any]) -> PlaceInLine | None:
@@ -221,11 +228,7 @@ class WaitingLines:
 
     def _band_in_order(self, band: tuple[int, int]) -> list[tuple[str, datetime, str]]:
         if self._in_order is None:
-            self._in_order = {}
-            for p in self.places.values():
-                self._in_order.setdefault(p.band, []).append(p.order)
-            for orders in self._in_order.values():
-                orders.sort()
+            self._in_order = {b: [p.order for p in line] for b, line in lines_in_order(self.places.values()).items()}
         return self._in_order.get(band, [])
 
     def published(self, task_id: str, number: int) -> None:
