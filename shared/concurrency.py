@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from pymongo.asynchronous.collection import AsyncCollection
 
-from shared.db import insert_new
+from shared.db import insert_new, insert_new_returning_existing
 
 
 class ChangedMeanwhile(Exception):
@@ -42,3 +42,16 @@ class ChangeTurns:
                 return False
             await self.collection.delete_one({"_id": turn_id, "at": existing["at"]})
         return False
+
+    async def take_many(self, steps: dict[str, int], by: str) -> set[str]:
+        """`take` for many documents (document id -> change number) in one insert; returns the ids of the documents
+        whose turn this writer took. A refused one is asked again alone (an abandoned turn is reclaimed there)."""
+        turn_ids = {f"{document_id}:{step}": document_id for document_id, step in steps.items()}
+        now = datetime.now(UTC)
+        refused = await insert_new_returning_existing(
+            self.collection, [{"_id": turn_id, "by": by, "at": now} for turn_id in turn_ids])
+        taken = {document_id for turn_id, document_id in turn_ids.items() if turn_id not in refused}
+        for turn_id in refused:
+            if await self.take(turn_ids[turn_id], steps[turn_ids[turn_id]], by):
+                taken.add(turn_ids[turn_id])
+        return taken

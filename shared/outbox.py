@@ -39,10 +39,12 @@ from enum import Enum
 from typing import Any
 
 from aiokafka.errors import KafkaError
+from pymongo import UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.bus import FATAL_PRODUCER_ERRORS, Producer
+from shared.concurrency import ChangeTurns
 from shared.db import TRANSIENT_DB_ERRORS, duplicate_ids, find_by_ids, insert_new_returning_existing
 from shared.events import EventEnvelope, to_json
 from shared.metrics import ServiceMetrics
@@ -552,7 +554,23 @@ class OutboxRelay:
 #     matters while its writer is between its read and its write (ChangeTurns reclaims one after 30 s).
 # Every step is by _id and idempotent: replicas may run it at the same time.
 
-Compact = Callable[[dict[str, Any], list[str]], Awaitable[bool]]
+# A store's compaction write: removes the given published entries from these documents (each read as it was, with
+# the ids of its published events) and returns the ids of the documents it compacted. Many documents at once: the
+# compactor visits every document that owed events (several per registration), and FerretDB's cost is per
+# command far more than per document (measured: ~0.5 ms of its CPU for a command of one document, 0.04-0.6 ms per
+# document inside a command of 25).
+Compact = Callable[[list[tuple[dict[str, Any], list[str]]]], Awaitable[set[Any]]]
+
+COMPACTION_CHUNK = 200  # documents per compaction command (and _ids per `$in`, within the pushdown's 500)
+
+
+@dataclass(frozen=True)
+class CompactionTargets:
+    """What a service's outbox compactor works on: each collection that carries events with its store's compaction
+    write, and the turn collections to prune (the erasure tombstones are added by the runtime)."""
+
+    collections: list[tuple[AsyncCollection | WatchedCollection, Compact]]
+    turns: list[AsyncCollection] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -563,14 +581,37 @@ class Compacted:
     turns: int = 0
 
 
-async def compact_plainly(collection: AsyncCollection | WatchedCollection, doc: dict[str, Any],
-                          event_ids: list[str]) -> bool:
-    """`compact` for documents nothing but their insert and their deletion writes (letters, tombstones): the
-    update cannot undo another change, and of a deleted document it updates nothing. (Not through the watched
-    collection: there is nothing for the relay in it.)"""
-    plain = collection.unwatched if isinstance(collection, WatchedCollection) else collection
-    result = await plain.update_one({"_id": doc["_id"]}, compaction_update(doc, event_ids))
-    return result.matched_count == 1
+def _plain(collection: AsyncCollection | WatchedCollection) -> AsyncCollection:
+    # Compaction is not for the relay: it only removes entries already published.
+    return collection.unwatched if isinstance(collection, WatchedCollection) else collection
+
+
+async def compact_plainly(collection: AsyncCollection | WatchedCollection,
+                          pending: list[tuple[dict[str, Any], list[str]]]) -> set[Any]:
+    """`Compact` for documents nothing but their insert and their deletion writes (letters, tombstones): the
+    update cannot undo another change. One command for them all; a document deleted meanwhile holds no entry
+    either, so every one counts as compacted."""
+    if pending:
+        await _plain(collection).bulk_write(
+            [UpdateOne({"_id": doc["_id"]}, compaction_update(doc, event_ids)) for doc, event_ids in pending],
+            ordered=False)
+    return {doc["_id"] for doc, _ in pending}
+
+
+# (document as read, its published event ids) -> (the document's next change number, the update that compacts it)
+CompactionChange = Callable[[dict[str, Any], list[str]], tuple[int, dict[str, Any]]]
+
+
+async def compact_in_turns(collection: AsyncCollection | WatchedCollection, turns: ChangeTurns,
+                           pending: list[tuple[dict[str, Any], list[str]]], change: CompactionChange) -> set[Any]:
+    """`Compact` for documents whose writers take turns (shared.concurrency): one insert takes the turns, one
+    command updates the documents whose turn it won. A document changed meanwhile is left to the next run."""
+    planned = {doc["_id"]: change(doc, event_ids) for doc, event_ids in pending}
+    won = await turns.take_many({doc_id: step for doc_id, (step, _) in planned.items()}, "outbox-compaction")
+    if won:
+        await _plain(collection).bulk_write([UpdateOne({"_id": doc_id}, planned[doc_id][1]) for doc_id in won],
+                                            ordered=False)
+    return won
 
 
 def compaction_update(doc: dict[str, Any], event_ids: list[str]) -> dict[str, Any]:
@@ -583,14 +624,12 @@ def compaction_update(doc: dict[str, Any], event_ids: list[str]) -> dict[str, An
 
 
 class OutboxCompactor:
-    def __init__(self, collections: Iterable[tuple[AsyncCollection | WatchedCollection, Compact]],
-                 log_collection: AsyncCollection, turns: Iterable[AsyncCollection] = (), *,
-                 keep: timedelta, grace: timedelta):
+    def __init__(self, targets: CompactionTargets, log_collection: AsyncCollection, *, keep: timedelta,
+                 grace: timedelta):
         # Entity documents are read through the plain collections; `compact` writes as their store does.
-        self.collections = [(c.unwatched if isinstance(c, WatchedCollection) else c, compact)
-                            for c, compact in collections]
+        self.collections = [(_plain(c), compact) for c, compact in targets.collections]
         self.log = log_collection
-        self.turns = list(turns)
+        self.turns = list(targets.turns)
         self.keep = keep
         self.grace = grace
         self._indexed = False
@@ -621,22 +660,34 @@ class OutboxCompactor:
 
     async def _compact_documents(self, collection: AsyncCollection, compact: Compact, now: datetime) -> int:
         removed = 0
+        chunk: list[dict[str, Any]] = []
         async for doc in collection.find({"outbox_added_at": {"$lt": now - self.keep}}):
-            event_ids = sorted(doc.get("outbox") or {})
-            published = sorted(await published_event_ids(self.log, event_ids)) if event_ids else []
-            if not published or not await compact(doc, published):
-                continue  # nothing published yet, or changed meanwhile: the next run looks again
-            for event_id in published:
-                await self.log.update_one({"_id": _marker(event_id)}, {"$set": {"entry_removed_at": now}})
-            removed += len(published)
-        return removed
+            chunk.append(doc)
+            if len(chunk) == COMPACTION_CHUNK:
+                removed += await self._compact_chunk(chunk, compact, now)
+                chunk = []
+        return removed + (await self._compact_chunk(chunk, compact, now) if chunk else 0)
+
+    async def _compact_chunk(self, docs: list[dict[str, Any]], compact: Compact, now: datetime) -> int:
+        """One read of the markers, one compaction write, one flagging of the markers, whatever the chunk's size."""
+        published = await published_event_ids(self.log, [i for doc in docs for i in doc.get("outbox") or {}])
+        pending = [(doc, ids) for doc in docs if (ids := sorted(set(doc.get("outbox") or {}) & published))]
+        if not pending:
+            return 0  # nothing published yet: the next run looks again
+        compacted = await compact(pending)  # a document changed meanwhile is left to the next run
+        flagged = [_marker(i) for doc, ids in pending if doc["_id"] in compacted for i in ids]
+        for start in range(0, len(flagged), COMPACTION_CHUNK):
+            await self.log.update_many({"_id": {"$in": flagged[start:start + COMPACTION_CHUNK]}},
+                                       {"$set": {"entry_removed_at": now}})
+        return len(flagged)
 
     async def _delete_markers(self, now: datetime) -> tuple[int, int]:
-        markers = claims = 0
-        async for marker in self.log.find({"entry_removed_at": {"$lt": now - self.grace}}, {"_id": 1}):
-            claims += (await self.log.delete_one({"_id": marker["_id"].removeprefix("published:")})).deleted_count
-            markers += (await self.log.delete_one({"_id": marker["_id"]})).deleted_count
-        return markers, claims
+        markers = [m["_id"] async for m in self.log.find({"entry_removed_at": {"$lt": now - self.grace}}, {"_id": 1})]
+        claims = [m.removeprefix("published:") for m in markers]
+        # The claims first: a marker without its claim still says "published"; a claim without its marker would
+        # be taken over and its event published again, if its document still held the entry (it does not).
+        claims_deleted = await self._delete_ids(self.log, claims)
+        return await self._delete_ids(self.log, markers), claims_deleted
 
     async def _delete_expired_claims(self, now: datetime) -> int:
         # (A claim with `published_at` is an old-style marker: it stays until its entry is compacted.)
@@ -644,14 +695,15 @@ class OutboxCompactor:
                                                          {"_id": 1, "published_at": 1})
                    if not c.get("published_at")]
         marked = await published_event_ids(self.log, expired) if expired else set()
-        deleted = 0
-        for claim_id in expired:
-            if claim_id not in marked:
-                deleted += (await self.log.delete_one({"_id": claim_id})).deleted_count
-        return deleted
+        return await self._delete_ids(self.log, [c for c in expired if c not in marked])
 
     async def _delete_old(self, collection: AsyncCollection, selector: dict[str, Any]) -> int:
+        return await self._delete_ids(collection, [doc["_id"] async for doc in collection.find(selector, {"_id": 1})])
+
+    @staticmethod
+    async def _delete_ids(collection: AsyncCollection, ids: list[Any]) -> int:
         deleted = 0
-        async for doc in collection.find(selector, {"_id": 1}):
-            deleted += (await collection.delete_one({"_id": doc["_id"]})).deleted_count
+        for start in range(0, len(ids), COMPACTION_CHUNK):
+            result = await collection.delete_many({"_id": {"$in": ids[start:start + COMPACTION_CHUNK]}})
+            deleted += result.deleted_count
         return deleted

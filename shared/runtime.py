@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from aiokafka.errors import KafkaConnectionError
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 
 from shared import bus, db
 from shared.audit import AuditLog
@@ -25,7 +26,7 @@ from shared.metrics import DatabaseCommands, ServiceMetrics
 from shared.notify import NotificationSender, NotificationStore
 from shared.outbox import (
     LOG_COLLECTION,
-    Compact,
+    CompactionTargets,
     OutboxCompactor,
     OutboxRelay,
     OutboxWrites,
@@ -50,6 +51,16 @@ async def _retry_until_up(what: str, attempt: Callable[[], Awaitable[T]], timeou
             log.info("waiting for %s (%s)", what, exc)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 3)
+
+
+def outbox_compactor(database: AsyncDatabase, targets: CompactionTargets, erasures: ErasureLog, *, keep: float,
+                     grace: float) -> OutboxCompactor:
+    """The compactor of a service's outbox: its targets and its erasure tombstones (`keep` and `grace` in
+    seconds, see shared.outbox)."""
+    tombstones = erasures.tombstones
+    return OutboxCompactor(
+        CompactionTargets([*targets.collections, (tombstones, partial(compact_plainly, tombstones))], targets.turns),
+        database[LOG_COLLECTION], keep=timedelta(seconds=keep), grace=timedelta(seconds=grace))
 
 
 class ServiceRuntime:
@@ -107,16 +118,11 @@ class ServiceRuntime:
         self._tasks.append(asyncio.create_task(self.relay.run(), name="outbox-relay"))
         return self.relay
 
-    def start_compaction(self, collections: Iterable[tuple[AsyncCollection, Compact]],
-                         turns: Iterable[AsyncCollection] = ()) -> OutboxCompactor:
+    def start_compaction(self, targets: CompactionTargets) -> OutboxCompactor:
         """Compact these collections' outboxes (and the erasure tombstones') and prune these turns, every
         OUTBOX_COMPACT_SECONDS (see shared.outbox: OutboxCompactor)."""
-        tombstones = self.erasures.tombstones
-        compactor = OutboxCompactor(
-            [*collections, (tombstones, partial(compact_plainly, tombstones))],
-            self.db[LOG_COLLECTION], turns,
-            keep=timedelta(seconds=self.settings.outbox_keep_seconds),
-            grace=timedelta(seconds=self.settings.outbox_compaction_grace_seconds))
+        compactor = outbox_compactor(self.db, targets, self.erasures, keep=self.settings.outbox_keep_seconds,
+                                     grace=self.settings.outbox_compaction_grace_seconds)
         self.start_periodic("outbox-compaction", compactor.run_once, self.settings.outbox_compact_seconds,
                             first_after=self.settings.outbox_compact_seconds)
         return compactor

@@ -27,7 +27,6 @@ from shared.events import JOB_LISTING_PUBLISHED
 from shared.logs import configure_logging
 from shared.notify import NotificationStore
 from shared.notify import router as notifications_router
-from shared.outbox import compact_plainly
 from shared.runtime import ServiceRuntime
 from shared.web import service_app
 
@@ -57,9 +56,7 @@ def create_app(settings: JobMatchSettings | None = None) -> FastAPI:
             runtime.start_periodic("leads-digest", partial(send_digest, store, notifications, settings),
                                    settings.digest_hours * 3600 / 4)
             # Found-leads documents are only inserted and deleted: compacted by a plain update.
-            runtime.start_compaction([(store.listings, store.compact_listing), (store.leads, store.compact_lead),
-                                      (store.found_leads, partial(compact_plainly, store.found_leads))],
-                                     turns=[store.lead_turns.collection, store.listing_turns.collection])
+            runtime.start_compaction(store.outbox_compaction())
             follower = runtime.start_follower(TopicFollower(
                 settings, JOB_LISTING_PUBLISHED,
                 lambda events: index.put_all(Listing.from_event(e.payload) for e in events)))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
@@ -13,7 +14,15 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.job_match.domain import JobLead, LeadStatus, Listing, SpouseProfile, lead_id_for
 from shared.concurrency import ChangedMeanwhile, ChangeTurns
 from shared.db import find_by_ids, insert_new_many, insert_new_returning_existing, keep_newest, newest
-from shared.outbox import compaction_update, ensure_outbox_indexes, outbox_fields, outbox_update
+from shared.outbox import (
+    CompactionTargets,
+    compact_in_turns,
+    compact_plainly,
+    compaction_update,
+    ensure_outbox_indexes,
+    outbox_fields,
+    outbox_update,
+)
 
 # Makes the outbox entry that announces a spouse's new leads: (case id, lead documents, when) -> JobLeadsFound
 # (see workflow.leads_found_event).
@@ -90,17 +99,25 @@ class JobStore:
                 return
         raise ChangedMeanwhile(f"listing {listing_id}")
 
-    async def compact_listing(self, listing: dict[str, Any], event_ids: list[str]) -> bool:
-        step = listing.get("changes", 0) + 1
-        if not await self.listing_turns.take(listing["_id"], step, "outbox-compaction"):
-            return False
-        update = compaction_update(listing, event_ids)
-        update["$set"]["changes"] = step
-        return (await self.listings.update_one({"_id": listing["_id"]}, update)).matched_count == 1
+    def outbox_compaction(self) -> CompactionTargets:
+        """Listings and leads take turns with their other writers; the announcements of found leads are only
+        inserted and deleted."""
+        return CompactionTargets(
+            [(self.listings, self.compact_listings), (self.leads, self.compact_leads),
+             (self.found_leads, partial(compact_plainly, self.found_leads))],
+            [self.lead_turns.collection, self.listing_turns.collection])
 
-    async def compact_lead(self, lead: dict[str, Any], event_ids: list[str]) -> bool:
-        update = compaction_update(lead, event_ids)
-        return await self.change_lead(lead, "outbox-compaction", {**update, "$inc": {"compactions": 1}})
+    async def compact_listings(self, pending: list[tuple[dict[str, Any], list[str]]]) -> set[Any]:
+        def change(listing: dict[str, Any], event_ids: list[str]) -> tuple[int, dict[str, Any]]:
+            step = listing.get("changes", 0) + 1
+            update = compaction_update(listing, event_ids)
+            return step, {**update, "$set": {**update["$set"], "changes": step}}
+        return await compact_in_turns(self.listings, self.listing_turns, pending, change)
+
+    async def compact_leads(self, pending: list[tuple[dict[str, Any], list[str]]]) -> set[Any]:
+        def change(lead: dict[str, Any], event_ids: list[str]) -> tuple[int, dict[str, Any]]:
+            return _lead_step(lead), {**compaction_update(lead, event_ids), "$inc": {"compactions": 1}}
+        return await compact_in_turns(self.leads, self.lead_turns, pending, change)
 
     async def all_listings(self) -> list[Listing]:
         cursor = self.listings.find({}, {"outbox": 0, "terms": 0, "fingerprint": 0, "outbox_added_at": 0})
@@ -200,8 +217,7 @@ class JobStore:
 
     async def change_lead(self, lead: dict[str, Any], by: str, update: dict[str, Any]) -> bool:
         """Apply `update` as the next change of the lead as it was read; False if it changed meanwhile."""
-        step = len(lead["history"]) + len(lead.get("notes", [])) + lead.get("compactions", 0)
-        if not await self.lead_turns.take(lead["_id"], step, by):
+        if not await self.lead_turns.take(lead["_id"], _lead_step(lead), by):
             return False
         result = await self.leads.update_one({"_id": lead["_id"]}, update)
         return result.modified_count == 1
@@ -225,3 +241,8 @@ class JobStore:
         query = {"status": {"$in": [str(s) for s in statuses]}}
         return await newest(self.leads, query, "updated_at", limit, datetime.now(UTC), since=since,
                             projection={"outbox": 0})
+
+
+def _lead_step(lead: dict[str, Any]) -> int:
+    """A lead's next change number: its status changes, notes and compactions so far."""
+    return len(lead["history"]) + len(lead.get("notes", [])) + lead.get("compactions", 0)

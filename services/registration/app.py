@@ -32,7 +32,7 @@ def create_app(settings: RegistrationSettings | None = None) -> FastAPI:
             store = CaseStore(runtime.db, watch=runtime.watch)
             await store.ensure_indexes()
             runtime.start_relay([store.cases])
-            runtime.start_compaction([(store.cases, store.compact_outbox)], turns=[store.turns.collection])
+            runtime.start_compaction(store.outbox_compaction())
             handlers = RegistrationHandlers(store=store)
             runtime.start_consumer(handlers.subscriptions())
             runtime.start_periodic("retention", partial(erase_expired_cases, store, settings),

@@ -15,7 +15,14 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.registration.domain import TimelineEntry
 from shared.concurrency import ChangeTurns
 from shared.db import insert_new, insert_new_many, keep_newest_many, newest
-from shared.outbox import LOG_COLLECTION, compaction_update, ensure_outbox_indexes, published_event_ids
+from shared.outbox import (
+    LOG_COLLECTION,
+    CompactionTargets,
+    compact_in_turns,
+    compaction_update,
+    ensure_outbox_indexes,
+    published_event_ids,
+)
 
 
 class CaseStore:
@@ -52,9 +59,16 @@ class CaseStore:
             return True
         return case["arrival_event_id"] in await published_event_ids(self.outbox_log, [case["arrival_event_id"]])
 
-    async def compact_outbox(self, case: dict[str, Any], event_ids: list[str]) -> bool:
-        """Remove published entries (OutboxCompactor), taking the case's turn like every other change."""
-        return await self.change_case(case, "outbox-compaction", compaction_update(case, event_ids))
+    def outbox_compaction(self) -> CompactionTargets:
+        return CompactionTargets([(self.cases, self.compact_outbox)], [self.turns.collection])
+
+    async def compact_outbox(self, pending: list[tuple[dict[str, Any], list[str]]]) -> set[Any]:
+        """Remove published entries (OutboxCompactor), each case taking its turn like every other change."""
+        def change(case: dict[str, Any], event_ids: list[str]) -> tuple[int, dict[str, Any]]:
+            step = case.get("changes", 0) + 1
+            update = compaction_update(case, event_ids)
+            return step, {**update, "$set": {**update["$set"], "changes": step}}
+        return await compact_in_turns(self.cases, self.turns, pending, change)
 
     async def recent_cases(self, limit: int = 50) -> list[dict[str, Any]]:
         """The newest cases (not erased), read window by window back from now (shared.db.newest)."""

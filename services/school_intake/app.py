@@ -38,7 +38,7 @@ def create_app(settings: SchoolIntakeSettings | None = None, config: Municipalit
             store = IntakeTaskStore(runtime.db, watch=runtime.watch)
             await store.ensure_indexes()
             runtime.start_relay([store.tasks])
-            runtime.start_compaction([(store.tasks, store.compact_outbox)], turns=[store.turns.collection])
+            runtime.start_compaction(store.outbox_compaction())
             notifications = NotificationStore(runtime.db)
             await notifications.ensure_indexes()
             runtime.start_notifications(notifications)

@@ -12,7 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.school_intake.domain import IntakeKind, TaskStatus
 from shared.concurrency import ChangeTurns
 from shared.db import find_by_ids, insert_new, insert_new_returning_existing, newest
-from shared.outbox import compaction_update, ensure_outbox_indexes
+from shared.outbox import CompactionTargets, compact_in_turns, compaction_update, ensure_outbox_indexes
 
 # What a waitlisted task's place in line follows from (domain.WaitingLines), without its history and events.
 PLACE_FIELDS = {"case_id": 1, "kind": 1, "status": 1, "grade_band": 1, "arrival_date": 1, "created_at": 1,
@@ -104,10 +104,16 @@ class IntakeTaskStore:
         result = await self.tasks.update_one({"_id": task["_id"]}, update)
         return result.modified_count == 1
 
-    async def compact_outbox(self, task: dict[str, Any], event_ids: list[str]) -> bool:
-        """Remove published entries (OutboxCompactor), taking the task's turn like every other change."""
-        update = compaction_update(task, event_ids)
-        return await self.change_task(task, "outbox-compaction", {**update, "$inc": {"compactions": 1}})
+    def outbox_compaction(self) -> CompactionTargets:
+        return CompactionTargets([(self.tasks, self.compact_outbox)], [self.turns.collection])
+
+    async def compact_outbox(self, pending: list[tuple[dict[str, Any], list[str]]]) -> set[Any]:
+        """Remove published entries (OutboxCompactor), each task taking its turn like every other change (see
+        change_task: compactions count as changes)."""
+        def change(task: dict[str, Any], event_ids: list[str]) -> tuple[int, dict[str, Any]]:
+            step = len(task["history"]) + task.get("compactions", 0)
+            return step, {**compaction_update(task, event_ids), "$inc": {"compactions": 1}}
+        return await compact_in_turns(self.tasks, self.turns, pending, change)
 
     async def delete_task(self, task_id: str) -> None:
         await self.tasks.delete_one({"_id": task_id})

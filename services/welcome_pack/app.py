@@ -23,7 +23,6 @@ from services.welcome_pack.store import LetterStore
 from shared.logs import configure_logging
 from shared.notify import NotificationStore
 from shared.notify import router as notifications_router
-from shared.outbox import compact_plainly
 from shared.runtime import ServiceRuntime
 from shared.web import service_app
 
@@ -40,11 +39,8 @@ def create_app(settings: WelcomePackSettings | None = None) -> FastAPI:
         async with ServiceRuntime(settings, metrics=app.state.metrics) as runtime:
             store = LetterStore(runtime.db, watch=runtime.watch)
             await store.ensure_indexes()
-            outbox = (store.letters, store.offer_answers, store.job_help, store.progress_reports, store.refusals)
-            runtime.start_relay(list(outbox))
-            # Letters, answers, job-help changes, progress reports and refusals are only inserted and deleted:
-            # compacted by a plain update.
-            runtime.start_compaction([(c, partial(compact_plainly, c)) for c in outbox])
+            runtime.start_relay(store.outbox())
+            runtime.start_compaction(store.outbox_compaction())
             notifications = NotificationStore(runtime.db)
             await notifications.ensure_indexes()
             runtime.start_notifications(notifications)

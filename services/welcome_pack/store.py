@@ -10,13 +10,14 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.db import find_by_ids, insert_new, insert_new_many, keep_newest_many
-from shared.outbox import ensure_outbox_indexes
+from shared.outbox import CompactionTargets, compact_plainly, ensure_outbox_indexes
 
 
 class LetterStore:
@@ -42,6 +43,14 @@ class LetterStore:
         self.spent_codes = db["sign_in_spent"]
         self.failures = db["sign_in_failures"]
         self.sessions = db["family_sessions"]
+
+    def outbox(self) -> list[AsyncCollection]:
+        """The collections carrying events: letters, answers, job-help changes, progress reports, refusals."""
+        return [self.letters, self.offer_answers, self.job_help, self.progress_reports, self.refusals]
+
+    def outbox_compaction(self) -> CompactionTargets:
+        """All of them are only inserted and deleted: compacted by a plain update."""
+        return CompactionTargets([(c, partial(compact_plainly, c)) for c in self.outbox()])
 
     async def ensure_indexes(self) -> None:
         await self.letters.create_index([("case_id", 1), ("language", 1)])

@@ -13,7 +13,7 @@ from services.registration.settings import RegistrationSettings
 from services.welcome_pack.app import create_app as welcome_pack_app
 from services.welcome_pack.settings import WelcomePackSettings
 from shared.events import NEWCOMER_ARRIVED, WELCOME_LETTER_GENERATED
-from shared.outbox import LOG_COLLECTION, OutboxCompactor, compact_plainly
+from shared.outbox import LOG_COLLECTION, OutboxCompactor
 from tests.apps import running
 from tests.builders import registration
 from tests.kafka_helpers import eventually, group_lag, read_until_quiet, write
@@ -39,13 +39,7 @@ async def sizes(app) -> dict[str, int]:
 
 def compactor(app) -> OutboxCompactor:
     """What the service runs every OUTBOX_COMPACT_SECONDS, here with nothing kept (keep and grace 0)."""
-    store, runtime = app.state.store, app.state.runtime
-    if hasattr(store, "cases"):
-        collections = [(store.cases, store.compact_outbox)]
-        turns = [store.turns.collection]
-    else:
-        collections, turns = [(store.letters, lambda doc, ids: compact_plainly(store.letters, doc, ids))], []
-    return runtime.start_compaction(collections, turns=turns)
+    return app.state.runtime.start_compaction(app.state.store.outbox_compaction())
 
 
 async def test_compaction_keeps_only_what_relays_can_still_need_and_nothing_is_published_again(infrastructure):
