@@ -8,6 +8,8 @@ matching benchmarks; results: printed table + bench/results/flow-<time>.json.
 3. Consumers: replay N arrival events (BENCH_REPLAY_EVENTS, default 50,000) through each consumer service,
    events/s, against a raw aiokafka consume-only loop over the same topic, and against that loop storing one
    minimal document per event (the ceiling of any consumer that stores anything, on this database).
+4. Compaction: what the outbox compaction (which production runs an hour later, outside run 2's window) costs
+   per registration, run over everything the runs before left (bench/compaction.py).
 5. Cost: peak RSS (VmHWM) of each service during run 2.
 
 Everything runs on a private Kafka + FerretDB (tests/faults/harness.py) on free ports. The load generator is a
@@ -35,13 +37,14 @@ from aiokafka.admin import AIOKafkaAdminClient
 from pymongo import AsyncMongoClient
 
 from bench.common import ROOT, machine, production_intervals
+from bench.compaction import compaction_cost
 from shared import bus
 from shared.events import NEWCOMER_ARRIVED, to_json
 from shared.settings import ServiceSettings
 from tests.builders import arrival_event, registration
 from tests.faults.harness import PREFIX, Installation, free_port, group_lag
 
-SECTIONS = set(os.environ.get("BENCH_SECTIONS", "registration,e2e,sustain,consumers").split(","))
+SECTIONS = set(os.environ.get("BENCH_SECTIONS", "registration,e2e,sustain,compaction,consumers").split(","))
 E2E_SECONDS = float(os.environ.get("BENCH_E2E_SECONDS", "60"))
 # The end-to-end rate (50/s is the target; a lower one that the machine keeps up with measures the cost per
 # registration without a backlog, whose catching up would be counted against the wrong window).
@@ -293,6 +296,9 @@ async def main() -> None:
         if "sustain" in SECTIONS:
             results["sustain"] = highest_sustained_rate(inst, token)
             report("sustain", results["sustain"], results)
+        if "compaction" in SECTIONS:
+            results["compaction"] = await compaction_cost(inst, lambda: cpu_seconds(inst).get("ferretdb", 0.0))
+            report("compaction", results["compaction"], results)
         if "consumers" in SECTIONS:
             # Alone on the machine: the installation's own services stop first (their relays and consumers would
             # share the database and the CPU with the one being measured).
@@ -465,6 +471,11 @@ def summary_rows(results: dict) -> list[tuple[str, str]]:
                  ("peak RSS MiB", ", ".join(f"{k} {v}" for k, v in results["peak_rss_mib"].items()))]
     if "sustain" in results:
         rows.append(("highest sustained rate", f"{results['sustain']['highest_sustained_per_s']} /s"))
+    if "compaction" in results:
+        t = results["compaction"]["total"]
+        rows.append((f"outbox compaction ({results['compaction']['cases']} cases), per registration",
+                     f"{t['commands_per_registration']} commands, CPU ms: compactor "
+                     f"{t['compactor_cpu_ms_per_registration']}, database {t['database_cpu_ms_per_registration']}"))
     if "consumers" in results:
         c = results["consumers"]
         rows.append((f"raw consume ({c['events']} events)", f"{c['raw_aiokafka_per_s']} events/s"))
