@@ -93,6 +93,9 @@ def _marker(event_id: str) -> str:
     return f"published:{event_id}"
 
 
+_REMOVED = "removed:"  # a record of the markers whose entries compaction removed from their documents (when)
+
+
 async def published_event_ids(log_collection: AsyncCollection, event_ids: Iterable[str]) -> set[str]:
     markers = await find_by_ids(log_collection, [_marker(i) for i in event_ids], {"_id": 1})
     return {m["_id"].removeprefix("published:") for m in markers}
@@ -544,9 +547,9 @@ class OutboxRelay:
 # run periodically by every service (shared/runtime.py), removes what no relay can need any more, in an order
 # that is safe while relays run:
 #  1. in entity documents older than `keep`, the entries whose events are marked published are removed, by the
-#     owning store's own kind of write (`compact`: a turn where its writers take turns), and their markers get
-#     `entry_removed_at`;
-#  2. markers flagged longer ago than `grace` are deleted with their claims. Before that, a relay that read the
+#     owning store's own kind of write (`compact`: a turn where its writers take turns), 200 documents at a time,
+#     and one record in the log names their markers, with `entry_removed_at`;
+#  2. markers so named longer ago than `grace` are deleted with their claims. Before that, a relay that read the
 #     document before step 1 still finds the marker; after it, no relay can hold such a read, and no document
 #     holds the entry, so nothing is published again;
 #  3. claims that expired longer ago than `keep` without a marker (an event whose relay died: it is taken over
@@ -669,25 +672,35 @@ class OutboxCompactor:
         return removed + (await self._compact_chunk(chunk, compact, now) if chunk else 0)
 
     async def _compact_chunk(self, docs: list[dict[str, Any]], compact: Compact, now: datetime) -> int:
-        """One read of the markers, one compaction write, one flagging of the markers, whatever the chunk's size."""
+        """One read of the markers, one compaction write, one record of the markers whose entries it removed,
+        whatever the chunk's size."""
         published = await published_event_ids(self.log, [i for doc in docs for i in doc.get("outbox") or {}])
         pending = [(doc, ids) for doc in docs if (ids := sorted(set(doc.get("outbox") or {}) & published))]
         if not pending:
             return 0  # nothing published yet: the next run looks again
         compacted = await compact(pending)  # a document changed meanwhile is left to the next run
-        flagged = [_marker(i) for doc, ids in pending if doc["_id"] in compacted for i in ids]
-        for start in range(0, len(flagged), COMPACTION_CHUNK):
-            await self.log.update_many({"_id": {"$in": flagged[start:start + COMPACTION_CHUNK]}},
-                                       {"$set": {"entry_removed_at": now}})
-        return len(flagged)
+        removed = [_marker(i) for doc, ids in pending if doc["_id"] in compacted for i in ids]
+        if removed:
+            # One insert naming them, not an update of each marker (FerretDB rewrites every document it updates).
+            await self.log.insert_one({"_id": f"{_REMOVED}{uuid.uuid4()}", "entry_removed_at": now,
+                                       "markers": removed})
+        return len(removed)
 
     async def _delete_markers(self, now: datetime) -> tuple[int, int]:
-        markers = [m["_id"] async for m in self.log.find({"entry_removed_at": {"$lt": now - self.grace}}, {"_id": 1})]
+        markers, records = [], []
+        async for found in self.log.find({"entry_removed_at": {"$lt": now - self.grace}}, {"_id": 1, "markers": 1}):
+            if found["_id"].startswith(_REMOVED):
+                records.append(found["_id"])
+                markers += found["markers"]
+            else:
+                markers.append(found["_id"])  # a marker flagged on its own (by an installation before #16)
         claims = [m.removeprefix("published:") for m in markers]
         # The claims first: a marker without its claim still says "published"; a claim without its marker would
         # be taken over and its event published again, if its document still held the entry (it does not).
         claims_deleted = await self._delete_ids(self.log, claims)
-        return await self._delete_ids(self.log, markers), claims_deleted
+        markers_deleted = await self._delete_ids(self.log, markers)
+        await self._delete_ids(self.log, records)  # last: a run that stops before this deletes them again
+        return markers_deleted, claims_deleted
 
     async def _delete_expired_claims(self, now: datetime) -> int:
         # (A claim with `published_at` is an old-style marker: it stays until its entry is compacted.)

@@ -57,6 +57,9 @@ async def test_a_run_compacts_in_a_few_commands_per_chunk_and_leaves_a_document_
         await log.insert_many([{"_id": i, "owner": "r", "until": long_ago} for i in published] +
                               [{"_id": f"published:{i}", "at": long_ago} for i in published])
         await turns.collection.insert_one({"_id": "d1:2", "by": "a clerk", "at": datetime.now(UTC)})  # d1's writer
+        # A marker flagged on its own by an installation from before the records of removed entries.
+        await log.insert_many([{"_id": "old", "owner": "r", "until": long_ago},
+                               {"_id": "published:old", "at": long_ago, "entry_removed_at": long_ago}])
 
         def change(doc: dict[str, Any], event_ids: list[str]) -> tuple[int, dict[str, Any]]:
             return len(doc["history"]), {**compaction_update(doc, event_ids), "$push": {"history": "compacted"}}
@@ -73,8 +76,9 @@ async def test_a_run_compacts_in_a_few_commands_per_chunk_and_leaves_a_document_
         second = await compactor.run_once()  # the flagged markers go, with their claims
 
         assert first.entries == len(published) - 2 and second.markers == second.claims == len(published) - 2
-        # Per chunk of 200 documents: the marker reads (one $in per 200 ids), one turn insert, one update, the
-        # marker flags; one by one it was a turn, an update and a marker flag per document, and a marker read.
+        assert first.markers == first.claims == 1  # the old one
+        # Per chunk of 200 documents: the marker reads (one $in per 200 ids), one turn insert, one update, one
+        # record of the removed entries; one by one it was a turn, an update and a marker flag per document.
         print(f"\n[compactor] {DOCUMENTS} documents, {len(published)} published events: first run "
               f"{first_commands} commands ({sorted(set(commands.names))})")
         assert first_commands < DOCUMENTS / 10, commands.names
