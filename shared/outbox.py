@@ -617,6 +617,13 @@ async def compact_in_turns(collection: AsyncCollection | WatchedCollection, turn
     return won
 
 
+def compaction_as_next_change(doc: dict[str, Any], event_ids: list[str]) -> tuple[int, dict[str, Any]]:
+    """The `CompactionChange` of a document that counts its changes in `changes` (cases, listings)."""
+    step = doc.get("changes", 0) + 1
+    update = compaction_update(doc, event_ids)
+    return step, {**update, "$set": {**update["$set"], "changes": step}}
+
+
 def compaction_update(doc: dict[str, Any], event_ids: list[str]) -> dict[str, Any]:
     """Remove these (published) entries; when none is left, the document no longer counts as owing events."""
     left = set(doc.get("outbox") or {}) - set(event_ids)

@@ -18,6 +18,7 @@ from shared.outbox import (
     CompactionTargets,
     compact_in_turns,
     compact_plainly,
+    compaction_as_next_change,
     compaction_update,
     ensure_outbox_indexes,
     outbox_fields,
@@ -108,11 +109,7 @@ class JobStore:
             [self.lead_turns.collection, self.listing_turns.collection])
 
     async def compact_listings(self, pending: list[tuple[dict[str, Any], list[str]]]) -> set[Any]:
-        def change(listing: dict[str, Any], event_ids: list[str]) -> tuple[int, dict[str, Any]]:
-            step = listing.get("changes", 0) + 1
-            update = compaction_update(listing, event_ids)
-            return step, {**update, "$set": {**update["$set"], "changes": step}}
-        return await compact_in_turns(self.listings, self.listing_turns, pending, change)
+        return await compact_in_turns(self.listings, self.listing_turns, pending, compaction_as_next_change)
 
     async def compact_leads(self, pending: list[tuple[dict[str, Any], list[str]]]) -> set[Any]:
         def change(lead: dict[str, Any], event_ids: list[str]) -> tuple[int, dict[str, Any]]:

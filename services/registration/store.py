@@ -19,7 +19,7 @@ from shared.outbox import (
     LOG_COLLECTION,
     CompactionTargets,
     compact_in_turns,
-    compaction_update,
+    compaction_as_next_change,
     ensure_outbox_indexes,
     published_event_ids,
 )
@@ -64,11 +64,7 @@ class CaseStore:
 
     async def compact_outbox(self, pending: list[tuple[dict[str, Any], list[str]]]) -> set[Any]:
         """Remove published entries (OutboxCompactor), each case taking its turn like every other change."""
-        def change(case: dict[str, Any], event_ids: list[str]) -> tuple[int, dict[str, Any]]:
-            step = case.get("changes", 0) + 1
-            update = compaction_update(case, event_ids)
-            return step, {**update, "$set": {**update["$set"], "changes": step}}
-        return await compact_in_turns(self.cases, self.turns, pending, change)
+        return await compact_in_turns(self.cases, self.turns, pending, compaction_as_next_change)
 
     async def recent_cases(self, limit: int = 50) -> list[dict[str, Any]]:
         """The newest cases (not erased), read window by window back from now (shared.db.newest)."""
