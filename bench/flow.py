@@ -296,7 +296,7 @@ async def main() -> None:
         if "sustain" in SECTIONS:
             results["sustain"] = highest_sustained_rate(inst, token)
             report("sustain", results["sustain"], results)
-        if "compaction" in SECTIONS:
+        if "compaction" in SECTIONS:  # (stops the services: the last section but the consumers, which does too)
             results["compaction"] = await compaction_cost(inst, lambda: cpu_seconds(inst).get("ferretdb", 0.0))
             report("compaction", results["compaction"], results)
         if "consumers" in SECTIONS:
