@@ -95,7 +95,7 @@ class IntakeTaskStore:
     async def change_task(self, task: dict[str, Any], by: str, update: dict[str, Any]) -> bool:
         """Apply `update` as the next change of the task as it was read; False if it changed meanwhile."""
         # Compactions count as changes too (they add no history entry).
-        if not await self.turns.take(task["_id"], len(task["history"]) + task.get("compactions", 0), by):
+        if not await self.turns.take(task["_id"], _task_step(task), by):
             return False
         # By _id alone, as every store here: the turn already makes this the only change number N of the task. A
         # further condition (the status read) made FerretDB read the collection row by row to find the task:
@@ -111,8 +111,7 @@ class IntakeTaskStore:
         """Remove published entries (OutboxCompactor), each task taking its turn like every other change (see
         change_task: compactions count as changes)."""
         def change(task: dict[str, Any], event_ids: list[str]) -> tuple[int, dict[str, Any]]:
-            step = len(task["history"]) + task.get("compactions", 0)
-            return step, {**compaction_update(task, event_ids), "$inc": {"compactions": 1}}
+            return _task_step(task), {**compaction_update(task, event_ids), "$inc": {"compactions": 1}}
         return await compact_in_turns(self.tasks, self.turns, pending, change)
 
     async def delete_task(self, task_id: str) -> None:
@@ -177,3 +176,8 @@ class IntakeTaskStore:
         query = {"unit_id": unit_id, "status": {"$in": [str(s) for s in statuses]}}
         return await newest(self.tasks, query, "updated_at", limit, datetime.now(UTC), since=since,
                             projection={"outbox": 0})
+
+
+def _task_step(task: dict[str, Any]) -> int:
+    """A task's next change number: its history entries and compactions so far."""
+    return len(task["history"]) + task.get("compactions", 0)
