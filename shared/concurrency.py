@@ -11,10 +11,21 @@ document changed meanwhile.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
 from shared.db import insert_new, insert_new_returning_existing
+
+
+def next_change_number(doc: dict[str, Any]) -> int:
+    """The next change number of a document that counts its changes in `changes` (cases, listings)."""
+    return int(doc.get("changes", 0)) + 1
+
+
+def as_change_number(update: dict[str, Any], step: int) -> dict[str, Any]:
+    """`update` that also records `step` as the document's number of changes (with next_change_number)."""
+    return {**update, "$set": {**update.get("$set", {}), "changes": step}}
 
 
 class ChangedMeanwhile(Exception):

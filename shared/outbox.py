@@ -44,7 +44,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from shared.bus import FATAL_PRODUCER_ERRORS, Producer
-from shared.concurrency import ChangeTurns
+from shared.concurrency import ChangeTurns, as_change_number, next_change_number
 from shared.db import TRANSIENT_DB_ERRORS, duplicate_ids, find_by_ids, insert_new_returning_existing
 from shared.events import EventEnvelope, to_json
 from shared.metrics import ServiceMetrics
@@ -619,9 +619,16 @@ async def compact_in_turns(collection: AsyncCollection | WatchedCollection, turn
 
 def compaction_as_next_change(doc: dict[str, Any], event_ids: list[str]) -> tuple[int, dict[str, Any]]:
     """The `CompactionChange` of a document that counts its changes in `changes` (cases, listings)."""
-    step = doc.get("changes", 0) + 1
-    update = compaction_update(doc, event_ids)
-    return step, {**update, "$set": {**update["$set"], "changes": step}}
+    step = next_change_number(doc)
+    return step, as_change_number(compaction_update(doc, event_ids), step)
+
+
+def compaction_counted_by(step: Callable[[dict[str, Any]], int]) -> CompactionChange:
+    """The `CompactionChange` of documents whose next change number `step` derives from what they hold (history
+    entries, notes) and their `compactions` so far: each compaction adds one to those."""
+    def change(doc: dict[str, Any], event_ids: list[str]) -> tuple[int, dict[str, Any]]:
+        return step(doc), {**compaction_update(doc, event_ids), "$inc": {"compactions": 1}}
+    return change
 
 
 def compaction_update(doc: dict[str, Any], event_ids: list[str]) -> dict[str, Any]:

@@ -12,14 +12,14 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.job_match.domain import JobLead, LeadStatus, Listing, SpouseProfile, lead_id_for
-from shared.concurrency import ChangedMeanwhile, ChangeTurns
+from shared.concurrency import ChangedMeanwhile, ChangeTurns, as_change_number, next_change_number
 from shared.db import find_by_ids, insert_new_many, insert_new_returning_existing, keep_newest, newest
 from shared.outbox import (
     CompactionTargets,
     compact_in_turns,
     compact_plainly,
     compaction_as_next_change,
-    compaction_update,
+    compaction_counted_by,
     ensure_outbox_indexes,
     outbox_fields,
     outbox_update,
@@ -93,10 +93,9 @@ class JobStore:
             doc = await self.listings.find_one({"_id": listing_id}, {"changes": 1})
             if doc is None:
                 return
-            step = doc.get("changes", 0) + 1
+            step = next_change_number(doc)
             if await self.listing_turns.take(listing_id, step, by):
-                await self.listings.update_one({"_id": listing_id},
-                                               {**update, "$set": {**update.get("$set", {}), "changes": step}})
+                await self.listings.update_one({"_id": listing_id}, as_change_number(update, step))
                 return
         raise ChangedMeanwhile(f"listing {listing_id}")
 
@@ -112,9 +111,7 @@ class JobStore:
         return await compact_in_turns(self.listings, self.listing_turns, pending, compaction_as_next_change)
 
     async def compact_leads(self, pending: list[tuple[dict[str, Any], list[str]]]) -> set[Any]:
-        def change(lead: dict[str, Any], event_ids: list[str]) -> tuple[int, dict[str, Any]]:
-            return _lead_step(lead), {**compaction_update(lead, event_ids), "$inc": {"compactions": 1}}
-        return await compact_in_turns(self.leads, self.lead_turns, pending, change)
+        return await compact_in_turns(self.leads, self.lead_turns, pending, compaction_counted_by(_lead_step))
 
     async def all_listings(self) -> list[Listing]:
         cursor = self.listings.find({}, {"outbox": 0, "terms": 0, "fingerprint": 0, "outbox_added_at": 0})

@@ -13,7 +13,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from services.registration.domain import TimelineEntry
-from shared.concurrency import ChangeTurns
+from shared.concurrency import ChangeTurns, as_change_number, next_change_number
 from shared.db import insert_new, insert_new_many, keep_newest_many, newest
 from shared.outbox import (
     LOG_COLLECTION,
@@ -86,11 +86,10 @@ class CaseStore:
     async def change_case(self, case: dict[str, Any], by: str, update: dict[str, Any]) -> bool:
         """Apply `update` as the next change of the case as it was read; False if it changed meanwhile (read it
         again). One writer per change number: the turn is a unique insert, atomic on FerretDB and MongoDB."""
-        step = case.get("changes", 0) + 1
+        step = next_change_number(case)
         if not await self.turns.take(case["_id"], step, by):
             return False
-        update = {**update, "$set": {**update.get("$set", {}), "changes": step}}
-        result = await self.cases.update_one({"_id": case["_id"]}, update)
+        result = await self.cases.update_one({"_id": case["_id"]}, as_change_number(update, step))
         return result.matched_count == 1
 
     async def closed_before(self, cutoff: datetime) -> list[str]:

@@ -12,7 +12,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from services.school_intake.domain import IntakeKind, TaskStatus
 from shared.concurrency import ChangeTurns
 from shared.db import find_by_ids, insert_new, insert_new_returning_existing, newest
-from shared.outbox import CompactionTargets, compact_in_turns, compaction_update, ensure_outbox_indexes
+from shared.outbox import CompactionTargets, compact_in_turns, compaction_counted_by, ensure_outbox_indexes
 
 # What a waitlisted task's place in line follows from (domain.WaitingLines), without its history and events.
 PLACE_FIELDS = {"case_id": 1, "kind": 1, "status": 1, "grade_band": 1, "arrival_date": 1, "created_at": 1,
@@ -110,9 +110,7 @@ class IntakeTaskStore:
     async def compact_outbox(self, pending: list[tuple[dict[str, Any], list[str]]]) -> set[Any]:
         """Remove published entries (OutboxCompactor), each task taking its turn like every other change (see
         change_task: compactions count as changes)."""
-        def change(task: dict[str, Any], event_ids: list[str]) -> tuple[int, dict[str, Any]]:
-            return _task_step(task), {**compaction_update(task, event_ids), "$inc": {"compactions": 1}}
-        return await compact_in_turns(self.tasks, self.turns, pending, change)
+        return await compact_in_turns(self.tasks, self.turns, pending, compaction_counted_by(_task_step))
 
     async def delete_task(self, task_id: str) -> None:
         await self.tasks.delete_one({"_id": task_id})
