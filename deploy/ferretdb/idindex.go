@@ -4,7 +4,9 @@ package main
 //     SELECT ... WHERE _ferretdb_sjson->'$._id' = ?
 // but indexes _id as (_ferretdb_sjson->"_id"): a different expression to SQLite, so the index is never used and
 // every lookup by _id reads the whole table (measured: 28 ms per lookup in a collection of 400 letters, growing
-// with it). This adds, to every collection table, an index on exactly the expression the query uses; and for
+// with it). This adds, to every collection table, a unique index on exactly the expression the query uses, then
+// drops FerretDB's own _id index (the same values, so the same uniqueness; FerretDB itself never reads by it, and
+// keeping both made every write maintain two _id indexes); and for
 // every field FerretDB indexes (createIndexes), the two our patch's queries on that field use
 // (deploy/ferretdb/pushdown.patch): its value as SQLite reads it, and the documents holding an array there.
 // FerretDB's own non-unique index on the same fields is then dropped: no query can use it (it reads the fields
@@ -91,6 +93,16 @@ func indexFile(ctx context.Context, file string) error {
 				return err
 			}
 		}
+		// The unique index on the queried _id expression is made above (wanted), so FerretDB's own _id index and
+		// the non-unique one an older build made (_id_path) only cost every write an index more.
+		for _, name := range []string{table + "__id_", table + "__id_path"} {
+			if !indexes[name] {
+				continue
+			}
+			if _, err := db.ExecContext(ctx, fmt.Sprintf(`DROP INDEX IF EXISTS %q`, name)); err != nil {
+				return err
+			}
+		}
 		// FerretDB's own index on the fields (->) serves no query once its mirror (->>) exists: every condition
 		// the patch pushes down reads them with ->>, and FerretDB's own queries ask by _id only. It still costs
 		// every insert and update a JSON extraction per field and a b-tree write, so it goes, unless it is
@@ -131,13 +143,13 @@ func indexedFields(stmt string) []string {
 	return fields
 }
 
-// wanted: the indexes our patch's queries use (pushdown.patch): _id by the path the queries say; for each index
+// wanted: the indexes our patch's queries use (pushdown.patch): _id by the path the queries say (unique); for each index
 // of FerretDB's, the same fields as SQLite reads them (->>); for each of their fields, the documents holding an
 // array there. The expressions must be written exactly as the patch writes them, or SQLite does not see that
 // they match.
 func wanted(table string, ferrets map[string][]string) map[string]string {
 	out := map[string]string{
-		table + "__id_path": fmt.Sprintf(`CREATE INDEX IF NOT EXISTS "%s__id_path" ON "%s" (_ferretdb_sjson->'$._id')`,
+		table + "__id_key": fmt.Sprintf(`CREATE UNIQUE INDEX IF NOT EXISTS "%s__id_key" ON "%s" (_ferretdb_sjson->'$._id')`,
 			table, table),
 	}
 	for index, fields := range ferrets {

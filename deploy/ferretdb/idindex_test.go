@@ -40,6 +40,8 @@ func TestMirrorsFerretDBsIndexesAndDropsTheNonUniqueOnes(t *testing.T) {
 	for _, stmt := range []string{
 		`CREATE TABLE "tasks_1" (_ferretdb_sjson TEXT)`,
 		`CREATE UNIQUE INDEX "tasks_1__id_" ON "tasks_1" (_ferretdb_sjson->"_id")`,
+		// What an earlier build of ours added (non-unique, beside FerretDB's): replaced by the unique one.
+		`CREATE INDEX "tasks_1__id_path" ON "tasks_1" (_ferretdb_sjson->'$._id')`,
 		`CREATE UNIQUE INDEX "tasks_1_seat_1" ON "tasks_1" (_ferretdb_sjson->"seat")`,
 		`CREATE INDEX "tasks_1_status_1_due_-1" ON "tasks_1" (_ferretdb_sjson->"status", _ferretdb_sjson->"due" DESC)`,
 	} {
@@ -49,7 +51,7 @@ func TestMirrorsFerretDBsIndexesAndDropsTheNonUniqueOnes(t *testing.T) {
 	}
 
 	want := []string{
-		"tasks_1__id_path", "tasks_1__due_arrays", "tasks_1__id_", "tasks_1__seat_arrays", "tasks_1__status_arrays",
+		"tasks_1__id_key", "tasks_1__due_arrays", "tasks_1__seat_arrays", "tasks_1__status_arrays",
 		"tasks_1_seat_1", "tasks_1_seat_1__value", "tasks_1_status_1_due_-1__value",
 	}
 	sort.Strings(want)
@@ -68,6 +70,19 @@ func TestMirrorsFerretDBsIndexesAndDropsTheNonUniqueOnes(t *testing.T) {
 	}
 	if _, err := db.Exec(`INSERT INTO "tasks_1" VALUES ('{"_id": "b", "seat": "s1"}')`); err == nil {
 		t.Fatal("a second document with the same seat was stored")
+	}
+	// FerretDB's _id index is gone: the one on the queried expression keeps _id unique.
+	if _, err := db.Exec(`INSERT INTO "tasks_1" VALUES ('{"_id": "a", "seat": "s2"}')`); err == nil {
+		t.Fatal("a second document with the same _id was stored")
+	}
+	// And it is the one SQLite uses for FerretDB's lookup by _id.
+	var plan string
+	if err := db.QueryRow(`EXPLAIN QUERY PLAN SELECT _ferretdb_sjson FROM "tasks_1" WHERE _ferretdb_sjson->'$._id' = ?`,
+		`"a"`).Scan(new(int), new(int), new(int), &plan); err != nil {
+		t.Fatal(err)
+	}
+	if plan != "SEARCH tasks_1 USING INDEX tasks_1__id_key (<expr>=?)" {
+		t.Fatalf("lookup by _id: %q", plan)
 	}
 }
 
