@@ -93,31 +93,37 @@ func indexFile(ctx context.Context, file string) error {
 				return err
 			}
 		}
-		// The unique index on the queried _id expression is made above (wanted), so FerretDB's own _id index and
-		// the non-unique one an older build made (_id_path) only cost every write an index more.
-		for _, name := range []string{table + "__id_", table + "__id_path"} {
-			if !indexes[name] {
-				continue
-			}
-			if _, err := db.ExecContext(ctx, fmt.Sprintf(`DROP INDEX IF EXISTS %q`, name)); err != nil {
-				return err
-			}
-		}
-		// FerretDB's own index on the fields (->) serves no query once its mirror (->>) exists: every condition
-		// the patch pushes down reads them with ->>, and FerretDB's own queries ask by _id only. It still costs
-		// every insert and update a JSON extraction per field and a b-tree write, so it goes, unless it is
-		// unique: that one keeps the uniqueness. FerretDB keeps it in its metadata (listIndexes shows it, and a
-		// createIndexes of it again is a no-op); dropIndexes of it would fail, and none of our services drops one.
-		for name := range ferrets[table] {
-			if unique[name] {
-				continue
-			}
+		for _, name := range unneeded(table, ferrets[table], indexes, unique) {
 			if _, err := db.ExecContext(ctx, fmt.Sprintf(`DROP INDEX IF EXISTS %q`, name)); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// unneeded: the indexes of a table that only cost every write an index more, once wanted's exist.
+//   - The unique index on the queried _id expression replaces FerretDB's own _id index and the non-unique one an
+//     older build of ours made (_id_path).
+//   - FerretDB's own index on the fields (->) serves no query once its mirror (->>) exists: every condition the
+//     patch pushes down reads them with ->>, and FerretDB's own queries ask by _id only. It still costs every
+//     insert and update a JSON extraction per field and a b-tree write, so it goes, unless it is unique: that one
+//     keeps the uniqueness. FerretDB keeps it in its metadata (listIndexes shows it, and a createIndexes of it
+//     again is a no-op; its statistics count it as 0, stats.patch); dropIndexes of it would fail, and none of our
+//     services drops one.
+func unneeded(table string, ferrets map[string][]string, indexes, unique map[string]bool) []string {
+	var names []string
+	for _, name := range []string{table + "__id_", table + "__id_path"} {
+		if indexes[name] {
+			names = append(names, name)
+		}
+	}
+	for name := range ferrets {
+		if !unique[name] {
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 // FerretDB's own index: `ON "table" (_ferretdb_sjson->"a", _ferretdb_sjson->"b" DESC)`. Only indexes whose
