@@ -38,6 +38,12 @@ def database(client: AsyncMongoClient, settings: ServiceSettings) -> AsyncDataba
     return client[settings.mongodb_database]
 
 
+def as_stored(moment: datetime) -> datetime:
+    """The time as the database keeps it: BSON dates hold milliseconds. Where an order is worked out from a time
+    in hand and later from the stored one, both must be this one."""
+    return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
+
+
 async def ping(db: AsyncDatabase) -> None:
     await db.command("ping")
 

@@ -17,6 +17,7 @@ from services.school_intake.domain import IntakeKind, TaskStatus
 from services.school_intake.settings import SchoolIntakeSettings
 from services.school_intake.store import IntakeTaskStore
 from shared.concurrency import ChangedMeanwhile
+from shared.db import as_stored
 from shared.events import (
     SCHOOL_INTAKE_STATUS_CHANGED,
     EventEnvelope,
@@ -169,11 +170,11 @@ async def open_intake_tasks(store: IntakeTaskStore, settings: SchoolIntakeSettin
     existing = await store.existing_task_ids(placing)
     seats = SeatSnapshot(await store.all_seats() if placing else [])
     tasks: dict[str, dict[str, Any]] = {}
-    joining: list[domain.PlaceInLine] = []
+    first_entries: dict[str, tuple[str, datetime, uuid.UUID]] = {}
     for event, decision, task_id in planned:
         if task_id in existing or task_id in tasks:
             continue
-        now = datetime.now(UTC)
+        now = as_stored(datetime.now(UTC))  # a place in line is ordered by it, here and as read back
         status, reason = TaskStatus.NEW, "newcomer registered"
         if task_id in placing and decision.grade is not None:  # a reception-class decision always has a grade
             school = await _reserve_first_free(store, config, task_id, decision.grade, decision.candidate_school_ids,
@@ -189,10 +190,12 @@ async def open_intake_tasks(store: IntakeTaskStore, settings: SchoolIntakeSettin
                 status, reason = TaskStatus.WAITLISTED, "no free reception-class place for the grade: waitlisted"
         task = new_task_document(event.payload, decision, task_id, status, str(event.event_id), now, reason)
         task["unit_address"] = unit_address(config, decision.unit_id)
-        if lines is not None and (place := domain.place_in_line(task)) is not None:
-            joining.extend(_number_in_line(task, place, lines, joining))
-        task.update(outbox_fields([_status_entry(settings, task, None, SYSTEM, reason, now, event.event_id)]))
         tasks[task_id] = task
+        first_entries[task_id] = (reason, now, event.event_id)
+    joining = _number_in_line(list(tasks.values()), lines) if lines is not None else []
+    for task_id, (reason, now, event_id) in first_entries.items():
+        task = tasks[task_id]
+        task.update(outbox_fields([_status_entry(settings, task, None, SYSTEM, reason, now, event_id)]))
     existed = await store.insert_tasks(list(tasks.values()))
     for place in joining:
         if place.task_id not in existed and lines is not None:
@@ -201,16 +204,22 @@ async def open_intake_tasks(store: IntakeTaskStore, settings: SchoolIntakeSettin
                        written={task_id: task for task_id, task in tasks.items() if task_id not in existed})
 
 
-def _number_in_line(task: dict[str, Any], place: domain.PlaceInLine, lines: domain.WaitingLines,
-                    joining: list[domain.PlaceInLine]) -> list[domain.PlaceInLine]:
-    """Give a waitlisted task its number in line (in the task, its first history entry and so its first event);
-    returns its place as now known, or nothing when the lines cannot tell yet."""
-    number = lines.number_on_joining(place, joining)
-    if number is None:
-        return []
-    task["waitlist_position"] = number
-    task["history"][0]["waitlist_position"] = number
-    return [replace(place, published=number)]
+def _number_in_line(tasks: list[dict[str, Any]], lines: domain.WaitingLines) -> list[domain.PlaceInLine]:
+    """Give each waitlisted task of a batch its number in line (in the task, its first history entry and so its
+    first event), counting those of the batch ahead of it too; returns their places as now known, or nothing when
+    the lines cannot tell yet."""
+    places = {task["_id"]: place for task in tasks if (place := domain.place_in_line(task)) is not None}
+    joining = []
+    for task in tasks:
+        if (place := places.get(task["_id"])) is None:
+            continue
+        number = lines.number_on_joining(place, places.values())
+        if number is None:
+            return []
+        task["waitlist_position"] = number
+        task["history"][0]["waitlist_position"] = number
+        joining.append(replace(place, published=number))
+    return joining
 
 
 async def transition(store: IntakeTaskStore, settings: SchoolIntakeSettings, config: domain.MunicipalityConfig,

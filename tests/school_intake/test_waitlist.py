@@ -124,6 +124,25 @@ async def test_after_the_first_run_only_what_changed_is_read_and_the_numbers_fol
     assert await numbers(app, waiting[1:]) == [1, 2]
 
 
+async def test_children_waitlisted_in_one_batch_are_numbered_as_the_job_numbers_them(one_seat):
+    """A batch of arrivals handled together (the consumer's usual case under load), all arrived the same day: each
+    child's first event carries the number the stored line gives it, so the job has nothing to correct. (Tasks of
+    one batch are created within the same millisecond, the precision the database keeps, and are then ordered by
+    id: numbering them by the microseconds in hand, or before the whole batch is known, told families numbers
+    the job changed seconds later.)"""
+    _, app = one_seat
+    lines = app.state.handlers.waiting_lines
+    await publish_numbers(app, lines)  # the lines read (the job does so at start)
+    _, before = await line_up(app, 1)
+    batch = [arrival_event(registration(children=[child(f"Batch {i}", "2019-03-05")], arrival_date="2026-11-01"))
+             for i in range(12)]
+    await app.state.handlers.newcomers_arrived(batch)
+    given = await numbers(app, [*before, *batch])
+    assert sorted(given) == list(range(1, 14))  # one line, each number once
+    assert await publish_numbers(app, WaitingLines()) == 0  # a fresh read of the stored line agrees with each
+    assert await numbers(app, [*before, *batch]) == given
+
+
 async def test_a_child_waitlisted_is_told_its_number_in_its_first_event(one_seat, infrastructure):
     _, app = one_seat
     lines = app.state.handlers.waiting_lines  # the app's job's
