@@ -207,14 +207,19 @@ class WaitingLines:
         return {task_id: number for task_id, number in line_numbers(self.places.values()).items()
                 if self.places[task_id].published != number}
 
-    def number_on_joining(self, place: PlaceInLine, joining_with: Iterable[PlaceInLine] = ()) -> int | None:
-        """The number of a child joining its line now (with others joining at the same moment): one more than
-        those known to wait ahead of it. None until the lines were first read (the job publishes it then). From
-        another replica's joins not read yet it may be too low: the job's next run puts it right."""
+    def numbers_on_joining(self, joining: Iterable[PlaceInLine]) -> dict[str, int] | None:
+        """The numbers of children joining their lines now, together (a batch of arrivals): one more than those
+        known to wait ahead of each, and than those of the batch ahead of it. None until the lines were first read
+        (the job publishes them then). From another replica's joins not read yet a number may be too low: the
+        job's next run puts it right."""
         if self.read_whole_at is None:
             return None
-        ahead = bisect_left(self._band_in_order(place.band), place.order)
-        return 1 + ahead + sum(1 for p in joining_with if p.band == place.band and p.order < place.order)
+        numbers = {}
+        for band, line in lines_in_order(joining).items():
+            known = self._band_in_order(band)
+            for batch_ahead, place in enumerate(line):
+                numbers[place.task_id] = 1 + bisect_left(known, place.order) + batch_ahead
+        return numbers
 
     def joined(self, place: PlaceInLine) -> None:
         """A child stored as waiting, with the number it was given (so far as this process knows the line)."""

@@ -209,17 +209,13 @@ def _number_in_line(tasks: list[dict[str, Any]], lines: domain.WaitingLines) -> 
     first event), counting those of the batch ahead of it too; returns their places as now known, or nothing when
     the lines cannot tell yet."""
     places = {task["_id"]: place for task in tasks if (place := domain.place_in_line(task)) is not None}
-    joining = []
+    numbers = lines.numbers_on_joining(places.values()) if places else None
+    if numbers is None:
+        return []
     for task in tasks:
-        if (place := places.get(task["_id"])) is None:
-            continue
-        number = lines.number_on_joining(place, places.values())
-        if number is None:
-            return []
-        task["waitlist_position"] = number
-        task["history"][0]["waitlist_position"] = number
-        joining.append(replace(place, published=number))
-    return joining
+        if task["_id"] in numbers:
+            task["waitlist_position"] = task["history"][0]["waitlist_position"] = numbers[task["_id"]]
+    return [replace(place, published=numbers[task_id]) for task_id, place in places.items()]
 
 
 async def transition(store: IntakeTaskStore, settings: SchoolIntakeSettings, config: domain.MunicipalityConfig,

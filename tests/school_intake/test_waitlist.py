@@ -60,18 +60,32 @@ def test_the_lines_learn_joins_leaves_and_erasures_and_renumber_only_who_moved()
 def test_a_child_joining_is_numbered_after_those_known_ahead_of_it_in_its_band():
     lines = WaitingLines()
     joining = place_in_line(task("new", "2026-11-02", 30))
-    assert joining is not None and lines.number_on_joining(joining) is None  # not read yet: the job tells it
+    assert joining is not None and lines.numbers_on_joining([joining]) is None  # not read yet: the job tells it
     lines.read_whole([task("a", "2026-11-01", position=1), task("b", "2026-11-03", position=2),
                       task("x", "2026-10-01", band=(3, 5), position=1)], T0)
-    assert lines.number_on_joining(joining) == 2  # after a, before b; x waits in another band
-    same_batch = [place_in_line(task("c", "2026-11-02", 10)), place_in_line(task("d", "2026-11-02", 40))]
-    assert lines.number_on_joining(joining, [p for p in same_batch if p is not None]) == 3  # c came first
+    assert lines.numbers_on_joining([joining]) == {"new": 2}  # after a, before b; x waits in another band
     lines.joined(replace(joining, published=2))  # stored with its number
     assert lines.renumbered() == {"b": 3}  # what the job then tells: b moved down
     later = place_in_line(task("later", "2026-11-02", 50))
-    assert later is not None and lines.number_on_joining(later) == 3  # behind the one who joined before it
+    assert later is not None and lines.numbers_on_joining([later]) == {"later": 3}  # behind the one before it
     lines.left("a")
-    assert lines.number_on_joining(later) == 2
+    assert lines.numbers_on_joining([later]) == {"later": 2}
+
+
+def test_children_joining_together_count_those_of_their_batch_ahead_of_them():
+    lines = WaitingLines()
+    lines.read_whole([task("a", "2026-11-01", position=1), task("b", "2026-11-03", position=2),
+                      task("x", "2026-10-01", band=(3, 5), position=1)], T0)
+    # In the order the batch came (not the line's): two made in the same minute are ordered by id, as stored.
+    batch = [place_in_line(t) for t in (task("e", "2026-11-02", 40), task("d", "2026-11-02", 10),
+                                        task("c", "2026-11-02", 10), task("y", "2026-09-01", band=(3, 5)),
+                                        task("z", "2026-12-01"))]
+    numbers = lines.numbers_on_joining(p for p in batch if p is not None)
+    assert numbers == {"c": 2, "d": 3, "e": 4, "z": 6, "y": 1}
+    for place in batch:
+        assert place is not None
+        lines.joined(replace(place, published=numbers[place.task_id]))
+    assert lines.renumbered() == {"b": 5, "x": 2}  # only those already waiting behind them move
 
 
 def test_the_whole_line_is_read_at_first_and_then_every_so_often():
