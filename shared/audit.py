@@ -6,7 +6,6 @@ its own trail in its own database (services share no data), and each offers GET 
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.auth import Principal, Role, require
+from shared.db import GroupCommit
 
 COLLECTION = "audit_log"
 
@@ -46,14 +46,13 @@ class AuditEntry(BaseModel):
 
 
 class AuditLog:
-    """Writes audit entries with group commit: requests that record at the same moment share one insert_many,
-    and each waits for the insert that holds its entry (no entry, no answer)."""
+    """Writes audit entries with group commit (shared.db.GroupCommit): requests that record at the same moment
+    share one insert_many, and each waits for the insert that holds its entry (no entry, no answer)."""
 
     def __init__(self, db: AsyncDatabase, service: str):
         self.entries = db[COLLECTION]
         self.service = service
-        self._queue: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
-        self._writer: asyncio.Task[None] | None = None
+        self._inserts = GroupCommit(lambda entries: self.entries.insert_many(entries, ordered=False))
 
     async def ensure_indexes(self) -> None:
         await self.entries.create_index([("case_ids", 1), ("at", DESCENDING)])
@@ -62,32 +61,11 @@ class AuditLog:
     async def record(self, principal: Principal, action: AuditAction, what: str, *, case_ids: Iterable[str] = (),
                      record_ids: Iterable[str] = (), channel: str = "api") -> None:
         """Write one entry; returns when it is stored. Called before the data is returned: no entry, no answer."""
-        entry = {
+        await self._inserts.add({
             "_id": str(uuid.uuid4()), "at": datetime.now(UTC), "service": self.service, **principal.audit_fields(),
             "action": action.value, "what": what, "case_ids": sorted({str(c) for c in case_ids}),
             "record_ids": [str(r) for r in record_ids], "channel": channel,
-        }
-        stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.append((entry, stored))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write_queued())
-        await stored
-
-    async def _write_queued(self) -> None:
-        # Whatever queued up while the previous insert ran goes in the next one: no timer, no added latency
-        # when requests come one at a time.
-        while self._queue:
-            batch, self._queue = self._queue, []
-            try:
-                await self.entries.insert_many([entry for entry, _ in batch], ordered=False)
-            except Exception as exc:  # noqa: BLE001 - each waiting request gets the error (and answers 503/500)
-                for _, stored in batch:
-                    if not stored.done():
-                        stored.set_exception(exc)
-                continue
-            for _, stored in batch:
-                if not stored.done():
-                    stored.set_result(None)
+        })
 
     async def query(self, *, case_id: str | None = None, actor: str | None = None, since: datetime | None = None,
                     limit: int = 200) -> list[AuditEntry]:

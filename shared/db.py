@@ -1,6 +1,7 @@
 """The database client. Each service owns one database (settings.mongodb_database) and reads no other."""
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -86,6 +87,38 @@ async def insert_new_returning_existing(collection: AsyncCollection, documents: 
 async def insert_new_many(collection: AsyncCollection, documents: Sequence[dict[str, Any]]) -> int:
     """Insert those documents that do not exist yet (one unordered insert); returns how many were new."""
     return len(documents) - len(await insert_new_returning_existing(collection, documents))
+
+
+class GroupCommit:
+    """Inserts with group commit: what is handed over while an insert runs goes in the next one, together. No
+    timer: one at a time, each goes in at once. `add` returns the future of the insert that holds the document
+    (its error, if that insert failed)."""
+
+    def __init__(self, insert: Callable[[list[dict[str, Any]]], Awaitable[object]]):
+        self._insert = insert
+        self._queue: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    def add(self, document: dict[str, Any]) -> asyncio.Future[None]:
+        stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._queue.append((document, stored))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write_queued())
+        return stored
+
+    async def _write_queued(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                await self._insert([document for document, _ in batch])
+            except Exception as exc:  # noqa: BLE001 - each waiting caller gets the error
+                for _, stored in batch:
+                    if not stored.done():
+                        stored.set_exception(exc)
+                continue
+            for _, stored in batch:
+                if not stored.done():
+                    stored.set_result(None)
 
 
 async def keep_newest(collection: AsyncCollection, document: dict[str, Any], by: str) -> bool:
