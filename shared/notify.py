@@ -8,7 +8,9 @@ The sender, a background task in every replica, sends what is due:
 - a record in `notifications_sent` says a notification went out: it is checked before sending and written right
   after the server accepted the mail, then the pending document goes. A pass does this for its batch of due
   notifications: one insert claims them all, one read checks them all, one delete each removes the sent ones and
-  the claims (a mail's own commands: its send and its sent record). Only a crash in between sends twice, with
+  the claims. The sent records are written while the next mails go out, with group commit (those of the mails
+  the server accepted while one insert ran go in the next): a mail's own command is its send. Only a crash
+  between a send and its record (for those in flight: the mails accepted during one insert) sends twice, with
   the same Message-ID (`<id@velkommen>`), which mail programs use to recognise a repeat;
 - the server down or answering 4xx: the attempt is counted and retried with backoff (never dropped) until
   NOTIFICATION_MAX_ATTEMPTS; a 5xx for the recipient, or too many attempts: the notification moves to
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, parseaddr
+from functools import partial
 from typing import Annotated, Any
 
 import aiosmtplib
@@ -38,7 +41,14 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from shared.auth import Principal, Role, require
-from shared.db import TRANSIENT_DB_ERRORS, find_by_ids, insert_new, insert_new_many, insert_new_returning_existing
+from shared.db import (
+    TRANSIENT_DB_ERRORS,
+    GroupCommit,
+    find_by_ids,
+    insert_new,
+    insert_new_many,
+    insert_new_returning_existing,
+)
 from shared.metrics import ServiceMetrics
 from shared.settings import ServiceSettings
 
@@ -224,6 +234,8 @@ class NotificationSender:
         self.lease = timedelta(seconds=lease_seconds)
         self._stopping = asyncio.Event()
         self._counted_at = -PENDING_COUNT_SECONDS
+        # Recorded by earlier attempts (or a sender that took over) is recorded: duplicates are no error.
+        self._sent_records = GroupCommit(partial(insert_new_many, store.sent))
 
     def stop(self) -> None:
         self._stopping.set()
@@ -279,32 +291,38 @@ class NotificationSender:
 
     async def _send_claimed(self, docs: list[dict[str, Any]]) -> int:
         """Send these (claimed) notifications in order; those sent before (a pass that stopped between the sent
-        record and the clean-up) only leave the pending collection."""
+        record and the clean-up) only leave the pending collection. A sent record not written stops the pass
+        (its error is raised once the recorded ones are cleaned up): the mail stays pending and goes again."""
         sent_before = {d["_id"] for d in await find_by_ids(self.store.sent, [d["_id"] for d in docs], {"_id": 1})}
-        done: list[str] = []
+        done = [doc["_id"] for doc in docs if doc["_id"] in sent_before]
+        recording: dict[str, asyncio.Future[None]] = {}
         try:
             for doc in docs:
-                if self._stopping.is_set():
+                if self._stopping.is_set() or any(r.done() and r.exception() for r in recording.values()):
                     break
-                if doc["_id"] not in sent_before and not await self._send_one(doc):
-                    continue
-                done.append(doc["_id"])
+                if doc["_id"] not in sent_before and (recorded := await self._send_one(doc)) is not None:
+                    recording[doc["_id"]] = recorded
         finally:
+            results = await asyncio.gather(*recording.values(), return_exceptions=True)
+            done += [notification_id for notification_id, result in zip(recording, results, strict=True)
+                     if result is None]
             if done:
                 await self.store.pending.delete_many({"_id": {"$in": done}})
+        if failed := next((r for r in results if isinstance(r, BaseException)), None):
+            raise failed
         return len(done)
 
-    async def _send_one(self, doc: dict[str, Any]) -> bool:
-        """Send one mail and record it as sent; False when it failed (counted, and retried or given up)."""
+    async def _send_one(self, doc: dict[str, Any]) -> asyncio.Future[None] | None:
+        """Send one mail; returns the future of its sent record, or None when it failed (counted, and retried or
+        given up)."""
         try:
             await self.transport.send(message(doc, self.settings))
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             await self._failed_attempt(doc, exc)
-            return False
-        await self._record(self.store.sent, {"_id": doc["_id"], "kind": doc["kind"], "case_id": doc["case_id"],
-                                             "at": datetime.now(UTC)})
+            return None
         self._count("sent", doc)
-        return True
+        return self._sent_records.add({"_id": doc["_id"], "kind": doc["kind"], "case_id": doc["case_id"],
+                                       "at": datetime.now(UTC)})
 
     async def _report_pending(self) -> None:
         # Counting reads every pending notification on FerretDB: at most every PENDING_COUNT_SECONDS, not per pass.

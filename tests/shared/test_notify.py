@@ -1,9 +1,11 @@
 """shared.notify's sender, on the session's database and Mailpit: a pass handles its batch with one command per
-step (claims, the sent-check, the clean-up), skips what another sender holds, takes over what a dead sender
-held, does not send again what was sent before the clean-up, and sends a pass's mails over one connection."""
+step (claims, the sent-check, the clean-up), writes the sent records while the next mails go out (group commit)
+and stops when one cannot be written, skips what another sender holds, takes over what a dead sender held, does
+not send again what was sent before the clean-up, and sends a pass's mails over one connection."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -12,6 +14,7 @@ from typing import Any
 import aiosmtplib
 import pytest
 from pymongo import AsyncMongoClient, monitoring
+from pymongo.errors import AutoReconnect
 
 from shared.notify import Mail, NotificationSender, NotificationStore, SmtpTransport, message, notification
 from shared.settings import ServiceSettings
@@ -70,9 +73,82 @@ async def test_a_pass_claims_checks_and_cleans_up_its_batch_with_one_command_eac
     assert counts["find notifications_sent"] == 1
     assert counts["delete notifications"] == 1
     assert counts["delete notification_claims"] == 1
-    assert counts["insert notifications_sent"] == 8  # each right after the server accepted the mail
+    assert await store.sent.count_documents({}) == 8  # (how many inserts wrote them: the test below)
     for mail in mails:
         assert len(await mails_with(infrastructure.mailpit_url, f"{mail['_id']}@velkommen")) == 1
+
+
+def _counting_sends(sender: NotificationSender, monkeypatch: pytest.MonkeyPatch, sent: list[str],
+                    all_sent: asyncio.Event, expect: int) -> None:
+    send = sender.transport.send
+
+    async def counting_send(msg: Any) -> None:
+        await send(msg)
+        sent.append(msg["Message-ID"])
+        if len(sent) == expect:
+            all_sent.set()
+
+    monkeypatch.setattr(sender.transport, "send", counting_send)
+
+
+async def test_the_sent_records_are_written_while_the_next_mails_go_out(infrastructure, counted, monkeypatch):
+    db, commands = counted
+    store = NotificationStore(db)
+    mails = _mails(8, datetime.now(UTC))
+    await store.add(mails)
+    sender = _sender(infrastructure, store)
+    sent: list[str] = []
+    all_sent = asyncio.Event()
+    _counting_sends(sender, monkeypatch, sent, all_sent, len(mails))
+    insert_many = store.sent.insert_many
+
+    async def held_until_all_sent(*args: Any, **kwargs: Any) -> Any:
+        # The first record's insert is still running when the other seven mails go out: they wait for the next.
+        await asyncio.wait_for(all_sent.wait(), 30)
+        return await insert_many(*args, **kwargs)
+
+    monkeypatch.setattr(store.sent, "insert_many", held_until_all_sent)
+    commands.counts.clear()
+    assert await sender.send_due() == 8
+    assert commands.counts["insert notifications_sent"] == 2  # the first mail's record, then the seven others'
+    assert {d["_id"] async for d in store.sent.find({}, {"_id": 1})} == {m["_id"] for m in mails}
+    assert await store.pending.count_documents({}) == 0
+    for mail in mails:
+        assert len(await mails_with(infrastructure.mailpit_url, f"{mail['_id']}@velkommen")) == 1
+
+
+async def test_a_sent_record_not_written_stops_the_pass_and_its_mail_goes_again(infrastructure, counted,
+                                                                                monkeypatch):
+    db, _ = counted
+    store = NotificationStore(db)
+    mails = _mails(8, datetime.now(UTC))
+    await store.add(mails)
+    sender = _sender(infrastructure, store)
+    sent: list[str] = []
+    _counting_sends(sender, monkeypatch, sent, asyncio.Event(), len(mails))
+    insert_many = store.sent.insert_many
+    refused: list[list[str]] = []
+
+    async def first_refused(documents: list[dict[str, Any]], *args: Any, **kwargs: Any) -> Any:
+        if not refused:
+            refused.append([d["_id"] for d in documents])
+            raise AutoReconnect("the database went away")
+        return await insert_many(documents, *args, **kwargs)
+
+    monkeypatch.setattr(store.sent, "insert_many", first_refused)
+    with pytest.raises(AutoReconnect):
+        await sender.send_due()
+    [[lost]] = refused
+    assert len(sent) < len(mails)  # the pass stopped sending
+    pending = {d["_id"] async for d in store.pending.find({}, {"_id": 1})}
+    recorded = {d["_id"] async for d in store.sent.find({}, {"_id": 1})}
+    assert lost in pending and lost not in recorded
+    assert pending | recorded == {m["_id"] for m in mails} and not pending & recorded
+    assert await store.claims.count_documents({}) == 0
+    # The next pass sends what is pending: the mail whose record was lost goes twice, with the same Message-ID.
+    assert await sender.send_due() == len(pending)
+    assert len(await mails_with(infrastructure.mailpit_url, f"{lost}@velkommen")) == 2
+    assert {d["_id"] async for d in store.sent.find({}, {"_id": 1})} == {m["_id"] for m in mails}
 
 
 async def test_a_live_claim_is_left_alone_and_a_dead_senders_claim_is_taken_over(infrastructure, counted):
