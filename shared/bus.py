@@ -175,6 +175,7 @@ class ConsumerRunner:
         self.stats = ConsumerStats()
         self.consumer: AIOKafkaConsumer | None = None
         self._last_behind: dict[TopicPartition, int] | None = None
+        self._streaming = False  # the last poll brought records
         self._stopping = asyncio.Event()
 
     def _new_consumer(self) -> AIOKafkaConsumer:
@@ -231,7 +232,7 @@ class ConsumerRunner:
         last_progress = loop.time()
         try:
             while not self._stopping.is_set():
-                batches = await self.consumer.getmany(timeout_ms=500, max_records=self.settings.consumer_max_records)
+                batches = await self._poll()
                 if not batches:
                     if loop.time() - last_progress > self.settings.consumer_stall_seconds:
                         last_progress = loop.time()
@@ -243,6 +244,21 @@ class ConsumerRunner:
                 self._report_lag(batches)
         finally:
             await self.consumer.stop()
+
+    async def _poll(self) -> dict[TopicPartition, list[ConsumerRecord]]:
+        """The records of one poll. While events keep coming (the poll before brought some too), and the batch has
+        room, also those that arrive within CONSUMER_LINGER_MS: under load one pass then handles what would
+        otherwise be several passes of an event or two each; after a quiet spell an event is handled at once."""
+        assert self.consumer is not None
+        room = self.settings.consumer_max_records
+        batches = await self.consumer.getmany(timeout_ms=500, max_records=room)
+        room -= sum(len(records) for records in batches.values())
+        streaming, self._streaming = self._streaming, bool(batches)
+        if batches and streaming and room > 0 and self.settings.consumer_linger_ms:
+            await asyncio.sleep(self.settings.consumer_linger_ms / 1000)
+            for tp, records in (await self.consumer.getmany(timeout_ms=0, max_records=room)).items():
+                batches.setdefault(tp, []).extend(records)  # later records of a partition come after its earlier
+        return batches
 
     async def _reconnect_if_stalled(self) -> None:
         # After a broker restart an aiokafka consumer can stay in its group yet fetch nothing, for good (seen in

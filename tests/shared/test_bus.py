@@ -148,6 +148,48 @@ async def test_a_batch_handler_gets_the_batch_and_a_failing_batch_falls_back_to_
     assert singles == [e.event_id for e in good]
 
 
+async def _batch_sizes_of_a_stream(infrastructure, linger_ms: int) -> list[int]:
+    """One event after a quiet spell, then 40 more written one by one every 10 ms: the sizes of the passes."""
+    settings = infrastructure.settings(ServiceSettings, service_name=f"bus-{uuid.uuid4().hex[:6]}",
+                                       kafka_topic_prefix=f"test-{uuid.uuid4().hex[:8]}.", consumer_linger_ms=linger_ms)
+    topic = settings.topic(NEWCOMER_ARRIVED.topic)
+    sizes: list[int] = []
+
+    async def batch(events):
+        sizes.append(len(events))
+
+    async def single(event):
+        sizes.append(1)
+
+    producer = bus.create_producer(settings)
+    await producer.start()
+    await bus.ensure_topics(settings, [NEWCOMER_ARRIVED])
+    runner = bus.ConsumerRunner(settings, [bus.Subscription(NEWCOMER_ARRIVED, single, handle_batch=batch)], producer)
+    await runner.start()
+    task = asyncio.create_task(runner.run())
+    try:
+        key = str(uuid.uuid4()).encode()
+        await write(infrastructure.kafka_bootstrap_servers, topic, [to_json(arrival_event())], key=key)
+        assert await eventually(lambda: sum(sizes) == 1, timeout=30)
+        first = list(sizes)
+        for _ in range(40):
+            await producer.send_and_wait(topic, value=to_json(arrival_event()), key=key)
+            await asyncio.sleep(0.01)  # the pace of the stream, not a wait for something to happen
+        assert await eventually(lambda: sum(sizes) == 41, timeout=30)
+    finally:
+        await _stop(runner, task, producer)
+    assert first == [1]  # after a quiet spell: at once, alone
+    return sizes[1:]
+
+
+async def test_while_events_keep_coming_a_consumer_lingers_and_handles_them_in_fewer_passes(infrastructure):
+    lingering = await _batch_sizes_of_a_stream(infrastructure, linger_ms=300)
+    at_once = await _batch_sizes_of_a_stream(infrastructure, linger_ms=0)
+    assert sum(lingering) == sum(at_once) == 40
+    # 40 events over at least 0.4 s: with 300 ms of lingering a handful of passes; without, one per poll.
+    assert len(lingering) <= 8 < len(at_once)
+
+
 async def test_a_consumer_that_stops_fetching_while_events_wait_is_replaced(infrastructure):
     """aiokafka was seen (fault suite, broker restart) to stay in its group yet fetch nothing for minutes."""
     settings = infrastructure.settings(ServiceSettings, service_name=f"bus-{uuid.uuid4().hex[:6]}",
