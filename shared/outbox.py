@@ -9,8 +9,7 @@ own collection (`outbox_log`) instead:
 - a claim per event, created by an insert with the event id as `_id`: exactly one relay replica wins it, even
   on FerretDB. The winner publishes, waits for the broker's acknowledgement, then inserts a `published:<id>`
   marker. A replica that dies holding a claim loses it when its lease ends, and another replica publishes the
-  event: at-least-once, and every consumer is idempotent. (The events of a document this process has just
-  inserted go out without a claim, and their marking writes a published claim too: see _publish_documents.)
+  event: at-least-once, and every consumer is idempotent.
 - a checkpoint per watched collection: the time up to which every event is published, so a full scan reads only
   documents changed since then (minus a small overlap for writes that became visible late).
 Events stay in their entity document after publishing (entities owe few events; erasure removes them).
@@ -33,7 +32,7 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence, Set
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -360,11 +359,9 @@ class OutboxRelay:
                 elif written.get(collection.name):
                     noted = written[collection.name]
                     docs = [doc for doc in noted.values() if doc is not None]
-                    inserted = {i for doc in docs for i in doc.get("outbox") or {}}
                     docs += await find_by_ids(collection, sorted(k for k, doc in noted.items() if doc is None),
                                           {"outbox": 1, "outbox_added_at": 1})
-                    sent += await self._publish_documents(sorted(docs, key=lambda d: d.get("outbox_added_at") or EPOCH),
-                                                          unclaimed=inserted)
+                    sent += await self._publish_documents(sorted(docs, key=lambda d: d.get("outbox_added_at") or EPOCH))
         except BaseException:
             self.writes.give_back(written, scan)  # not done: look at those documents again on the next pass
             raise
@@ -393,34 +390,27 @@ class OutboxRelay:
                 await self.log.update_one({"_id": checkpoint_id}, {"$set": {"at": advance_to}})
         return sent
 
-    async def _publish_documents(self, docs: list[dict[str, Any]], unclaimed: Set[str] = frozenset()) -> int:
+    async def _publish_documents(self, docs: list[dict[str, Any]]) -> int:
         """Publish the unpublished events of these documents, each document's in order.
 
         One insert claims them all; only events claimed before are read back (by _id); then the sends, then one
         insert of the published markers (in the background: see settle()).
-
-        Events of documents this process has just inserted (`unclaimed`) are sent without a claim: no other relay
-        looks at a document that young (a scan leaves the last `overlap_seconds` to the writer's relay), so a claim
-        would only cost a database command per pass. Their marking inserts a published claim with the marker, so
-        that a relay that does come to them (a scan after a pass held up longer than the overlap) loses its claim
-        and finds them published; if it came first, both publish, and consumers are idempotent.
         """
         pending = self._unpublished(docs)
         if not pending:
             return 0
         now = datetime.now(UTC)
-        lost = await self._claim([e["event_id"] for todo in pending for e in todo if e["event_id"] not in unclaimed],
-                                 now)
-        claims = await self._sort_out(pending, lost, unclaimed, now)
+        lost = await self._claim([e["event_id"] for todo in pending for e in todo], now)
+        claims = await self._sort_out(pending, lost, now)
         await self._release(claims.release)
         await self._take_over(claims.takeovers, now)
         if not claims.batch:
             return 0
+        await self._send(claims.batch)
         batch_ids = [e["event_id"] for e in claims.batch]
-        await self._send(claims.batch, claimed=[i for i in batch_ids if i not in unclaimed])
         for event_id in batch_ids:
             self._remember(event_id)
-        self._mark_in_background(batch_ids, unclaimed)
+        self._mark_in_background(batch_ids)
         if self.metrics is not None:
             for e in claims.batch:
                 self.metrics.events_produced.labels(e["topic"]).inc()
@@ -448,8 +438,7 @@ class OutboxRelay:
         return await insert_new_returning_existing(self.log, [{"_id": i, "owner": self.owner, "until": now + self.lease}
                                                               for i in event_ids])
 
-    async def _sort_out(self, pending: list[list[dict[str, Any]]], lost: set[str], unclaimed: Set[str],
-                        now: datetime) -> _Claims:
+    async def _sort_out(self, pending: list[list[dict[str, Any]]], lost: set[str], now: datetime) -> _Claims:
         """Which claimed entries to send, which claims to give back, which expired claims to take over."""
         known = {d["_id"]: d for d in await find_by_ids(self.log, sorted(lost))} if lost else {}
         published = await published_event_ids(self.log, sorted(lost)) if lost else set()
@@ -465,8 +454,7 @@ class OutboxRelay:
                     # Another replica is publishing it, or this relay's other task (the scan and the hinted
                     # passes run side by side; a relay that died had another owner id). Keep the document's
                     # order: stop at this event and give back the claims just taken on the ones after it.
-                    claims.release += [e["event_id"] for e in todo[n + 1:]
-                                       if e["event_id"] not in lost and e["event_id"] not in unclaimed]
+                    claims.release += [e["event_id"] for e in todo[n + 1:] if e["event_id"] not in lost]
                     self._look_again_when_released(known[event_id])
                     break
                 if verdict is _Verdict.EXPIRED:
@@ -494,9 +482,9 @@ class OutboxRelay:
                                                                       "until": now + self.lease}})
                                for i in event_ids))
 
-    async def _send(self, batch: list[dict[str, Any]], claimed: list[str]) -> None:
-        """Send and wait for the broker's acknowledgements; on failure give the claims (of `claimed`) back at once,
-        so the next pass retries promptly instead of waiting for the lease to end."""
+    async def _send(self, batch: list[dict[str, Any]]) -> None:
+        """Send and wait for the broker's acknowledgements; on failure give the claims back at once, so the next
+        pass retries promptly instead of waiting for the lease to end."""
         try:
             futures = []
             for e in batch:
@@ -505,42 +493,40 @@ class OutboxRelay:
                                                             key=e["key"].encode(), headers=headers))
             await asyncio.gather(*futures)
         except BaseException as exc:
-            await asyncio.gather(*(self.log.delete_one({"_id": i}) for i in claimed), return_exceptions=True)
+            await asyncio.gather(*(self.log.delete_one({"_id": e["event_id"]}) for e in batch),
+                                 return_exceptions=True)
             if isinstance(exc, FATAL_PRODUCER_ERRORS):
                 await self.producer.renew()
             raise
 
-    def _mark_in_background(self, event_ids: list[str], unclaimed: Set[str] = frozenset()) -> None:
+    def _mark_in_background(self, event_ids: list[str]) -> None:
         # The markers are written while the next pass goes on (one database round trip less per pass: measured
         # in the relay's share of end-to-end latency). This relay knows the events are out (_published_recently);
         # others (and this service's next process) learn it from the markers; without them, they publish again
         # once the claims' lease ends.
-        now = datetime.now(UTC)
-        marks = [{"_id": _marker(i), "at": now} for i in event_ids]
-        marks += [{"_id": i, "owner": self.owner, "until": now, "published_at": now} for i in event_ids
-                  if i in unclaimed]
-        marking = asyncio.create_task(self._mark_published(marks))
+        marking = asyncio.create_task(self._mark_published(event_ids))
         self._marking.add(marking)
         marking.add_done_callback(self._marking.discard)
 
-    async def _mark_published(self, marks: list[dict[str, Any]]) -> None:
+    async def _mark_published(self, event_ids: list[str]) -> None:
         # Retried until written (e.g. through a database restart): an event without its marker is published again
         # by whichever relay scans it after the claim's lease, a new process of this service included.
         delay = 0.25
         while True:
             try:
-                await self.log.insert_many(marks, ordered=False)
+                await self.log.insert_many([{"_id": _marker(i), "at": datetime.now(UTC)} for i in event_ids],
+                                           ordered=False)
                 return
             except BulkWriteError as exc:
                 duplicate_ids(exc)  # another replica, or an attempt that failed late, marked some of them: fine
                 return
             except Exception as exc:  # noqa: BLE001 - at worst a duplicate after the lease, never a lost event
                 if self._stopping:
-                    log.warning("outbox relay: could not write %d published markers (%r); stopping, so their "
-                                "events may be published again", len(marks), exc)
+                    log.warning("outbox relay: could not mark %d published events (%r); stopping, so they may be "
+                                "published again", len(event_ids), exc)
                     return
-                log.warning("outbox relay: could not write %d published markers (%r); retrying in %.1fs",
-                            len(marks), exc, delay)
+                log.warning("outbox relay: could not mark %d published events (%r); retrying in %.1fs",
+                            len(event_ids), exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 4.0)
 

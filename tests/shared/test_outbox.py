@@ -191,42 +191,6 @@ async def test_inserted_documents_are_published_from_the_hint_and_others_are_rea
         str(e.event_id) for e in (first, third, fourth))  # never `second`: that insert was refused
 
 
-async def test_an_inserted_documents_events_go_out_unclaimed_and_another_relay_finds_them_published(
-        setup, infrastructure, monkeypatch):
-    """The writer's relay sends a just-inserted document's events without claiming them first (a database command
-    per pass saved), and marks them with a published claim too: another relay that scans the document later
-    loses its claim, finds them published and sends nothing. An updated document's new event is claimed."""
-    settings, collection, log, producer = setup
-    writes = OutboxWrites()
-    watched = writes.watch(collection)
-    relay_ = OutboxRelay([watched], producer, log, poll_seconds=0.1, lease_seconds=30.0, writes=writes)
-    await relay_.publish_pending(full=True)
-    claimed: list[str] = []
-    claim = relay_._claim
-
-    async def noting_claims(event_ids, now):
-        claimed.extend(event_ids)
-        return await claim(event_ids, now)
-
-    monkeypatch.setattr(relay_, "_claim", noting_claims)
-    inserted, updated = arrival_event(), arrival_event()
-    await watched.insert_one({"_id": "fresh", **outbox_fields([entry(settings, inserted)])})
-    assert await relay_.publish_pending(full=False) == 1
-    assert claimed == []
-    mark = await log.find_one({"_id": str(inserted.event_id)})
-    assert mark is not None and mark["published_at"] is not None
-    assert await published_event_ids(log, [str(inserted.event_id)]) == {str(inserted.event_id)}
-
-    await watched.update_one({"_id": "fresh"}, outbox_update([entry(settings, updated)]))
-    assert await relay_.publish_pending(full=False) == 1
-    assert claimed == [str(updated.event_id)]
-
-    another = OutboxRelay([collection], producer, log, poll_seconds=0.1, lease_seconds=30.0, owner="another")
-    assert await another.publish_pending(full=True) == 0
-    assert sorted(await published(infrastructure, settings, 2)) == sorted([str(inserted.event_id),
-                                                                           str(updated.event_id)])
-
-
 async def test_the_periodic_scan_leaves_the_last_seconds_to_the_writers_relay(setup, infrastructure):
     """The periodic scan (beside the hinted passes) publishes what nobody was told about, except documents
     written within the overlap: those belong to the relay of the process that wrote them."""
