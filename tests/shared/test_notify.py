@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -78,28 +79,38 @@ async def test_a_pass_claims_checks_and_cleans_up_its_batch_with_one_command_eac
         assert len(await mails_with(infrastructure.mailpit_url, f"{mail['_id']}@velkommen")) == 1
 
 
-def _counting_sends(sender: NotificationSender, monkeypatch: pytest.MonkeyPatch, sent: list[str],
-                    all_sent: asyncio.Event, expect: int) -> None:
-    send = sender.transport.send
+@dataclass
+class _Watched:
+    """Eight mails pending, and a sender whose sends are counted (all_sent: the eighth went out)."""
+
+    store: NotificationStore
+    mails: list[dict[str, Any]]
+    sender: NotificationSender
+    sent: list[str] = field(default_factory=list)
+    all_sent: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+async def _eight_mails_watched(infrastructure: Infrastructure, db: Any, monkeypatch: pytest.MonkeyPatch) -> _Watched:
+    store = NotificationStore(db)
+    mails = _mails(8, datetime.now(UTC))
+    await store.add(mails)
+    watched = _Watched(store, mails, _sender(infrastructure, store))
+    send = watched.sender.transport.send
 
     async def counting_send(msg: Any) -> None:
         await send(msg)
-        sent.append(msg["Message-ID"])
-        if len(sent) == expect:
-            all_sent.set()
+        watched.sent.append(msg["Message-ID"])
+        if len(watched.sent) == len(mails):
+            watched.all_sent.set()
 
-    monkeypatch.setattr(sender.transport, "send", counting_send)
+    monkeypatch.setattr(watched.sender.transport, "send", counting_send)
+    return watched
 
 
 async def test_the_sent_records_are_written_while_the_next_mails_go_out(infrastructure, counted, monkeypatch):
     db, commands = counted
-    store = NotificationStore(db)
-    mails = _mails(8, datetime.now(UTC))
-    await store.add(mails)
-    sender = _sender(infrastructure, store)
-    sent: list[str] = []
-    all_sent = asyncio.Event()
-    _counting_sends(sender, monkeypatch, sent, all_sent, len(mails))
+    w = await _eight_mails_watched(infrastructure, db, monkeypatch)
+    store, mails, all_sent = w.store, w.mails, w.all_sent
     insert_many = store.sent.insert_many
 
     async def held_until_all_sent(*args: Any, **kwargs: Any) -> Any:
@@ -109,7 +120,7 @@ async def test_the_sent_records_are_written_while_the_next_mails_go_out(infrastr
 
     monkeypatch.setattr(store.sent, "insert_many", held_until_all_sent)
     commands.counts.clear()
-    assert await sender.send_due() == 8
+    assert await w.sender.send_due() == 8
     assert commands.counts["insert notifications_sent"] == 2  # the first mail's record, then the seven others'
     assert {d["_id"] async for d in store.sent.find({}, {"_id": 1})} == {m["_id"] for m in mails}
     assert await store.pending.count_documents({}) == 0
@@ -120,12 +131,8 @@ async def test_the_sent_records_are_written_while_the_next_mails_go_out(infrastr
 async def test_a_sent_record_not_written_stops_the_pass_and_its_mail_goes_again(infrastructure, counted,
                                                                                 monkeypatch):
     db, _ = counted
-    store = NotificationStore(db)
-    mails = _mails(8, datetime.now(UTC))
-    await store.add(mails)
-    sender = _sender(infrastructure, store)
-    sent: list[str] = []
-    _counting_sends(sender, monkeypatch, sent, asyncio.Event(), len(mails))
+    w = await _eight_mails_watched(infrastructure, db, monkeypatch)
+    store, mails, sender, sent = w.store, w.mails, w.sender, w.sent
     insert_many = store.sent.insert_many
     refused: list[list[str]] = []
 
