@@ -38,7 +38,6 @@ import aiosmtplib
 from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError
 
 from shared.auth import Principal, Role, require
 from shared.db import (
@@ -337,9 +336,10 @@ class NotificationSender:
         if _permanent(exc) or attempts >= self.settings.notification_max_attempts:
             log.error("notification %s (%s) failed after %d attempt(s): %s", doc["_id"], doc["kind"], attempts, reason)
             refused = _refused_recipient(exc)
-            await self._record(self.store.failed, {"_id": doc["_id"], "kind": doc["kind"], "case_id": doc["case_id"],
-                                                   "reason": reason, "attempts": attempts, "at": datetime.now(UTC),
-                                                   "refused_recipient": refused is not None, "smtp_code": refused})
+            # Recorded already by an earlier attempt (or a sender that took over): insert_new leaves it.
+            await insert_new(self.store.failed, {"_id": doc["_id"], "kind": doc["kind"], "case_id": doc["case_id"],
+                                                 "reason": reason, "attempts": attempts, "at": datetime.now(UTC),
+                                                 "refused_recipient": refused is not None, "smtp_code": refused})
             await self.store.pending.delete_one({"_id": doc["_id"]})
             self._count("failed", doc)
             return
@@ -352,13 +352,6 @@ class NotificationSender:
         await self.store.pending.update_one({"_id": doc["_id"]}, {"$set": {
             "attempts": attempts, "last_error": reason, "next_attempt_at": retry_at}})
         self._count("retried", doc)
-
-    @staticmethod
-    async def _record(collection: Any, doc: dict[str, Any]) -> None:
-        try:
-            await collection.insert_one(doc)
-        except DuplicateKeyError:
-            pass  # recorded by an earlier attempt (or a sender that took over)
 
     def _count(self, outcome: str, doc: dict[str, Any]) -> None:
         if self.metrics is not None:

@@ -170,7 +170,6 @@ async def open_intake_tasks(store: IntakeTaskStore, settings: SchoolIntakeSettin
     existing = await store.existing_task_ids(placing)
     seats = SeatSnapshot(await store.all_seats() if placing else [])
     tasks: dict[str, dict[str, Any]] = {}
-    first_entries: dict[str, tuple[str, datetime, uuid.UUID]] = {}
     for event, decision, task_id in planned:
         if task_id in existing or task_id in tasks:
             continue
@@ -191,11 +190,11 @@ async def open_intake_tasks(store: IntakeTaskStore, settings: SchoolIntakeSettin
         task = new_task_document(event.payload, decision, task_id, status, str(event.event_id), now, reason)
         task["unit_address"] = unit_address(config, decision.unit_id)
         tasks[task_id] = task
-        first_entries[task_id] = (reason, now, event.event_id)
     joining = _number_in_line(list(tasks.values()), lines) if lines is not None else []
-    for task_id, (reason, now, event_id) in first_entries.items():
-        task = tasks[task_id]
-        task.update(outbox_fields([_status_entry(settings, task, None, SYSTEM, reason, now, event_id)]))
+    for task in tasks.values():  # its first event, once its number in line is known
+        first = task["history"][0]
+        task.update(outbox_fields([_status_entry(settings, task, None, SYSTEM, first["reason"], first["at"],
+                                                 uuid.UUID(task["source_event_id"]))]))
     existed = await store.insert_tasks(list(tasks.values()))
     for place in joining:
         if place.task_id not in existed and lines is not None:
