@@ -26,9 +26,10 @@ class ServiceSettings(BaseSettings):
     consumer_stall_seconds: float = Field(default=20.0, gt=0)
     # How long the broker holds a consumer's fetch when nothing is there. An event that arrives ends the wait at
     # once (one byte is enough), so this is not a delay, as long as every fetch names every partition (see
-    # shared.bus.PREFETCH_HOLD_SECONDS: otherwise it was a 5 s stall under load); a short wait only makes idle consumers ask more often
-    # (Kafka's default, 500 ms, is two fetches a second per consumer: with the four services idle, the broker used
-    # 92 ms of CPU a second at 500 ms and 66 at 5 s, each service 3-5 ms less; bench.size's idle phase).
+    # shared.bus.PREFETCH_HOLD_SECONDS: otherwise it was a 5 s stall under load); a short wait only makes idle
+    # consumers ask more often (Kafka's default, 500 ms, is two fetches a second per consumer: with the four
+    # services idle, the broker used 92 ms of CPU a second at 500 ms and 66 at 5 s, each service 3-5 ms less;
+    # bench.size's idle phase).
     consumer_fetch_max_wait_ms: int = Field(default=5000, ge=100, le=30_000)
     # While events keep coming, how long a consumer lets more gather after a poll brought some, before handling
     # them: one pass (a few database commands, an offset commit) for what would otherwise be several of an event
