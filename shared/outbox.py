@@ -257,6 +257,7 @@ class OutboxRelay:
         *,
         poll_seconds: float,
         lease_seconds: float,
+        linger_seconds: float = 0.0,
         scan_seconds: float = 60.0,
         overlap_seconds: float = 5.0,
         owner: str | None = None,
@@ -273,6 +274,7 @@ class OutboxRelay:
         self.producer = producer
         self.log = log_collection
         self.poll_seconds = poll_seconds
+        self.linger_seconds = linger_seconds
         self.lease = timedelta(seconds=lease_seconds)
         self.overlap = timedelta(seconds=overlap_seconds)
         self.owner = owner or f"relay-{uuid.uuid4()}"
@@ -297,6 +299,7 @@ class OutboxRelay:
                 # After stop() one more pass: a graceful stop publishes what the last handled events wrote
                 # rather than leaving it to the next start-up scan.
                 last = self._stopping
+                sent = 0
                 try:
                     if scans is None:
                         # The start-up scan: every pending event (a process that died may have left some). The
@@ -305,7 +308,7 @@ class OutboxRelay:
                         await self.publish_pending(full=True, settle=False)
                         scans = asyncio.create_task(self._scan_periodically(), name="outbox-scan")
                     else:
-                        await self.publish_pending(full=False, settle=False)
+                        sent = await self.publish_pending(full=False, settle=False)
                 except (*TRANSIENT_DB_ERRORS, KafkaError) as exc:
                     log.warning("outbox relay: %r; will retry", exc)
                 except Exception:  # the relay must keep running; the event stays pending
@@ -316,6 +319,9 @@ class OutboxRelay:
                     await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
                 except TimeoutError:
                     pass
+                if sent and self.linger_seconds and not self._stopping:
+                    # Events keep coming: the writes of the next moment go out in the same pass.
+                    await asyncio.sleep(self.linger_seconds)
         finally:
             if scans is not None:
                 scans.cancel()

@@ -109,6 +109,7 @@ class ServiceRuntime:
             self.producer,
             self.db[LOG_COLLECTION],
             poll_seconds=self.settings.outbox_poll_seconds,
+            linger_seconds=self.settings.outbox_linger_ms / 1000,
             scan_seconds=self.settings.outbox_scan_seconds,
             writes=self.outbox_writes,
             service=self.settings.service_name,

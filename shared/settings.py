@@ -40,6 +40,10 @@ class ServiceSettings(BaseSettings):
     # it; the poll is the safety net, and on FerretDB each poll reads the recently changed documents), and the
     # lease on an event it is publishing.
     outbox_poll_seconds: float = Field(default=5.0, gt=0)
+    # While events keep coming (the relay's last pass published some), how long it lets the next writes gather
+    # before the next pass: one claim insert and one marker insert for what would be several passes of an event
+    # each (registration under load: a pass per POST). After a quiet spell an event goes out at once. 0: never.
+    outbox_linger_ms: int = Field(default=20, ge=0, le=1_000)
     # How often the relay also scans for pending events it was not told about (written by a process that died
     # before its relay saw them; a restarted process scans at start anyway). On FerretDB every such scan reads the
     # whole collection, so not often.

@@ -23,7 +23,7 @@ from shared.outbox import (
 )
 from shared.settings import ServiceSettings
 from tests.builders import arrival_event
-from tests.kafka_helpers import read_until_quiet
+from tests.kafka_helpers import eventually, read_until_quiet
 
 
 @pytest.fixture
@@ -278,3 +278,56 @@ async def test_a_bulk_write_to_a_collection_that_carries_events_is_refused(setup
     with pytest.raises(TypeError, match="outbox relay"):
         await keep_newest_many(watched, [{"_id": "k", "at": datetime.now(UTC)}], "at")
     assert await collection.find_one({"_id": "k"}) is None
+
+
+class CountingMarkerInserts:
+    """The relay's log collection, counting the inserts of published markers (one per pass that published)."""
+
+    def __init__(self, log):
+        self._log, self.marker_inserts = log, 0
+
+    def __getattr__(self, name):
+        return getattr(self._log, name)
+
+    async def insert_many(self, documents, *args, **kwargs):
+        if documents[0]["_id"].startswith("published:"):
+            self.marker_inserts += 1
+        return await self._log.insert_many(documents, *args, **kwargs)
+
+
+async def _passes_for_a_stream(setup, linger_seconds: float) -> tuple[int, int]:
+    """One document after a quiet spell, then 20 more written every 10 ms: the passes that published the first
+    alone, and the passes for the 20."""
+    settings, collection, log, producer = setup
+    counting = CountingMarkerInserts(log)
+    writes = OutboxWrites()
+    watched = writes.watch(collection)
+    relay_ = OutboxRelay([watched], producer, counting, poll_seconds=60.0, lease_seconds=30.0, scan_seconds=300.0,
+                         writes=writes, linger_seconds=linger_seconds)
+    running = asyncio.create_task(relay_.run())
+    events = [arrival_event() for _ in range(21)]
+
+    async def all_published(upto: int) -> bool:
+        ids = [str(e.event_id) for e in events[:upto]]
+        return len(await published_event_ids(log, ids)) == upto
+
+    try:
+        await watched.insert_one({"_id": uuid.uuid4().hex, **outbox_fields([entry(settings, events[0])])})
+        assert await eventually(lambda: all_published(1))
+        first = counting.marker_inserts
+        for event in events[1:]:
+            await watched.insert_one({"_id": uuid.uuid4().hex, **outbox_fields([entry(settings, event)])})
+            await asyncio.sleep(0.01)  # the pace of the stream, not a wait for something to happen
+        assert await eventually(lambda: all_published(21))
+    finally:
+        relay_.stop()
+        await running
+    return first, counting.marker_inserts - first
+
+
+async def test_while_events_keep_coming_the_relay_lingers_and_publishes_them_in_fewer_passes(setup):
+    lingering = await _passes_for_a_stream(setup, linger_seconds=0.3)
+    at_once = await _passes_for_a_stream(setup, linger_seconds=0.0)
+    assert lingering[0] == at_once[0] == 1  # after a quiet spell: at once, alone
+    # 20 events over at least 0.2 s: with 300 ms of lingering a few passes; without, about one per write.
+    assert lingering[1] <= 4 < at_once[1]
