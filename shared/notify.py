@@ -122,8 +122,23 @@ class NotificationStore:
         return await insert_new_many(self.pending, [d for d in docs if d["_id"] not in sent])
 
     async def due(self, now: datetime, limit: int = 100) -> list[dict[str, Any]]:
-        cursor = self.pending.find({"next_attempt_at": {"$lte": now}}).sort("next_attempt_at", 1).limit(limit)
-        return await cursor.to_list(length=limit)
+        """Up to `limit` due notifications, in due order. Which due ones, when more are due, is the database's
+        read order: on MongoDB the next_attempt_at index's (earliest due first), on FerretDB as stored (first
+        written first); a pass takes the next batch either way.
+
+        The find has no sort or limit: FerretDB (deploy/ferretdb/pushdown.patch) hands SQLite only such a filter,
+        to be served by the next_attempt_at index; sorted or limited, it decoded every pending notification on
+        every pass (a backlog of hundreds under load). The first batch is read and the cursor closed."""
+        cursor = self.pending.find({"next_attempt_at": {"$lte": now}}, batch_size=limit)
+        due: list[dict[str, Any]] = []
+        try:
+            async for doc in cursor:
+                due.append(doc)
+                if len(due) >= limit:
+                    break
+        finally:
+            await cursor.close()
+        return sorted(due, key=lambda doc: doc["next_attempt_at"])
 
     async def drop_case(self, case_id: str) -> int:
         """Erasure: the case's pending notifications go; sent and failed records hold no personal data."""

@@ -219,3 +219,20 @@ async def test_a_connection_the_server_closed_is_replaced_for_the_next_mail(infr
         await transport.send(second)
     for sent in (first, second):
         assert len(await mails_with(infrastructure.mailpit_url, str(sent["Message-ID"]).strip("<>"))) == 1
+
+
+async def test_a_pass_takes_at_most_its_batch_of_due_mails_in_due_order_and_none_not_due_yet(counted: Any) -> None:
+    db, _ = counted
+    store = NotificationStore(db)
+    await store.ensure_indexes()
+    now = datetime.now(UTC).replace(microsecond=0)
+    mails = _mails(8, now)
+    # Stored in another order than they fall due; two are not due yet (a retry's later attempt).
+    offsets = [5, -30, 60, -10, -50, 120, -20, -40]
+    for mail, minutes in zip(mails, offsets, strict=True):
+        mail["next_attempt_at"] = now + timedelta(minutes=minutes)
+    await store.add(mails)
+    due_at = {now + timedelta(minutes=m) for m in offsets if m <= 0}
+    batch = [d["next_attempt_at"] for d in await store.due(now, limit=4)]
+    assert len(batch) == 4 and set(batch) <= due_at and batch == sorted(batch)
+    assert sorted(d["next_attempt_at"] for d in await store.due(now, limit=100)) == sorted(due_at)
