@@ -130,12 +130,8 @@ class NotificationStore:
         to be served by the next_attempt_at index; sorted or limited, it decoded every pending notification on
         every pass (a backlog of hundreds under load). The first batch is read and the cursor closed."""
         cursor = self.pending.find({"next_attempt_at": {"$lte": now}}, batch_size=limit)
-        due: list[dict[str, Any]] = []
         try:
-            async for doc in cursor:
-                due.append(doc)
-                if len(due) >= limit:
-                    break
+            due = await cursor.to_list(length=limit)  # reads up to `limit`; sends no limit to the database
         finally:
             await cursor.close()
         return sorted(due, key=lambda doc: doc["next_attempt_at"])
