@@ -289,11 +289,16 @@ class ConsumerRunner:
 
     async def _handle(self, batches: dict[TopicPartition, list[ConsumerRecord]]) -> None:
         # All partitions' records of a topic go to the handler together (each partition's in order): under load
-        # that is one database round trip per poll rather than one per partition.
-        by_topic: dict[str, list[ConsumerRecord]] = {}
+        # that is one database round trip per poll rather than one per partition. The topics go in the order of
+        # the subscriptions, not of the fetch (which aiokafka shuffles): a service lists first the events that
+        # bring a case (NewcomerArrived), so when a case's arrival and an event caused by it (school_intake's
+        # status of its child) come in one poll, the arrival is handled first.
+        by_topic: dict[str, list[ConsumerRecord]] = {topic: [] for topic in self.by_topic}
         for tp, records in batches.items():
-            by_topic.setdefault(tp.topic, []).extend(records)
+            by_topic[tp.topic].extend(records)
         for topic, records in by_topic.items():
+            if not records:
+                continue
             subscription = self.by_topic[topic]
             if subscription.handle_batch is not None and len(records) > 1:
                 await self._process_batch(subscription, records)

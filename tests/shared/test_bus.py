@@ -5,7 +5,7 @@ import json
 import uuid
 
 from shared import bus
-from shared.events import NEWCOMER_ARRIVED, to_json
+from shared.events import NEWCOMER_ARRIVED, NEWCOMER_ERASED, ErasureBasis, NewcomerErased, to_json
 from shared.settings import ServiceSettings
 from tests.builders import arrival_event
 from tests.kafka_helpers import eventually, group_lag, read_topic, write
@@ -146,6 +146,45 @@ async def test_a_batch_handler_gets_the_batch_and_a_failing_batch_falls_back_to_
     await _stop(runner, task, producer)
     assert len(batches[0]) == 4  # the whole poll went to the batch handler first
     assert singles == [e.event_id for e in good]
+
+
+async def test_the_topics_of_one_poll_are_handled_in_the_order_of_the_subscriptions(infrastructure):
+    """A case's arrival and an event that follows it can come in one poll (a consumer that starts, or catches up,
+    finds both waiting); aiokafka returns the poll's partitions in a random order. The runner hands them to the
+    handlers in the order the service subscribed (arrivals first), or a handler that needs the case would skip
+    the later event for a case it does not know yet. Several rounds: the fetch's order is a coin toss each."""
+    for _ in range(5):
+        settings = infrastructure.settings(ServiceSettings, service_name=f"bus-{uuid.uuid4().hex[:6]}",
+                                           kafka_topic_prefix=f"test-{uuid.uuid4().hex[:8]}.")
+        producer = bus.create_producer(settings)
+        await producer.start()
+        await bus.ensure_topics(settings, [NEWCOMER_ARRIVED, NEWCOMER_ERASED])
+        arrivals = [arrival_event() for _ in range(6)]
+        for event in arrivals:  # several partitions of each topic (keys by case)
+            erased = NEWCOMER_ERASED.envelope(
+                NewcomerErased(case_id=event.payload.case_id, basis=ErasureBasis.REQUEST,
+                               requested_at=event.occurred_at), producer="test",
+                correlation_id=event.payload.case_id)
+            key = str(event.payload.case_id).encode()
+            await producer.send_and_wait(settings.topic(NEWCOMER_ERASED.topic), value=to_json(erased), key=key)
+            await producer.send_and_wait(settings.topic(NEWCOMER_ARRIVED.topic), value=to_json(event), key=key)
+        handled: list[str] = []
+
+        async def arrived(event, handled=handled):
+            handled.append("arrived")
+
+        async def erased_case(event, handled=handled):
+            handled.append("erased")
+
+        runner = bus.ConsumerRunner(settings, [bus.Subscription(NEWCOMER_ARRIVED, arrived),
+                                               bus.Subscription(NEWCOMER_ERASED, erased_case)], producer)
+        await runner.start()
+        task = asyncio.create_task(runner.run())
+        try:
+            assert await eventually(lambda handled=handled: len(handled) == 12, timeout=30)
+        finally:
+            await _stop(runner, task, producer)
+        assert handled == ["arrived"] * 6 + ["erased"] * 6
 
 
 async def _batch_sizes_of_a_stream(infrastructure, linger_ms: int) -> list[int]:
