@@ -124,13 +124,12 @@ class WelcomePackHandlers:
         await self.school_intake_statuses_changed([event])
 
     async def school_intake_statuses_changed(self, events: list[EventEnvelope[SchoolIntakeStatusChanged]]) -> None:
-        """The family's view of its children's intakes, and the plan steps an intake completes: one read of the
-        plans, two commands for the intakes and one tombstone query per batch; an offer's mail and a completed
-        step (rarer) per event, in order."""
+        """The family's view of its children's intakes, and the plan steps an intake completes: two commands for
+        the intakes and one tombstone query per batch; an offer's mail and a completed step (rarer) per event, in
+        order. A case whose arrival this service has not handled yet (school_intake was faster, or the arrival
+        is further back in a backlog) is recorded all the same: its plan, when written, shows what is stored.
+        An erased case's records go again at once (the tombstone query)."""
         changes = [e for e in events if e.payload.child_index is not None]  # a v1 event names no child
-        # A case this service has no plan for (erased, or not yet arrived) gets nothing.
-        planned = await self.store.cases_with_plans(sorted({str(e.payload.case_id) for e in changes}))
-        changes = [e for e in changes if str(e.payload.case_id) in planned]
         if not changes:
             return
         await self.store.record_intakes([_family_intake(e) for e in changes])
@@ -141,7 +140,7 @@ class WelcomePackHandlers:
                 await self._mail_the_offer(case_id, change)
             await self._tick(case_id, domain.step_ids_done_by_intake(change.kind, change.status, change.child_index),
                              f"{event.producer}", change.changed_at, event)
-        await self.erasures.forget_if_erased(sorted(planned), self._erase_case)
+        await self.erasures.forget_if_erased(sorted({str(e.payload.case_id) for e in changes}), self._erase_case)
 
     async def _mail_the_offer(self, case_id: str, change: SchoolIntakeStatusChanged) -> None:
         """The offered place, to a consenting family, in its language (once per offer: the task's id)."""
@@ -161,12 +160,13 @@ class WelcomePackHandlers:
                                                    case_id=case_id, now=now)])
 
     async def job_lead_status_changed(self, event: EventEnvelope[JobLeadStatusChanged]) -> None:
-        """A lead contacted, applied or hired ticks the spouse's steps; the other statuses (most events: ten new
-        leads per spouse) need no read at all."""
+        """A lead contacted, applied or hired ticks the spouse's steps (also before this service has handled the
+        case's arrival: the plan shows them once written); the other statuses (most events: ten new leads per
+        spouse) need no read at all."""
         change = event.payload
         case_id = str(change.case_id)
         step_ids = domain.step_ids_done_by_lead(change.status)
-        if not step_ids or await self.store.plan(case_id) is None:
+        if not step_ids:
             return
         await self._tick(case_id, step_ids, event.producer, change.changed_at, event)
         await self.erasures.forget_if_erased([case_id], self._erase_case)

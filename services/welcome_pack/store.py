@@ -98,9 +98,6 @@ class LetterStore:
     async def plan(self, case_id: str) -> dict[str, Any] | None:
         return await self.plans.find_one({"_id": case_id})
 
-    async def cases_with_plans(self, case_ids: list[str]) -> set[str]:
-        return {doc["_id"] for doc in await find_by_ids(self.plans, case_ids, {"_id": 1})}
-
     async def letter_of_plan(self, case_id: str) -> dict[str, Any] | None:
         plan = await self.plan(case_id)
         return await self.get_letter(plan["letter_id"]) if plan else None

@@ -220,11 +220,12 @@ async def test_school_intake_events_show_the_childs_place_and_tick_its_step(serv
 
 async def test_a_batch_of_intake_events_leaves_what_one_by_one_would(service):
     """The consumer hands a poll's events over at once: each child's newest status is kept (a late older one and
-    a redelivery in the same batch change nothing), a case without a plan and a v1 event (no child) get nothing."""
+    a redelivery in the same batch change nothing), a case not arrived here yet is kept for its plan, and a v1
+    event (no child) gets nothing."""
     client, app = service
     event, case_id = await arrived(app, children=[child("Lina Haddad", "2016-03-05"),
                                                   child("Omar Haddad", "2018-01-02")])
-    stranger = arrival_event(registration())  # never arrived here: no plan
+    stranger = arrival_event(registration())  # not arrived here yet: no plan
     at = datetime.now(UTC)
 
     def changed(arrival, status: str, when: datetime, child_index: int | None = 0):
@@ -241,9 +242,46 @@ async def test_a_batch_of_intake_events_leaves_what_one_by_one_would(service):
     intakes = {d["child_index"]: d["status"] for d in await app.state.store.intakes_of(
         case_id, ["0:district_school", "1:district_school"])}
     assert intakes == {0: "placed", 1: "new"}
-    assert await app.state.store.intakes_of(str(stranger.payload.case_id), ["0:district_school"]) == []
+    [kept] = await app.state.store.intakes_of(str(stranger.payload.case_id), ["0:district_school"])
+    assert kept["status"] == "placed"
     states = await app.state.store.step_states_of(case_id, ["school:0", "school:1"])
     assert {k: v["status"] for k, v in states.items()} == {"school:0": "done"}
+
+
+async def test_events_that_overtake_the_arrival_show_in_the_plan_once_it_is_handled(service):
+    """school_intake and job_match can be faster than this service (or a backlog holds its arrival back): their
+    events about a case it has not seen yet are kept, and the family's plan shows them when the arrival comes.
+    Those of an erased case are not kept."""
+    client, app = service
+    event = arrival_event(registration(children=[child("Lina Haddad", "2016-03-05")]))
+    case_id = str(event.payload.case_id)
+    at = datetime.now(UTC) - timedelta(minutes=1)
+    await app.state.handlers.school_intake_statuses_changed([SCHOOL_INTAKE_STATUS_CHANGED.envelope(
+        SchoolIntakeStatusChanged(case_id=event.payload.case_id, task_id=uuid.uuid4(), kind="district_school",
+                                  unit_id="lindbjerg", unit_name="Lindbjergskolen", child_index=0, status="placed",
+                                  changed_by="school", changed_at=at),
+        producer="school_intake", correlation_id=event.payload.case_id)])
+    await app.state.handlers.job_lead_status_changed(JOB_LEAD_STATUS_CHANGED.envelope(JobLeadStatusChanged(
+        case_id=event.payload.case_id, lead_id=uuid.uuid4(), listing_id="L1", status="hired", changed_by="adviser",
+        changed_at=at), producer="job_match", correlation_id=event.payload.case_id))
+    await app.state.handlers.newcomer_arrived(event)
+    page = (await client.get("/family", headers=await signed_in(client, app, case_id))).text
+    assert "Lindbjergskolen" in page and "Has a place" in page
+    states = await app.state.store.step_states_of(case_id, ["school:0", "jobcenter_contact", "first_job"])
+    assert {k: v["status"] for k, v in states.items()} == {"school:0": "done", "jobcenter_contact": "done",
+                                                           "first_job": "done"}
+
+    gone, gone_id = await arrived(app, children=[child("Omar Haddad", "2016-03-05")])
+    await app.state.handlers.newcomer_erased(NEWCOMER_ERASED.envelope(
+        NewcomerErased(case_id=gone.payload.case_id, basis=ErasureBasis.REQUEST, requested_at=datetime.now(UTC)),
+        producer="registration", correlation_id=gone.payload.case_id))
+    await app.state.handlers.school_intake_statuses_changed([SCHOOL_INTAKE_STATUS_CHANGED.envelope(
+        SchoolIntakeStatusChanged(case_id=gone.payload.case_id, task_id=uuid.uuid4(), kind="district_school",
+                                  unit_id="lindbjerg", unit_name="Lindbjergskolen", child_index=0, status="placed",
+                                  changed_by="school", changed_at=at),
+        producer="school_intake", correlation_id=gone.payload.case_id)])
+    assert await app.state.store.intakes_of(gone_id, ["0:district_school"]) == []
+    assert await app.state.store.step_states_of(gone_id, ["school:0"]) == {}
 
 
 async def test_a_family_untick_after_an_event_stays(service):
