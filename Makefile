@@ -89,5 +89,6 @@ clean-data: stop
 bench: install
 	$(PYTHON) -m bench.letters
 	$(PYTHON) -m bench.job_match
+	$(PYTHON) -m bench.mail
 	$(PYTHON) -m bench.flow
 	$(PYTHON) -m bench.size

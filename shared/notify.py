@@ -12,6 +12,8 @@ The sender, a background task in every replica, sends what is due:
   the server accepted while one insert ran go in the next): a mail's own command is its send. Only a crash
   between a send and its record (for those in flight: the mails accepted during one insert) sends twice, with
   the same Message-ID (`<id@velkommen>`), which mail programs use to recognise a repeat;
+- a pass sends over NOTIFICATION_SMTP_CONNECTIONS connections at once, each taking the next due mail: a mail is
+  several round trips to the relay, so one connection caps the rate at a few round trips' worth;
 - the server down or answering 4xx: the attempt is counted and retried with backoff (never dropped) until
   NOTIFICATION_MAX_ATTEMPTS; a 5xx for the recipient, or too many attempts: the notification moves to
   `notifications_failed` with the reason (metrics, and GET /notifications/failed for admins).
@@ -151,9 +153,9 @@ class NotificationStore:
 
 
 class SmtpTransport:
-    """Sends messages through the configured relay; raises aiosmtplib's errors. Inside `connection()` (a sender's
-    pass) the mails share one connection: a connection of its own per mail (connect, greeting, STARTTLS, login,
-    quit) cost the sender more than the mail did."""
+    """Sends messages through the configured relay; raises aiosmtplib's errors. Inside `connection()` (one lane of
+    a sender's pass) the mails share one connection: a connection of its own per mail (connect, greeting,
+    STARTTLS, login, quit) cost the sender more than the mail did."""
 
     def __init__(self, settings: ServiceSettings):
         self.settings = settings
@@ -234,11 +236,12 @@ def _permanent(exc: Exception) -> bool:
 
 
 class NotificationSender:
-    def __init__(self, store: NotificationStore, settings: ServiceSettings, *, transport: SmtpTransport | None = None,
-                 metrics: ServiceMetrics | None = None, owner: str | None = None, lease_seconds: float = 120.0):
+    def __init__(self, store: NotificationStore, settings: ServiceSettings, *, metrics: ServiceMetrics | None = None,
+                 owner: str | None = None, lease_seconds: float = 120.0):
         self.store = store
         self.settings = settings
-        self.transport = transport or SmtpTransport(settings)
+        # A pass sends over up to NOTIFICATION_SMTP_CONNECTIONS connections at once, each taking the next due mail.
+        self.transports = [SmtpTransport(settings) for _ in range(settings.notification_smtp_connections)]
         self.metrics = metrics
         self.owner = owner or f"sender-{uuid.uuid4()}"
         self.lease = timedelta(seconds=lease_seconds)
@@ -272,8 +275,7 @@ class NotificationSender:
         if due:
             claimed = await self._claim([d["_id"] for d in due])
             try:
-                async with self.transport.connection():
-                    sent = await self._send_claimed([d for d in due if d["_id"] in claimed])
+                sent = await self._send_claimed([d for d in due if d["_id"] in claimed])
             finally:
                 if claimed:
                     await self.store.claims.delete_many({"_id": {"$in": sorted(claimed)}, "owner": self.owner})
@@ -300,33 +302,48 @@ class NotificationSender:
         return {"_id": notification_id, "owner": self.owner, "until": now + self.lease}
 
     async def _send_claimed(self, docs: list[dict[str, Any]]) -> int:
-        """Send these (claimed) notifications in order; those sent before (a pass that stopped between the sent
-        record and the clean-up) only leave the pending collection. A sent record not written stops the pass
-        (its error is raised once the recorded ones are cleaned up): the mail stays pending and goes again."""
+        """Send these (claimed) notifications, started in order, over the sender's connections at once; those
+        sent before (a pass that stopped between the sent record and the clean-up) only leave the pending
+        collection. A sent record not written, or an error in a lane, stops the pass (no lane takes another mail;
+        the error is raised once the recorded ones are cleaned up): the mail stays pending and goes again."""
         sent_before = {d["_id"] for d in await find_by_ids(self.store.sent, [d["_id"] for d in docs], {"_id": 1})}
         done = [doc["_id"] for doc in docs if doc["_id"] in sent_before]
+        to_send = iter([doc for doc in docs if doc["_id"] not in sent_before])
         recording: dict[str, asyncio.Future[None]] = {}
+        lane_failed = asyncio.Event()
+
+        async def lane(transport: SmtpTransport) -> None:
+            try:
+                async with transport.connection():
+                    for doc in to_send:  # shared by the lanes: each takes the next mail due
+                        if self._stopping.is_set() or lane_failed.is_set() \
+                                or any(r.done() and r.exception() for r in recording.values()):
+                            return
+                        if (recorded := await self._send_one(doc, transport)) is not None:
+                            recording[doc["_id"]] = recorded
+            except BaseException:
+                lane_failed.set()  # the other lanes finish the mail in hand and take no other
+                raise
+
+        lanes = self.transports[:max(1, min(len(self.transports), len(docs) - len(done)))]
+        outcomes: list[BaseException | None] = []
         try:
-            for doc in docs:
-                if self._stopping.is_set() or any(r.done() and r.exception() for r in recording.values()):
-                    break
-                if doc["_id"] not in sent_before and (recorded := await self._send_one(doc)) is not None:
-                    recording[doc["_id"]] = recorded
+            outcomes = await asyncio.gather(*(lane(t) for t in lanes), return_exceptions=True)
         finally:
             results = await asyncio.gather(*recording.values(), return_exceptions=True)
             done += [notification_id for notification_id, result in zip(recording, results, strict=True)
                      if result is None]
             if done:
                 await self.store.pending.delete_many({"_id": {"$in": done}})
-        if failed := next((r for r in results if isinstance(r, BaseException)), None):
+        if failed := next((r for r in [*outcomes, *results] if isinstance(r, BaseException)), None):
             raise failed
         return len(done)
 
-    async def _send_one(self, doc: dict[str, Any]) -> asyncio.Future[None] | None:
+    async def _send_one(self, doc: dict[str, Any], transport: SmtpTransport) -> asyncio.Future[None] | None:
         """Send one mail; returns the future of its sent record, or None when it failed (counted, and retried or
         given up)."""
         try:
-            await self.transport.send(message(doc, self.settings))
+            await transport.send(message(doc, self.settings))
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             await self._failed_attempt(doc, exc)
             return None

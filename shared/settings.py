@@ -88,6 +88,9 @@ class ServiceSettings(BaseSettings):
     # times before it is marked failed; the sender looks for due notifications this often.
     notification_max_attempts: int = Field(default=8, ge=1)
     notification_poll_seconds: float = Field(default=2.0, gt=0)
+    # How many SMTP connections a sender uses at once: one mail is several round trips to the relay, so over one
+    # connection a relay a few milliseconds away caps the mails per second (bench/mail.py measures it).
+    notification_smtp_connections: int = Field(default=4, ge=1, le=32)
 
     def topic(self, name: str) -> str:
         return f"{self.kafka_topic_prefix}{name}"

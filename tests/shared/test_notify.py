@@ -95,15 +95,15 @@ async def _eight_mails_watched(infrastructure: Infrastructure, db: Any, monkeypa
     mails = _mails(8, datetime.now(UTC))
     await store.add(mails)
     watched = _Watched(store, mails, _sender(infrastructure, store))
-    send = watched.sender.transport.send
+    send = SmtpTransport.send
 
-    async def counting_send(msg: Any) -> None:
-        await send(msg)
+    async def counting_send(transport: SmtpTransport, msg: Any) -> None:
+        await send(transport, msg)
         watched.sent.append(msg["Message-ID"])
         if len(watched.sent) == len(mails):
             watched.all_sent.set()
 
-    monkeypatch.setattr(watched.sender.transport, "send", counting_send)
+    monkeypatch.setattr(SmtpTransport, "send", counting_send)
     return watched
 
 
@@ -121,7 +121,8 @@ async def test_the_sent_records_are_written_while_the_next_mails_go_out(infrastr
     monkeypatch.setattr(store.sent, "insert_many", held_until_all_sent)
     commands.counts.clear()
     assert await w.sender.send_due() == 8
-    assert commands.counts["insert notifications_sent"] == 2  # the first mail's record, then the seven others'
+    # The first record(s) (one, or the few the connections' first mails gave at once), then all the others.
+    assert commands.counts["insert notifications_sent"] == 2
     assert {d["_id"] async for d in store.sent.find({}, {"_id": 1})} == {m["_id"] for m in mails}
     assert await store.pending.count_documents({}) == 0
     for mail in mails:
@@ -190,7 +191,7 @@ async def test_a_mail_recorded_as_sent_before_the_clean_up_is_not_sent_again(inf
     assert await mails_with(infrastructure.mailpit_url, f"{mail['_id']}@velkommen") == []
 
 
-async def test_a_pass_sends_its_mails_over_one_connection(infrastructure, counted, monkeypatch):
+async def test_a_pass_sends_its_mails_over_its_few_connections_not_one_each(infrastructure, counted, monkeypatch):
     db, _ = counted
     store = NotificationStore(db)
     mails = _mails(6, datetime.now(UTC))
@@ -203,8 +204,40 @@ async def test_a_pass_sends_its_mails_over_one_connection(infrastructure, counte
         return await connect(self, *args, **kwargs)
 
     monkeypatch.setattr(aiosmtplib.SMTP, "connect", counting_connect)
-    assert await _sender(infrastructure, store).send_due() == 6
-    assert connects["connect"] == 1
+    settings = infrastructure.settings(ServiceSettings, notification_smtp_connections=2)
+    assert await NotificationSender(store, settings).send_due() == 6
+    assert connects["connect"] == 2
+    for mail in mails:
+        assert len(await mails_with(infrastructure.mailpit_url, f"{mail['_id']}@velkommen")) == 1
+
+
+async def test_a_pass_sends_over_its_connections_at_once(infrastructure, counted, monkeypatch):
+    """One mail is several round trips to the relay: the connections work at the same time. Each send here
+    waits (at most 10 s) until three are under way at once; one after the other, the first would wait in vain."""
+    db, _ = counted
+    store = NotificationStore(db)
+    mails = _mails(6, datetime.now(UTC))
+    await store.add(mails)
+    under_way, most = 0, 0
+    three_at_once = asyncio.Event()
+    send = SmtpTransport.send
+
+    async def send_with_the_others(transport: SmtpTransport, msg: Any) -> None:
+        nonlocal under_way, most
+        under_way += 1
+        most = max(most, under_way)
+        if under_way == 3:
+            three_at_once.set()
+        try:
+            await asyncio.wait_for(three_at_once.wait(), 10)
+            await send(transport, msg)
+        finally:
+            under_way -= 1
+
+    monkeypatch.setattr(SmtpTransport, "send", send_with_the_others)
+    settings = infrastructure.settings(ServiceSettings, notification_smtp_connections=3)
+    assert await NotificationSender(store, settings).send_due() == 6
+    assert most == 3  # never more than its connections
     for mail in mails:
         assert len(await mails_with(infrastructure.mailpit_url, f"{mail['_id']}@velkommen")) == 1
 
