@@ -291,6 +291,8 @@ async def main() -> None:
             results["cpu_ms_per_registration"] = cpu_ms_per(cpu_before, cpu_after, max(posted, 1))
             report("cpu_ms_per_registration", results["cpu_ms_per_registration"], results)
             results["peak_rss_mib"] = {s: peak_rss_mib(p.pid) for s, p in inst.processes.items()}
+            results["mails_after_the_run"] = await mails_after_the_run(inst)
+            report("mails_after_the_run", results["mails_after_the_run"], results)
             report("end_to_end_50_per_s", results["end_to_end_50_per_s"], results)
             report("peak_rss_mib", results["peak_rss_mib"], results)
         if "sustain" in SECTIONS:
@@ -349,6 +351,21 @@ def end_to_end(inst: Installation, token: str, rate: float, seconds: float, drai
     return run_load("e2e", f"{inst.urls['registration']}/registrations", "--rate", str(rate), "--seconds",
                     str(seconds), "--token", token, "--bootstrap", inst.bootstrap, "--prefix", PREFIX,
                     "--drain", str(drain))
+
+
+async def mails_after_the_run(inst: Installation) -> dict[str, dict[str, int]]:
+    """Each service's mails sent so far and still pending, read after the run's drain: a sender that keeps up
+    leaves (almost) none pending."""
+    client: AsyncMongoClient = AsyncMongoClient(inst.mongodb_uri)
+    try:
+        counts = {}
+        for service, database in inst.databases.items():
+            db = client[database]
+            counts[service] = {"sent": await db["notifications_sent"].count_documents({}),
+                               "pending": await db["notifications"].count_documents({})}
+        return {s: c for s, c in counts.items() if c["sent"] or c["pending"]}
+    finally:
+        await client.close()
 
 
 def cpu_seconds(inst: Installation) -> dict[str, float]:
@@ -468,6 +485,8 @@ def summary_rows(results: dict) -> list[tuple[str, str]]:
                   ", ".join(f"{k} {v['total']}" for k, v in results.get("db_commands_per_registration", {}).items())),
                  ("  CPU ms per registration",
                   ", ".join(f"{k} {v}" for k, v in results.get("cpu_ms_per_registration", {}).items())),
+                 ("  mails after the drain (sent / pending)",
+                  ", ".join(f"{k} {v['sent']} / {v['pending']}" for k, v in results["mails_after_the_run"].items())),
                  ("peak RSS MiB", ", ".join(f"{k} {v}" for k, v in results["peak_rss_mib"].items()))]
     if "sustain" in results:
         rows.append(("highest sustained rate", f"{results['sustain']['highest_sustained_per_s']} /s"))
