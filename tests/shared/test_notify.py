@@ -17,9 +17,10 @@ import pytest
 from pymongo import AsyncMongoClient, monitoring
 from pymongo.errors import AutoReconnect
 
-from shared.notify import Mail, NotificationSender, NotificationStore, SmtpTransport, message, notification
+from shared.notify import DUE_BATCH, Mail, NotificationSender, NotificationStore, SmtpTransport, message, notification
 from shared.settings import ServiceSettings
 from tests.conftest import Infrastructure
+from tests.kafka_helpers import eventually
 from tests.mailpit import mails_with
 
 
@@ -270,3 +271,24 @@ async def test_a_pass_takes_at_most_its_batch_of_due_mails_in_due_order_and_none
     batch = [d["next_attempt_at"] for d in await store.due(now, limit=4)]
     assert len(batch) == 4 and set(batch) <= due_at and batch == sorted(batch)
     assert sorted(d["next_attempt_at"] for d in await store.due(now, limit=100)) == sorted(due_at)
+
+
+async def test_a_sender_with_a_backlog_goes_on_at_once_after_a_whole_batch(infrastructure, counted):
+    """Under load more mails fall due than one pass takes: a pass that sent a whole batch is followed by the
+    next at once, not after the poll interval (here 60 s, so a sender that waits sends one batch in the time)."""
+    db, _ = counted
+    store = NotificationStore(db)
+    await store.ensure_indexes()
+    await store.add(_mails(DUE_BATCH * 2 + 50, datetime.now(UTC)))
+    sender = NotificationSender(store, infrastructure.settings(ServiceSettings, notification_poll_seconds=60))
+    running = asyncio.create_task(sender.run())
+    try:
+        assert await eventually(lambda: _none_pending(store), timeout=30)
+    finally:
+        sender.stop()
+        await asyncio.wait_for(running, 30)
+    assert await store.sent.count_documents({}) == DUE_BATCH * 2 + 50
+
+
+async def _none_pending(store: NotificationStore) -> bool:
+    return await store.pending.count_documents({}) == 0
