@@ -369,9 +369,10 @@ async def mails_after_the_run(inst: Installation) -> dict[str, dict[str, int]]:
 
 
 def cpu_seconds(inst: Installation) -> dict[str, float]:
-    """CPU time (user + system) used so far by each service, the broker, the database and the load generators."""
+    """CPU time (user + system) used so far by each service, the broker, the database, the mail server (Mailpit,
+    the stand-in for a municipality's relay: on this machine, not ours in production) and the load generators."""
     pids = {service: process.pid for service, process in inst.processes.items()}
-    for name in ("kafka", "ferretdb"):
+    for name in ("kafka", "ferretdb", "mailpit"):
         pid_file = inst.workdir / "data" / name / f"{name}.pid"
         if pid_file.exists():
             pids[name] = int(pid_file.read_text().strip())
