@@ -350,7 +350,7 @@ class NotificationSender:
                 lane_failed.set()  # the other lanes finish the mail in hand and take no other
                 raise
 
-        lanes = self.transports[:max(1, min(len(self.transports), len(docs) - len(done)))]
+        lanes = self.transports[:max(1, len(docs) - len(done))]  # no more connections than mails
         outcomes: list[BaseException | None] = []
         try:
             outcomes = await asyncio.gather(*(lane(t) for t in lanes), return_exceptions=True)
