@@ -4,19 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from fastapi.responses import HTMLResponse, Response
 
-from services.welcome_pack.domain import SUPPORTED_LANGUAGES, LetterSection
+from services.welcome_pack.domain import SUPPORTED_LANGUAGES
 from services.welcome_pack.render import LetterRenderer
 from services.welcome_pack.schemas import LetterSummary
 from services.welcome_pack.store import LetterStore
 from shared.audit import AuditAction, AuditDep
 from shared.auth import Principal, Role, require
-from shared.events import NewcomerArrived
 from shared.web import from_state
 
 router = APIRouter(tags=["letters"])
@@ -50,14 +49,8 @@ async def read_letter(store: LetterStore, letter_id: uuid.UUID, user: Principal,
 
 
 def letter_html_in(renderer: LetterRenderer, letter: dict[str, Any], language: str, sign_in_url: str | None) -> str:
-    """The stored letter, or rendered again in another language; with the sign-in link when one is given."""
-    if language == letter["language"]:
-        html = letter["html"]
-    else:
-        issued = date.fromisoformat(letter.get("issued_on") or letter["created_at"].date().isoformat())
-        html = renderer.render_html(NewcomerArrived.model_validate(letter["arrival"]), language,
-                                    [LetterSection(s) for s in letter["sections"]], issued)
-    return renderer.with_sign_in(html, language, sign_in_url)
+    """The stored letter in `language`, with the sign-in link when one is given."""
+    return renderer.with_sign_in(renderer.letter_html(letter, language), language, sign_in_url)
 
 
 async def _html(request: Request, letter: dict[str, Any], language: str) -> str:

@@ -54,7 +54,8 @@ def welcome_mail(letter: dict[str, Any], email: str, renderer: LetterRenderer, s
         % {"town": town, "link": link},
     ])
     footer = renderer.mail_footer(language, town, link)
-    html = renderer.with_sign_in(letter["html"], language, sign_in_url).replace("</body>", f"{footer}</body>", 1)
+    letter_html = renderer.with_sign_in(renderer.letter_html(letter), language, sign_in_url)
+    html = letter_html.replace("</body>", f"{footer}</body>", 1)
     return Mail(to=email, subject=_("Welcome to %(town)s") % {"town": town}, text=text, html=html,
                 language=language)
 

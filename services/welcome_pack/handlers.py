@@ -87,7 +87,7 @@ class WelcomePackHandlers:
             letter_id = str(domain.letter_id_for(arrival.case_id, language))
             if str(arrival.case_id) in erased or letter_id in letters:
                 continue
-            letters[letter_id] = _letter(event, letter_id, language, self.renderer, self.settings, self.plan_rules)
+            letters[letter_id] = _letter(event, letter_id, language, self.settings, self.plan_rules)
         await self.store.insert_letters(list(letters.values()))
         now = datetime.now(UTC)
         # The plan and the sign-in code: inserts of documents keyed by the case, so a redelivery adds nothing
@@ -213,11 +213,10 @@ def _family_intake(event: EventEnvelope[SchoolIntakeStatusChanged]) -> dict[str,
         "source_event_id": str(event.event_id)}
 
 
-def _letter(event: EventEnvelope[NewcomerArrived], letter_id: str, language: str, renderer: LetterRenderer,
-            settings: WelcomePackSettings, rules: domain.PlanRules) -> dict[str, Any]:
+def _letter(event: EventEnvelope[NewcomerArrived], letter_id: str, language: str, settings: WelcomePackSettings,
+            rules: domain.PlanRules) -> dict[str, Any]:
     arrival = event.payload
     sections = domain.letter_sections(arrival)
-    html = renderer.render_html(arrival, language, sections, issued_on=event.occurred_at.date())
     generated = WELCOME_LETTER_GENERATED.envelope(
         WelcomeLetterGenerated(case_id=arrival.case_id, letter_id=letter_id, language=language,
                                sections=[s.value for s in sections],
@@ -229,8 +228,7 @@ def _letter(event: EventEnvelope[NewcomerArrived], letter_id: str, language: str
         "case_id": str(arrival.case_id),
         "language": language,
         "sections": [s.value for s in sections],
-        "html": html,
-        # Kept to render the letter again in another language; erased with the case.
+        # What the letter is rendered from when it is read (LetterRenderer.letter_html); erased with the case.
         "arrival": arrival.model_dump(mode="json"),
         "issued_on": event.occurred_at.date().isoformat(),
         "source_event_id": str(event.event_id),

@@ -1,6 +1,7 @@
 """The welcome pack's handler and API against the real database and broker."""
 
 import json
+import uuid
 
 import pytest
 
@@ -51,6 +52,24 @@ async def test_names_are_escaped_in_the_letter(service):
     html = (await client.get(f"/letters/{letter['letter_id']}")).text
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
+
+
+async def test_a_letter_is_stored_as_what_it_is_rendered_from_and_an_older_letters_html_still_shows(service):
+    client, store = service
+    event = arrival_event(registration(full_name="Amira Haddad"))
+    await handle(client, event)
+    letter = await only_letter(client, event)
+    stored = await store.get_letter(letter["letter_id"])
+    assert "html" not in stored and "Welcome to" not in str(stored)
+    assert stored["arrival"]["newcomer"]["full_name"] == "Amira Haddad"
+    page = (await client.get(f"/letters/{letter['letter_id']}")).text
+    assert "Welcome to Herning Kommune, <bdi>Amira Haddad</bdi>" in page
+    # A letter written by an earlier version kept its HTML: that is what it shows in its own language.
+    older_id = str(uuid.uuid4())
+    await store.letters.insert_one({**stored, "_id": older_id, "html": "<html><body><p>As sent</p></body></html>"})
+    assert "<p>As sent</p>" in (await client.get(f"/letters/{older_id}")).text
+    german = (await client.get(f"/letters/{older_id}", params={"lang": "de"})).text
+    assert "As sent" not in german and "Willkommen in Herning Kommune, <bdi>Amira Haddad</bdi>" in german
 
 
 async def test_unknown_letter_is_404(service):
