@@ -153,6 +153,15 @@ async def test_the_leads_found_are_one_document_and_each_lead_one_line_whatever_
     assert [line.record_id for line in await store.timeline_of(str(earlier))] == [str(lead.lead_id)
                                                                                   for lead in leads[:3]]
     assert domain.case_progress(await store.timeline_of(str(earlier))).job_leads_by_status == {"new": 3}
+    # Stored as one document holding the lines as documents (the version before the lines' JSON text).
+    before = uuid.uuid4()
+    older = JOB_LEADS_FOUND.envelope(JobLeadsFound(case_id=before, found_at=datetime.now(UTC), leads=leads[3:5]),
+                                     producer="job_match", correlation_id=before)
+    lines = domain.timeline_entries(older)
+    await store.timeline.insert_one({"_id": str(older.event_id), "case_id": str(before), "at": lines[0].at, "lines": [
+        {**line.model_dump(mode="json", exclude={"case_id"}), "at": line.at} for line in lines]})
+    assert [(line.event_id, line.record_id, line.status, line.detail) for line in await store.timeline_of(str(before))
+            ] == [(line.event_id, line.record_id, line.status, line.detail) for line in lines]
 
 
 async def test_error_pages_are_danish_with_english_on_the_toggle(browser):
