@@ -14,7 +14,7 @@ from services.welcome_pack import domain, signin
 from services.welcome_pack import plan_texts as texts
 from services.welcome_pack.domain import PlanRules, PlanStep, StepState, StepStatus
 from services.welcome_pack.settings import WelcomePackSettings
-from services.welcome_pack.store import LetterStore
+from services.welcome_pack.store import LetterStore, arrival_of
 from shared.events import FAMILY_PLAN_PROGRESSED, FamilyPlanProgressed, NewcomerArrived
 from shared.outbox import outbox_entry, outbox_fields
 
@@ -150,7 +150,7 @@ async def plan_view(store: LetterStore, rules: PlanRules, case_id: str, today: d
     letter = await store.get_letter(plan["letter_id"]) if plan else None
     if plan is None or letter is None:
         return None
-    arrival = NewcomerArrived.model_validate(letter["arrival"])
+    arrival = arrival_of(letter)
     choice = await store.job_help_choice(case_id, plan.get("job_help_change", 0)) \
         if arrival.household.spouse is not None else None
     if choice is not None:

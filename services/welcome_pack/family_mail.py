@@ -17,6 +17,7 @@ from typing import Any
 from babel.dates import format_date
 from markupsafe import Markup, escape
 
+from services.welcome_pack.api import letter_html_in
 from services.welcome_pack.render import LetterRenderer, isolate, ltr
 from services.welcome_pack.settings import WelcomePackSettings
 from services.welcome_pack.store import LetterStore
@@ -54,8 +55,7 @@ def welcome_mail(letter: dict[str, Any], email: str, renderer: LetterRenderer, s
         % {"town": town, "link": link},
     ])
     footer = renderer.mail_footer(language, town, link)
-    letter_html = renderer.with_sign_in(renderer.letter_html(letter), language, sign_in_url)
-    html = letter_html.replace("</body>", f"{footer}</body>", 1)
+    html = letter_html_in(renderer, letter, language, sign_in_url).replace("</body>", f"{footer}</body>", 1)
     return Mail(to=email, subject=_("Welcome to %(town)s") % {"town": town}, text=text, html=html,
                 language=language)
 

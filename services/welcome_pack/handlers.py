@@ -17,7 +17,7 @@ from services.welcome_pack.family import FamilyAccess, report_progress
 from services.welcome_pack.family_mail import offer_mail, welcome_notification
 from services.welcome_pack.render import LetterRenderer
 from services.welcome_pack.settings import WelcomePackSettings
-from services.welcome_pack.store import LetterStore
+from services.welcome_pack.store import LetterStore, arrival_of, letter_arrival_fields
 from shared.bus import Subscription
 from shared.erasure import ErasureLog
 from shared.events import (
@@ -150,7 +150,7 @@ class WelcomePackHandlers:
         letter = await self.store.letter_of_plan(case_id)
         if contact is None or letter is None:
             return
-        children = NewcomerArrived.model_validate(letter["arrival"]).household.children
+        children = arrival_of(letter).household.children
         index = change.child_index
         name = domain.first_name(children[index].full_name) if index is not None and index < len(children) else ""
         now = datetime.now(UTC)
@@ -229,7 +229,7 @@ def _letter(event: EventEnvelope[NewcomerArrived], letter_id: str, language: str
         "language": language,
         "sections": [s.value for s in sections],
         # What the letter is rendered from when it is read (LetterRenderer.letter_html); erased with the case.
-        "arrival": arrival.model_dump(mode="json"),
+        **letter_arrival_fields(arrival),
         "issued_on": event.occurred_at.date().isoformat(),
         "source_event_id": str(event.event_id),
         "created_at": datetime.now(UTC),

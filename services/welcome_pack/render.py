@@ -3,11 +3,10 @@ WeasyPrint for PDF. Municipality facts come from data/<municipality>.json, never
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import date, time
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any
 
 import segno
 from babel import Locale
@@ -108,18 +107,6 @@ class LetterRenderer:
             opening_hours=self._opening_hours[language],
             sign_in=SIGN_IN_MARKER,
         )
-
-    def letter_html(self, letter: Mapping[str, Any], language: str | None = None) -> str:
-        """A stored letter in `language` (its own by default), rendered from what its document keeps: the
-        arrival, the sections and the day it was issued. The HTML itself is not stored: ~7.6 KB a letter that the
-        database parsed once per index on every insert, for a letter read a few times (#16). A letter stored with
-        its HTML by an earlier version shows that HTML in its own language."""
-        language = language or letter["language"]
-        if language == letter["language"] and "html" in letter:
-            return str(letter["html"])
-        issued = date.fromisoformat(letter.get("issued_on") or letter["created_at"].date().isoformat())
-        return self.render_html(NewcomerArrived.model_validate(letter["arrival"]), language,
-                                [LetterSection(s) for s in letter["sections"]], issued)
 
     def with_sign_in(self, html: str, language: str, url: str | None) -> str:
         """The stored letter with the family's current sign-in link and its QR code (none: the block is left out)."""

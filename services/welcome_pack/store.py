@@ -17,6 +17,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.db import find_by_ids, insert_new, insert_new_many, keep_newest_many
+from shared.events import NewcomerArrived
 from shared.outbox import CompactionTargets, compact_plainly, ensure_outbox_indexes
 
 
@@ -72,7 +73,8 @@ class LetterStore:
         return await insert_new_many(self.letters, letters)
 
     async def letters_of_case(self, case_id: str) -> list[dict[str, Any]]:
-        cursor = self.letters.find({"case_id": case_id}, {"html": 0, "arrival": 0, "outbox": 0}).sort("created_at", 1)
+        cursor = self.letters.find({"case_id": case_id}, {"html": 0, "arrival": 0, "arrival_json": 0, "outbox": 0}
+                                   ).sort("created_at", 1)
         return await cursor.to_list(length=100)
 
     async def get_letter(self, letter_id: str) -> dict[str, Any] | None:
@@ -225,3 +227,17 @@ class LetterStore:
 
     async def withdraw_consent(self, case_id: str, at: datetime) -> None:
         await self.contacts.update_one({"_id": case_id}, {"$set": {"consent": False, "withdrawn_at": at}})
+
+
+def letter_arrival_fields(arrival: NewcomerArrived) -> dict[str, str]:
+    """What a letter keeps of its arrival, to be rendered when it is read: the event's payload as JSON text. It is
+    only ever read whole, and FerretDB encodes every field of a document, with its type, on each write and read:
+    as text the letter costs it 0.22 ms to insert, as fields 0.47 ms (#16)."""
+    return {"arrival_json": arrival.model_dump_json()}
+
+
+def arrival_of(letter: dict[str, Any]) -> NewcomerArrived:
+    """The arrival a letter was written for (also as earlier versions kept it: as fields)."""
+    if "arrival_json" in letter:
+        return NewcomerArrived.model_validate_json(letter["arrival_json"])
+    return NewcomerArrived.model_validate(letter["arrival"])

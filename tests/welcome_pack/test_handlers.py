@@ -7,6 +7,7 @@ import pytest
 
 from services.welcome_pack.app import create_app
 from services.welcome_pack.settings import WelcomePackSettings
+from services.welcome_pack.store import arrival_of
 from shared.events import WELCOME_LETTER_GENERATED
 from tests.apps import running
 from tests.builders import arrival_event, registration
@@ -60,13 +61,15 @@ async def test_a_letter_is_stored_as_what_it_is_rendered_from_and_an_older_lette
     await handle(client, event)
     letter = await only_letter(client, event)
     stored = await store.get_letter(letter["letter_id"])
-    assert "html" not in stored and "Welcome to" not in str(stored)
-    assert stored["arrival"]["newcomer"]["full_name"] == "Amira Haddad"
+    assert "html" not in stored and "arrival" not in stored and "Welcome to" not in str(stored)
+    assert arrival_of(stored).newcomer.full_name == "Amira Haddad"
     page = (await client.get(f"/letters/{letter['letter_id']}")).text
     assert "Welcome to Herning Kommune, <bdi>Amira Haddad</bdi>" in page
-    # A letter written by an earlier version kept its HTML: that is what it shows in its own language.
+    # A letter written by an earlier version kept its HTML (shown in its own language) and its arrival as fields.
     older_id = str(uuid.uuid4())
-    await store.letters.insert_one({**stored, "_id": older_id, "html": "<html><body><p>As sent</p></body></html>"})
+    older = {k: v for k, v in stored.items() if k != "arrival_json"}
+    await store.letters.insert_one({**older, "_id": older_id, "html": "<html><body><p>As sent</p></body></html>",
+                                    "arrival": arrival_of(stored).model_dump(mode="json")})
     assert "<p>As sent</p>" in (await client.get(f"/letters/{older_id}")).text
     german = (await client.get(f"/letters/{older_id}", params={"lang": "de"})).text
     assert "As sent" not in german and "Willkommen in Herning Kommune, <bdi>Amira Haddad</bdi>" in german
