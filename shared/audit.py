@@ -10,6 +10,7 @@ import uuid
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -18,7 +19,7 @@ from pymongo import DESCENDING
 from pymongo.asynchronous.database import AsyncDatabase
 
 from shared.auth import Principal, Role, require
-from shared.db import GroupCommit
+from shared.db import GroupCommit, insert_new_each
 
 COLLECTION = "audit_log"
 
@@ -52,7 +53,7 @@ class AuditLog:
     def __init__(self, db: AsyncDatabase, service: str):
         self.entries = db[COLLECTION]
         self.service = service
-        self._inserts = GroupCommit(lambda entries: self.entries.insert_many(entries, ordered=False))
+        self._inserts = GroupCommit(partial(insert_new_each, self.entries))
 
     async def ensure_indexes(self) -> None:
         await self.entries.create_index([("case_ids", 1), ("at", DESCENDING)])

@@ -3,7 +3,7 @@
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from pymongo import AsyncMongoClient, ReplaceOne, monitoring
 from pymongo.asynchronous.collection import AsyncCollection
@@ -18,6 +18,8 @@ from pymongo.errors import (
 )
 
 from shared.settings import ServiceSettings
+
+T = TypeVar("T")
 
 # Errors that mean "the database is not reachable right now": retry, never give up on the work.
 TRANSIENT_DB_ERRORS = (AutoReconnect, ConnectionFailure, NetworkTimeout, ServerSelectionTimeoutError)
@@ -72,6 +74,20 @@ def duplicate_ids(error: BulkWriteError) -> list[Any]:
     return [e["op"]["_id"] for e in errors]
 
 
+async def insert_new_each(collection: AsyncCollection, documents: Sequence[dict[str, Any]]) -> list[bool]:
+    """Insert those documents that do not exist yet (one unordered insert); for each, whether it went in (not:
+    one with its _id existed, or came before it in `documents`)."""
+    if not documents:
+        return []
+    try:
+        await collection.insert_many(documents, ordered=False)
+    except BulkWriteError as exc:
+        duplicate_ids(exc)  # re-raises anything but duplicates
+        refused = {e["index"] for e in exc.details.get("writeErrors", [])}
+        return [n not in refused for n in range(len(documents))]
+    return [True] * len(documents)
+
+
 async def insert_new_returning_existing(collection: AsyncCollection, documents: Sequence[dict[str, Any]]) -> set[Any]:
     """Insert those documents that do not exist yet (one unordered insert); returns the _ids that existed (a
     unique insert each: a claim or marker is won by exactly one writer, on FerretDB as on MongoDB)."""
@@ -89,18 +105,19 @@ async def insert_new_many(collection: AsyncCollection, documents: Sequence[dict[
     return len(documents) - len(await insert_new_returning_existing(collection, documents))
 
 
-class GroupCommit:
+class GroupCommit(Generic[T]):
     """Inserts with group commit: what is handed over while an insert runs goes in the next one, together. No
-    timer: one at a time, each goes in at once. `add` returns the future of the insert that holds the document
-    (its error, if that insert failed)."""
+    timer: one at a time, each goes in at once. The insert returns one result per document, in order (e.g.
+    insert_new_each: whether it went in); `add` returns the future of the document's result, or of the error of
+    the insert that held it."""
 
-    def __init__(self, insert: Callable[[list[dict[str, Any]]], Awaitable[object]]):
+    def __init__(self, insert: Callable[[list[dict[str, Any]]], Awaitable[Sequence[T]]]):
         self._insert = insert
-        self._queue: list[tuple[dict[str, Any], asyncio.Future[None]]] = []
+        self._queue: list[tuple[dict[str, Any], asyncio.Future[T]]] = []
         self._writer: asyncio.Task[None] | None = None
 
-    def add(self, document: dict[str, Any]) -> asyncio.Future[None]:
-        stored: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    def add(self, document: dict[str, Any]) -> asyncio.Future[T]:
+        stored: asyncio.Future[T] = asyncio.get_running_loop().create_future()
         self._queue.append((document, stored))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_queued())
@@ -110,15 +127,15 @@ class GroupCommit:
         while self._queue:
             batch, self._queue = self._queue, []
             try:
-                await self._insert([document for document, _ in batch])
+                results = await self._insert([document for document, _ in batch])
             except Exception as exc:  # noqa: BLE001 - each waiting caller gets the error
                 for _, stored in batch:
                     if not stored.done():
                         stored.set_exception(exc)
                 continue
-            for _, stored in batch:
+            for (_, stored), result in zip(batch, results, strict=True):
                 if not stored.done():
-                    stored.set_result(None)
+                    stored.set_result(result)
 
 
 async def keep_newest(collection: AsyncCollection, document: dict[str, Any], by: str) -> bool:

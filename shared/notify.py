@@ -50,6 +50,7 @@ from shared.db import (
     GroupCommit,
     find_by_ids,
     insert_new,
+    insert_new_each,
     insert_new_many,
     insert_new_returning_existing,
 )
@@ -268,7 +269,7 @@ class NotificationSender:
         self._stopping = asyncio.Event()
         self._counted_at = -PENDING_COUNT_SECONDS
         # Recorded by earlier attempts (or a sender that took over) is recorded: duplicates are no error.
-        self._sent_records = GroupCommit(partial(insert_new_many, store.sent))
+        self._sent_records = GroupCommit(partial(insert_new_each, store.sent))
 
     def stop(self) -> None:
         self._stopping.set()
@@ -334,7 +335,7 @@ class NotificationSender:
         sent_before = {d["_id"] for d in await find_by_ids(self.store.sent, [d["_id"] for d in docs], {"_id": 1})}
         done = [doc["_id"] for doc in docs if doc["_id"] in sent_before]
         to_send = iter([doc for doc in docs if doc["_id"] not in sent_before])
-        recording: dict[str, asyncio.Future[None]] = {}
+        recording: dict[str, asyncio.Future[bool]] = {}
         lane_failed = asyncio.Event()
 
         async def lane(transport: SmtpTransport) -> None:
@@ -356,15 +357,16 @@ class NotificationSender:
             outcomes = await asyncio.gather(*(lane(t) for t in lanes), return_exceptions=True)
         finally:
             results = await asyncio.gather(*recording.values(), return_exceptions=True)
+            # Recorded (now, or by an earlier attempt: either way the mail went out): it leaves the pending ones.
             done += [notification_id for notification_id, result in zip(recording, results, strict=True)
-                     if result is None]
+                     if not isinstance(result, BaseException)]
             if done:
                 await self.store.pending.delete_many({"_id": {"$in": done}})
         if failed := next((r for r in [*outcomes, *results] if isinstance(r, BaseException)), None):
             raise failed
         return len(done)
 
-    async def _send_one(self, doc: dict[str, Any], transport: SmtpTransport) -> asyncio.Future[None] | None:
+    async def _send_one(self, doc: dict[str, Any], transport: SmtpTransport) -> asyncio.Future[bool] | None:
         """Send one mail; returns the future of its sent record, or None when it failed (counted, and retried or
         given up)."""
         try:

@@ -1,5 +1,6 @@
 """Registration over HTTP against the real database and broker."""
 
+import asyncio
 import json
 import uuid
 
@@ -91,6 +92,30 @@ async def test_a_retried_post_with_the_same_idempotency_key_returns_the_same_cas
     assert first.json()["case_id"] == again.json()["case_id"]
     cases = mongo_client[api.settings.mongodb_database]["cases"]
     assert await cases.count_documents({"_id": first.json()["case_id"]}) == 1
+
+
+async def _case_inserts(api) -> float:
+    metrics = (await api.get("/metrics")).text
+    return sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+               if line.startswith("velkommen_db_commands_total{") and 'command="insert"' in line
+               and 'collection="cases"' in line)
+
+
+async def test_registrations_at_the_same_moment_share_an_insert_and_each_gets_its_own_answer(api, mongo_client):
+    keys = [f"together-{uuid.uuid4()}" for _ in range(10)]
+    before = await _case_inserts(api)
+    # Each key twice at once: one registers the case, the other is answered with it.
+    answers = await asyncio.gather(*(api.post("/registrations", json=registration(), headers={"Idempotency-Key": k})
+                                     for k in keys + keys))
+    inserts = await _case_inserts(api) - before
+    for first, again in zip(answers[:10], answers[10:], strict=True):
+        assert sorted((first.status_code, again.status_code)) == [200, 201]
+        assert first.json()["case_id"] == again.json()["case_id"]
+    case_ids = [a.json()["case_id"] for a in answers[:10]]
+    assert len(set(case_ids)) == 10
+    cases = mongo_client[api.settings.mongodb_database]["cases"]
+    assert len(await cases.find({"_id": {"$in": case_ids}}).to_list(length=None)) == 10
+    assert inserts <= 10, inserts  # one insert command per registration without the group commit: 20
 
 
 async def test_the_same_key_with_a_different_registration_is_a_conflict(api):

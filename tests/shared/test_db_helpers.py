@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient
 
-from shared.db import find_by_ids, keep_newest, keep_newest_many, newest, next_reach
+from shared.db import GroupCommit, find_by_ids, insert_new_each, keep_newest, keep_newest_many, newest, next_reach
 from tests.conftest import Infrastructure
 
 NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
@@ -143,3 +143,30 @@ async def test_find_by_ids_keeps_the_order_asked_and_skips_missing_ones(collecti
     ids = [f"d{i}" for i in reversed(range(len(HOURS_BACK)))] + ["missing", "d3"]
     found = await find_by_ids(collection, ids, {"_id": 1}, chunk=7)
     assert [d["_id"] for d in found] == [f"d{i}" for i in reversed(range(len(HOURS_BACK)))]
+
+
+async def test_insert_new_each_says_which_went_in_also_for_one_id_twice_in_the_batch(collection: Any) -> None:
+    docs = [{"_id": "new1"}, {"_id": "d3"}, {"_id": "new2"}, {"_id": "new1", "second": True}, {"_id": "new3"}]
+    assert await insert_new_each(collection, docs) == [True, False, True, False, True]
+    assert await collection.find_one({"_id": "new1"}) == {"_id": "new1"}  # the first of the two
+    assert await insert_new_each(collection, []) == []
+
+
+async def test_a_group_commit_shares_an_insert_and_answers_each_document_with_its_own_result(collection: Any) -> None:
+    inserts: list[int] = []
+
+    async def insert(docs: list[dict[str, Any]]) -> list[bool]:
+        inserts.append(len(docs))
+        return await insert_new_each(collection, docs)
+
+    group: GroupCommit[bool] = GroupCommit(insert)
+    results = await asyncio.gather(*(group.add({"_id": i}) for i in ["g1", "d0", "g2", "g1", "g3", "d5"]))
+    assert results == [True, False, True, False, True, False]
+    assert inserts == [6]  # all handed over before the writer ran: one insert
+
+    async def failing(docs: list[dict[str, Any]]) -> list[bool]:
+        raise RuntimeError("database down")
+
+    broken: GroupCommit[bool] = GroupCommit(failing)
+    outcomes = await asyncio.gather(broken.add({"_id": "x"}), broken.add({"_id": "y"}), return_exceptions=True)
+    assert [type(o) for o in outcomes] == [RuntimeError, RuntimeError]
