@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     InvalidProducerEpoch,
@@ -161,6 +161,7 @@ class ConsumerStats:
     dead_lettered: int = 0
     retried: int = 0
     reconnects: int = 0
+    commits: int = 0
 
 
 # aiokafka fetches a partition again only once its buffered records have been taken, and sends one fetch at a
@@ -180,6 +181,22 @@ def _fetch_when_drained(consumer: AIOKafkaConsumer) -> None:
     fetcher._prefetch_backoff = PREFETCH_HOLD_SECONDS
 
 
+class _CommitBeforeRevoking(ConsumerRebalanceListener):
+    """In a rebalance, the offsets handled but not committed yet are committed before the partitions go to
+    another consumer (which would otherwise get those events again)."""
+
+    def __init__(self, runner: ConsumerRunner):
+        self.runner = runner
+        self.consumer: AIOKafkaConsumer | None = None  # the one it listens to (a reconnect makes a new one)
+
+    async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
+        if self.consumer is self.runner.consumer:
+            await self.runner._commit_handled(now=True)
+
+    async def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        pass
+
+
 class ConsumerRunner:
     """Consumes the subscribed topics in one consumer group; see the module docstring for the guarantees."""
 
@@ -194,10 +211,12 @@ class ConsumerRunner:
         self._last_behind: dict[TopicPartition, int] | None = None
         self._streaming = False  # the last poll brought records
         self._stopping = asyncio.Event()
+        # Offsets of handled events not committed yet (see consumer_commit_interval_ms), and when it last committed.
+        self._handled: dict[TopicPartition, int] = {}
+        self._committed_at = 0.0
 
     def _new_consumer(self) -> AIOKafkaConsumer:
-        return AIOKafkaConsumer(
-            *self.by_topic,
+        consumer = AIOKafkaConsumer(
             bootstrap_servers=self.settings.kafka_bootstrap_servers,
             group_id=self.settings.consumer_group,
             client_id=self.settings.service_name,
@@ -206,6 +225,10 @@ class ConsumerRunner:
             max_poll_interval_ms=300_000,
             fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
         )
+        listener = _CommitBeforeRevoking(self)
+        consumer.subscribe(list(self.by_topic), listener=listener)
+        listener.consumer = consumer
+        return consumer
 
     async def start(self) -> None:
         self.consumer = self._new_consumer()
@@ -253,15 +276,18 @@ class ConsumerRunner:
             while not self._stopping.is_set():
                 batches = await self._poll()
                 if not batches:
+                    await self._commit_handled()
                     if loop.time() - last_progress > self.settings.consumer_stall_seconds:
                         last_progress = loop.time()
                         await self._reconnect_if_stalled()
                     continue
                 last_progress = loop.time()
                 await self._handle(batches)
-                await self._commit({tp: records[-1].offset + 1 for tp, records in batches.items()})
+                self._handled.update({tp: records[-1].offset + 1 for tp, records in batches.items()})
+                await self._commit_handled()
                 self._report_lag(batches)
         finally:
+            await self._commit_handled(now=True)
             await self.consumer.stop()
 
     async def _poll(self) -> dict[TopicPartition, list[ConsumerRecord]]:
@@ -315,8 +341,24 @@ class ConsumerRunner:
                 self.metrics.consumer_lag.labels(tp.topic, str(tp.partition)).set(
                     max(highwater - records[-1].offset - 1, 0))
 
+    async def _commit_handled(self, now: bool = False) -> None:
+        """Commit the handled events' offsets once CONSUMER_COMMIT_INTERVAL_MS has passed since the last commit
+        (at once with `now`). Only ever offsets of events whose effect is stored: a crash redelivers, never skips."""
+        loop = asyncio.get_running_loop()
+        interval = self.settings.consumer_commit_interval_ms / 1000
+        if not self._handled or not (now or loop.time() - self._committed_at >= interval):
+            return
+        offsets, self._handled = self._handled, {}
+        self._committed_at = loop.time()
+        assert self.consumer is not None
+        # Partitions a rebalance took away meanwhile are their new owner's to commit (it gets their events again).
+        assigned = self.consumer.assignment()
+        if offsets := {tp: offset for tp, offset in offsets.items() if tp in assigned}:
+            await self._commit(offsets)
+
     async def _commit(self, offsets: dict[TopicPartition, int]) -> None:
         assert self.consumer is not None
+        self.stats.commits += 1
         try:
             await self.consumer.commit(offsets)
         except KafkaError as exc:

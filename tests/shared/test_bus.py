@@ -93,6 +93,35 @@ async def test_offsets_are_committed_after_handling_so_a_restart_does_not_redeli
     assert seen == [e.event_id for e in events] + [later.event_id]
 
 
+async def test_handled_offsets_are_committed_at_most_once_an_interval_and_all_of_them_at_a_stop(infrastructure):
+    settings = infrastructure.settings(ServiceSettings, service_name=f"bus-{uuid.uuid4().hex[:6]}",
+                                       kafka_topic_prefix=f"test-{uuid.uuid4().hex[:8]}.",
+                                       consumer_commit_interval_ms=60_000)
+    topic = settings.topic(NEWCOMER_ARRIVED.topic)
+    seen = []
+
+    async def handler(event):
+        seen.append(event.event_id)
+
+    events = [arrival_event() for _ in range(4)]
+    runner, task, producer = await _run(settings, handler)
+    for n, event in enumerate(events[:3], start=1):  # one poll each
+        await write(infrastructure.kafka_bootstrap_servers, topic, [to_json(event)])
+        assert await eventually(lambda n=n: len(seen) == n)
+    # The first poll's offsets go at once; the next two wait for the interval (a commit per poll: 3).
+    assert await eventually(lambda: runner.stats.commits == 1)
+    assert await group_lag(infrastructure.kafka_bootstrap_servers, settings.consumer_group, [topic]) == 2
+    await _stop(runner, task, producer)
+    assert runner.stats.commits == 2  # at the stop, what was handled
+    assert await group_lag(infrastructure.kafka_bootstrap_servers, settings.consumer_group, [topic]) == 0
+
+    runner, task, producer = await _run(settings, handler)  # nothing handled comes again
+    await write(infrastructure.kafka_bootstrap_servers, topic, [to_json(events[3])])
+    assert await eventually(lambda: len(seen) == 4)
+    await _stop(runner, task, producer)
+    assert seen == [e.event_id for e in events]
+
+
 async def test_a_transient_failure_is_retried_until_it_succeeds_and_never_dead_lettered(infrastructure):
     from pymongo.errors import AutoReconnect
 
