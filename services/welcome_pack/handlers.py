@@ -228,7 +228,7 @@ def _letter(event: EventEnvelope[NewcomerArrived], letter_id: str, language: str
         "case_id": str(arrival.case_id),
         "language": language,
         "sections": [s.value for s in sections],
-        # What the letter is rendered from when it is read (LetterRenderer.letter_html); erased with the case.
+        # What the letter is rendered from when it is read (api.letter_html_in); erased with the case.
         **letter_arrival_fields(arrival),
         "issued_on": event.occurred_at.date().isoformat(),
         "source_event_id": str(event.event_id),
