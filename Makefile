@@ -85,10 +85,12 @@ faults: install
 clean-data: stop
 	rm -rf .data
 
-## bench: benchmark scripts that print figures (not tests): letter rendering, job matching, the flow, data size
+## bench: benchmark scripts that print figures (not tests): letter rendering, job matching, mail, the flow,
+## the documents' insert cost, data size
 bench: install
 	$(PYTHON) -m bench.letters
 	$(PYTHON) -m bench.job_match
 	$(PYTHON) -m bench.mail
 	$(PYTHON) -m bench.flow
+	$(PYTHON) -m bench.documents
 	$(PYTHON) -m bench.size
