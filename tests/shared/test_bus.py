@@ -65,15 +65,21 @@ async def test_poison_events_are_dead_lettered_with_reason_and_good_events_behin
     assert runner.stats.dead_lettered == 3
 
 
-async def test_offsets_are_committed_after_handling_so_a_restart_does_not_redeliver(infrastructure):
-    settings = infrastructure.settings(ServiceSettings, service_name=f"bus-{uuid.uuid4().hex[:6]}",
-                                       kafka_topic_prefix=f"test-{uuid.uuid4().hex[:8]}.")
-    topic = settings.topic(NEWCOMER_ARRIVED.topic)
+def _recording():
+    """A handler that notes each event's id, and the list it notes them in."""
     seen = []
 
     async def handler(event):
         seen.append(event.event_id)
 
+    return seen, handler
+
+
+async def test_offsets_are_committed_after_handling_so_a_restart_does_not_redeliver(infrastructure):
+    settings = infrastructure.settings(ServiceSettings, service_name=f"bus-{uuid.uuid4().hex[:6]}",
+                                       kafka_topic_prefix=f"test-{uuid.uuid4().hex[:8]}.")
+    topic = settings.topic(NEWCOMER_ARRIVED.topic)
+    seen, handler = _recording()
     events = [arrival_event() for _ in range(3)]
     runner, task, producer = await _run(settings, handler)
     await write(infrastructure.kafka_bootstrap_servers, topic, [to_json(e) for e in events])
@@ -98,11 +104,7 @@ async def test_handled_offsets_are_committed_at_most_once_an_interval_and_all_of
                                        kafka_topic_prefix=f"test-{uuid.uuid4().hex[:8]}.",
                                        consumer_commit_interval_ms=60_000)
     topic = settings.topic(NEWCOMER_ARRIVED.topic)
-    seen = []
-
-    async def handler(event):
-        seen.append(event.event_id)
-
+    seen, handler = _recording()
     events = [arrival_event() for _ in range(4)]
     runner, task, producer = await _run(settings, handler)
     for n, event in enumerate(events[:3], start=1):  # one poll each
