@@ -30,7 +30,7 @@ import bson
 from pymongo import AsyncMongoClient
 
 from bench.common import ROOT, machine, production_intervals
-from bench.flow import end_to_end, table
+from bench.flow import cpu_seconds, end_to_end, table
 from tests.faults.harness import Installation
 
 REGISTRATIONS = int(os.environ.get("BENCH_DOCUMENTS_REGISTRATIONS", "200"))
@@ -38,12 +38,6 @@ INSERTS = int(os.environ.get("BENCH_DOCUMENTS_INSERTS", "2000"))
 BATCH = 10
 RESULTS = ROOT / "bench" / "results" / f"documents-{datetime.now(UTC):%Y%m%dT%H%M%S}.json"
 SCRATCH = "velkommen_bench_documents"
-
-
-def database_cpu_seconds(inst: Installation) -> float:
-    pid = int((inst.workdir / "data" / "ferretdb" / "ferretdb.pid").read_text().strip())
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def stored(client: AsyncMongoClient, inst: Installation) -> dict[str, list[dict[str, Any]]]:
@@ -81,10 +75,10 @@ async def insert_cost(client: AsyncMongoClient, inst: Installation, source: Any,
         await scratch.create_index(index["key"])
     await asyncio.sleep(5)  # idindex.go's pass (every 2 s) makes the indexes the queries use, as in the services
     rounds = [docs[n % len(docs)] for n in range(INSERTS)]
-    before = database_cpu_seconds(inst)
+    before = cpu_seconds(inst)["ferretdb"]
     for start in range(0, INSERTS, BATCH):
         await scratch.insert_many([{**d, "_id": str(uuid.uuid4())} for d in rounds[start:start + BATCH]])
-    per_document = (database_cpu_seconds(inst) - before) * 1000 / INSERTS
+    per_document = (cpu_seconds(inst)["ferretdb"] - before) * 1000 / INSERTS
     await scratch.drop()
     return per_document
 

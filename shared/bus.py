@@ -185,9 +185,9 @@ class _CommitBeforeRevoking(ConsumerRebalanceListener):
     """In a rebalance, the offsets handled but not committed yet are committed before the partitions go to
     another consumer (which would otherwise get those events again)."""
 
-    def __init__(self, runner: ConsumerRunner):
+    def __init__(self, runner: ConsumerRunner, consumer: AIOKafkaConsumer):
         self.runner = runner
-        self.consumer: AIOKafkaConsumer | None = None  # the one it listens to (a reconnect makes a new one)
+        self.consumer = consumer  # the one it listens to (a reconnect makes a new one)
 
     async def on_partitions_revoked(self, revoked: list[TopicPartition]) -> None:
         if self.consumer is self.runner.consumer:
@@ -225,9 +225,7 @@ class ConsumerRunner:
             max_poll_interval_ms=300_000,
             fetch_max_wait_ms=self.settings.consumer_fetch_max_wait_ms,
         )
-        listener = _CommitBeforeRevoking(self)
-        consumer.subscribe(list(self.by_topic), listener=listener)
-        listener.consumer = consumer
+        consumer.subscribe(list(self.by_topic), listener=_CommitBeforeRevoking(self, consumer))
         return consumer
 
     async def start(self) -> None:

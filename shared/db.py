@@ -91,18 +91,13 @@ async def insert_new_each(collection: AsyncCollection, documents: Sequence[dict[
 async def insert_new_returning_existing(collection: AsyncCollection, documents: Sequence[dict[str, Any]]) -> set[Any]:
     """Insert those documents that do not exist yet (one unordered insert); returns the _ids that existed (a
     unique insert each: a claim or marker is won by exactly one writer, on FerretDB as on MongoDB)."""
-    if not documents:
-        return set()
-    try:
-        await collection.insert_many(documents, ordered=False)
-    except BulkWriteError as exc:
-        return set(duplicate_ids(exc))
-    return set()
+    inserted = await insert_new_each(collection, documents)
+    return {document["_id"] for document, new in zip(documents, inserted, strict=True) if not new}
 
 
 async def insert_new_many(collection: AsyncCollection, documents: Sequence[dict[str, Any]]) -> int:
     """Insert those documents that do not exist yet (one unordered insert); returns how many were new."""
-    return len(documents) - len(await insert_new_returning_existing(collection, documents))
+    return sum(await insert_new_each(collection, documents))
 
 
 class GroupCommit(Generic[T]):
