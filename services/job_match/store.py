@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any
+from typing import Any, overload
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -183,7 +184,8 @@ class JobStore:
         now = datetime.now(UTC)
         docs = {
             lead_id: {
-                "_id": lead_id, "case_id": case_id, **lead.model_dump(mode="json"), "status": LeadStatus.NEW.value,
+                "_id": lead_id, "case_id": case_id, **lead.model_dump(mode="json", exclude={"explanation"}),
+                "explanation_json": lead.explanation.model_dump_json(), "status": LeadStatus.NEW.value,
                 "adviser": None, "notes": [],
                 "history": [{"status": LeadStatus.NEW.value, "at": now, "by": "system", "reason": None}],
                 "source_event_id": source_event_id, "created_at": now,
@@ -207,7 +209,7 @@ class JobStore:
         return await cursor.to_list(length=None)
 
     async def get_lead(self, lead_id: str) -> dict[str, Any] | None:
-        return await self.leads.find_one({"_id": lead_id}, {"outbox": 0})
+        return readable_lead(await self.leads.find_one({"_id": lead_id}, {"outbox": 0}))
 
     async def change_lead(self, lead: dict[str, Any], by: str, update: dict[str, Any]) -> bool:
         """Apply `update` as the next change of the lead as it was read; False if it changed meanwhile."""
@@ -218,7 +220,7 @@ class JobStore:
 
     async def leads_of_case(self, case_id: str) -> list[dict[str, Any]]:
         cursor = self.leads.find({"case_id": case_id}, {"outbox": 0}).sort([("score", -1), ("listing_id", 1)])
-        return await cursor.to_list(length=200)
+        return [readable_lead(doc) for doc in await cursor.to_list(length=200)]
 
     async def lead_board(self, statuses: Iterable[str], adviser: str | None, limit: int = 2000) -> list[dict[str, Any]]:
         """The leads in these statuses, oldest first. Asked for the open ones, what it reads does not grow with
@@ -227,14 +229,27 @@ class JobStore:
         if adviser:
             query["adviser"] = adviser
         cursor = self.leads.find(query, {"outbox": 0}).sort([("created_at", 1), ("score", -1)])
-        return await cursor.to_list(length=limit)
+        return [readable_lead(doc) for doc in await cursor.to_list(length=limit)]
 
     async def finished_since(self, statuses: Iterable[str], since: datetime, limit: int = 500) -> list[dict[str, Any]]:
         """Leads finished (in one of these statuses) since `since`, the latest `limit` (the (status, updated_at)
         index): not every lead ever finished."""
         query = {"status": {"$in": [str(s) for s in statuses]}}
-        return await newest(self.leads, query, "updated_at", limit, datetime.now(UTC), since=since,
-                            projection={"outbox": 0})
+        return [readable_lead(doc) for doc in await newest(self.leads, query, "updated_at", limit, datetime.now(UTC),
+                                                           since=since, projection={"outbox": 0})]
+
+
+@overload
+def readable_lead(doc: dict[str, Any]) -> dict[str, Any]: ...
+@overload
+def readable_lead(doc: None) -> None: ...
+def readable_lead(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A lead as readers use it: its explanation as a mapping. It is stored as JSON text: FerretDB encodes every
+    field of a nested document with its type, and the explanation's lists made a lead cost the database about a
+    third more to insert (ten per spouse). Leads stored before keep it as a document."""
+    if doc is not None and "explanation_json" in doc:
+        doc["explanation"] = json.loads(doc.pop("explanation_json"))
+    return doc
 
 
 def _lead_step(lead: dict[str, Any]) -> int:

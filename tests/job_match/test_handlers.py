@@ -235,6 +235,24 @@ async def test_lead_workflow_with_notes_board_and_events(service, infrastructure
         ("new", "contacted", "Ann Adviser"), ("contacted", "applied", "Ann Adviser")]
 
 
+async def test_a_leads_explanation_is_stored_as_text_and_a_lead_stored_with_it_as_a_document_still_reads(service):
+    client, store, _ = service
+    event = arrival_event(registration(children=[]))
+    await handlers(client, store).newcomer_arrived(event)
+    [lead, older, *_] = await leads_of(client, event)
+    stored = await store.leads.find_one({"_id": lead["lead_id"]})
+    assert "explanation" not in stored and json.loads(stored["explanation_json"]) == lead["explanation"]
+    # As earlier versions stored a lead: the explanation as a document.
+    explanation = json.loads((await store.leads.find_one({"_id": older["lead_id"]}))["explanation_json"])
+    await store.leads.update_one({"_id": older["lead_id"]}, {"$set": {"explanation": explanation},
+                                                             "$unset": {"explanation_json": ""}})
+    assert [lead, older] == (await leads_of(client, event))[:2]
+    moved = await client.post(f"/leads/{older['lead_id']}/transitions", json={"to": "contacted"})
+    assert moved.status_code == 200 and moved.json()["explanation"] == older["explanation"]
+    board = (await client.get("/leads", params={"status": "contacted", "adviser": "Ann Adviser"})).json()
+    assert [b["explanation"] for b in board if b["lead_id"] == older["lead_id"]] == [older["explanation"]]
+
+
 async def test_concurrent_changes_of_one_lead_one_wins(service):
     client, store, _ = service
     event = arrival_event()
