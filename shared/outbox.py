@@ -29,6 +29,7 @@ in the last `overlap_seconds` to the relay of the process that wrote them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import uuid
@@ -54,6 +55,9 @@ log = logging.getLogger(__name__)
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 LOG_COLLECTION = "outbox_log"  # the relay's own collection, in the service's database
+# How long published markers wait for the next pass's claims to go in with them (OutboxRelay._mark_soon). Longer
+# than the gap between passes at a steady load (tens of ms), far shorter than any claim's lease.
+MARKER_LINGER_SECONDS = 0.25
 
 
 def outbox_entry(topic: str, key: str, envelope: EventEnvelope) -> dict[str, Any]:
@@ -91,6 +95,11 @@ async def ensure_outbox_indexes(collection: AsyncCollection) -> None:
 
 def _marker(event_id: str) -> str:
     return f"published:{event_id}"
+
+
+def _marker_documents(event_ids: list[str]) -> list[dict[str, Any]]:
+    at = datetime.now(UTC)
+    return [{"_id": _marker(i), "at": at} for i in event_ids]
 
 
 _REMOVED = "removed:"  # a record of the markers whose entries compaction removed from their documents (when)
@@ -281,6 +290,9 @@ class OutboxRelay:
         self.published = 0
         self._published_recently: dict[str, None] = {}  # insertion-ordered; saves a log read per pass
         self._marking: set[asyncio.Task] = set()
+        self._unmarked: list[str] = []  # published, marker not written yet: goes with the next pass's claims
+        self._marker_timer: asyncio.Task | None = None
+        self._mark_now = asyncio.Event()
         # When the periodic scan must look again sooner than scan_seconds (with recent documents too): when the
         # latest live claim of another relay seen ends, or now after a failed scan.
         self._scan_again_at: datetime | None = None
@@ -399,8 +411,8 @@ class OutboxRelay:
     async def _publish_documents(self, docs: list[dict[str, Any]]) -> int:
         """Publish the unpublished events of these documents, each document's in order.
 
-        One insert claims them all; only events claimed before are read back (by _id); then the sends, then one
-        insert of the published markers (in the background: see settle()).
+        One insert claims them all (with the markers of the events published before, see _mark_soon); only events
+        claimed before are read back (by _id); then the sends.
         """
         pending = self._unpublished(docs)
         if not pending:
@@ -416,7 +428,7 @@ class OutboxRelay:
         batch_ids = [e["event_id"] for e in claims.batch]
         for event_id in batch_ids:
             self._remember(event_id)
-        self._mark_in_background(batch_ids)
+        self._mark_soon(batch_ids)
         if self.metrics is not None:
             for e in claims.batch:
                 self.metrics.events_produced.labels(e["topic"]).inc()
@@ -439,10 +451,17 @@ class OutboxRelay:
         return pending
 
     async def _claim(self, event_ids: list[str], now: datetime) -> set[str]:
-        """Claim optimistically: an insert per event. Returns the ids claimed before (by us or another replica,
-        or already published): only those are then read, each by _id."""
-        return await insert_new_returning_existing(self.log, [{"_id": i, "owner": self.owner, "until": now + self.lease}
-                                                              for i in event_ids])
+        """Claim optimistically: an insert per event, in one command with the published markers still owed.
+        Returns the ids claimed before (by us or another replica, or already published): only those are then
+        read, each by _id."""
+        markers, self._unmarked = self._unmarked, []
+        claims = [{"_id": i, "owner": self.owner, "until": now + self.lease} for i in event_ids]
+        try:
+            existed = await insert_new_returning_existing(self.log, claims + _marker_documents(markers))
+        except BaseException:
+            self._mark_soon(markers)  # written with the next claims, or alone
+            raise
+        return existed & set(event_ids)  # a marker written before (by another replica) is fine
 
     async def _sort_out(self, pending: list[list[dict[str, Any]]], lost: set[str], now: datetime) -> _Claims:
         """Which claimed entries to send, which claims to give back, which expired claims to take over."""
@@ -505,14 +524,30 @@ class OutboxRelay:
                 await self.producer.renew()
             raise
 
-    def _mark_in_background(self, event_ids: list[str]) -> None:
-        # The markers are written while the next pass goes on (one database round trip less per pass: measured
-        # in the relay's share of end-to-end latency). This relay knows the events are out (_published_recently);
-        # others (and this service's next process) learn it from the markers; without them, they publish again
-        # once the claims' lease ends.
-        marking = asyncio.create_task(self._mark_published(event_ids))
-        self._marking.add(marking)
-        marking.add_done_callback(self._marking.discard)
+    def _mark_soon(self, event_ids: list[str]) -> None:
+        """The published markers go in the next pass's insert of its claims, or alone after MARKER_LINGER_SECONDS
+        (or at settle()) when no pass comes. While events keep coming that is one insert command per pass instead
+        of two (FerretDB's CPU is mostly per command: bench.flow). No pass waits for them (a wait showed in the
+        relay's share of end-to-end latency). This relay knows the events are out (_published_recently); others
+        (and this service's next process) learn it from the markers; without them, they publish again once the
+        claims' lease ends (a crash in that moment: at-least-once, as before)."""
+        if not event_ids:
+            return
+        self._unmarked += event_ids
+        if self._marker_timer is None:
+            self._marker_timer = asyncio.create_task(self._mark_when_due())
+            self._marking.add(self._marker_timer)
+            self._marker_timer.add_done_callback(self._marking.discard)
+
+    async def _mark_when_due(self) -> None:
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._mark_now.wait(), MARKER_LINGER_SECONDS)
+        finally:
+            self._marker_timer = None
+        event_ids, self._unmarked = self._unmarked, []  # none when a pass's claims took them meanwhile
+        if event_ids:
+            await self._mark_published(event_ids)
 
     async def _mark_published(self, event_ids: list[str]) -> None:
         # Retried until written (e.g. through a database restart): an event without its marker is published again
@@ -520,8 +555,7 @@ class OutboxRelay:
         delay = 0.25
         while True:
             try:
-                await self.log.insert_many([{"_id": _marker(i), "at": datetime.now(UTC)} for i in event_ids],
-                                           ordered=False)
+                await self.log.insert_many(_marker_documents(event_ids), ordered=False)
                 return
             except BulkWriteError as exc:
                 duplicate_ids(exc)  # another replica, or an attempt that failed late, marked some of them: fine
@@ -537,9 +571,13 @@ class OutboxRelay:
                 delay = min(delay * 2, 4.0)
 
     async def settle(self) -> None:
-        """Wait for the published markers being written."""
-        while self._marking:
-            await asyncio.gather(*self._marking, return_exceptions=True)
+        """Write the published markers still owed now, and wait for them being written."""
+        self._mark_now.set()
+        try:
+            while self._marking:
+                await asyncio.gather(*self._marking, return_exceptions=True)
+        finally:
+            self._mark_now.clear()
 
     def _remember(self, event_id: str) -> None:
         self._published_recently[event_id] = None

@@ -280,26 +280,28 @@ async def test_a_bulk_write_to_a_collection_that_carries_events_is_refused(setup
     assert await collection.find_one({"_id": "k"}) is None
 
 
-class CountingMarkerInserts:
-    """The relay's log collection, counting the inserts of published markers (one per pass that published)."""
+class CountingLogInserts:
+    """The relay's log collection, counting its inserts: those with claims (one per pass that published), and
+    all."""
 
     def __init__(self, log):
-        self._log, self.marker_inserts = log, 0
+        self._log, self.claim_inserts, self.inserts = log, 0, 0
 
     def __getattr__(self, name):
         return getattr(self._log, name)
 
     async def insert_many(self, documents, *args, **kwargs):
-        if documents[0]["_id"].startswith("published:"):
-            self.marker_inserts += 1
+        self.inserts += 1
+        if any("owner" in d for d in documents):
+            self.claim_inserts += 1
         return await self._log.insert_many(documents, *args, **kwargs)
 
 
-async def _passes_for_a_stream(setup, linger_seconds: float) -> tuple[int, int]:
+async def _passes_for_a_stream(setup, linger_seconds: float) -> tuple[int, int, int]:
     """One document after a quiet spell, then 20 more written every 10 ms: the passes that published the first
-    alone, and the passes for the 20."""
+    alone, the passes for the 20, and the relay's inserts into its log for the 20 (claims and markers)."""
     settings, collection, log, producer = setup
-    counting = CountingMarkerInserts(log)
+    counting = CountingLogInserts(log)
     writes = OutboxWrites()
     watched = writes.watch(collection)
     relay_ = OutboxRelay([watched], producer, counting, poll_seconds=60.0, lease_seconds=30.0, scan_seconds=300.0,
@@ -314,7 +316,7 @@ async def _passes_for_a_stream(setup, linger_seconds: float) -> tuple[int, int]:
     try:
         await watched.insert_one({"_id": uuid.uuid4().hex, **outbox_fields([entry(settings, events[0])])})
         assert await eventually(lambda: all_published(1))
-        first = counting.marker_inserts
+        first, first_inserts = counting.claim_inserts, counting.inserts
         for event in events[1:]:
             await watched.insert_one({"_id": uuid.uuid4().hex, **outbox_fields([entry(settings, event)])})
             await asyncio.sleep(0.01)  # the pace of the stream, not a wait for something to happen
@@ -322,7 +324,7 @@ async def _passes_for_a_stream(setup, linger_seconds: float) -> tuple[int, int]:
     finally:
         relay_.stop()
         await running
-    return first, counting.marker_inserts - first
+    return first, counting.claim_inserts - first, counting.inserts - first_inserts
 
 
 async def test_while_events_keep_coming_the_relay_lingers_and_publishes_them_in_fewer_passes(setup):
@@ -331,3 +333,11 @@ async def test_while_events_keep_coming_the_relay_lingers_and_publishes_them_in_
     assert lingering[0] == at_once[0] == 1  # after a quiet spell: at once, alone
     # 20 events over at least 0.2 s: with 300 ms of lingering a few passes; without, about one per write.
     assert lingering[1] <= 4 < at_once[1]
+
+
+async def test_while_passes_follow_each_other_the_published_markers_go_in_with_the_next_claims(setup):
+    """One insert into the log per pass, not two: a pass's markers wait for the next pass's claims (the last
+    pass's go alone, MARKER_LINGER_SECONDS later)."""
+    _, passes, inserts = await _passes_for_a_stream(setup, linger_seconds=0.0)
+    assert passes >= 5  # about one per write (the test above)
+    assert inserts <= passes + 2 < 2 * passes
