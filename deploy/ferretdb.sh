@@ -23,8 +23,9 @@ install() {
   # reads by an indexed field do not grow with the collection (pushdown.patch says how), without the leak
   # tracking meant for FerretDB's own tests (no-resource-tracking.patch), and an update command of many
   # statements no longer holds a connection per statement until it ends (update-statements.patch: with 100
-  # it took the database's whole pool and hung, and every other command with it), and its statistics still answer
-  # when idindex.go has dropped every index FerretDB lists for a database (stats.patch).
+  # it took the database's whole pool and hung, and every other command with it), its statistics still answer
+  # when idindex.go has dropped every index FerretDB lists for a database (stats.patch), and a statement it runs
+  # often is prepared once per connection, not for every command (statement-cache.patch).
   local build=$ROOT/.cache/ferretdb-build module
   module=$(cd "$src" && go mod download -json github.com/FerretDB/FerretDB | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
   rm -rf "$build" && mkdir -p "$build/main"

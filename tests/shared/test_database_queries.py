@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from pymongo import AsyncMongoClient
+from pymongo.errors import DuplicateKeyError
 
 from tests.conftest import Infrastructure
 
@@ -121,3 +122,28 @@ async def test_updates_and_deletes_reach_every_matching_document(collection: Any
     deleted = await collection.delete_many({"at": {"$lt": BASE + timedelta(minutes=300)}})
     assert deleted.deleted_count == len(doomed)
     assert await collection.find_one({"_id": {"$in": doomed}}) is None
+
+
+async def test_the_same_commands_answer_rightly_across_changes_of_the_collection(
+        infrastructure: Infrastructure, mongo_client: AsyncMongoClient) -> None:
+    """Our FerretDB keeps each SQL statement it runs prepared (deploy/ferretdb/statement-cache.patch): the same
+    insert and finds, run again after an index is added, and after the collection is dropped and made again, must
+    see the collection as it is then."""
+    collection = mongo_client[f"test_{infrastructure.run_id}_statements"]["docs"]
+
+    async def the_same_commands(n: int) -> tuple[list[str], list[str]]:
+        await collection.insert_one({"_id": f"d{n}", "unit_id": "u1", "n": n})
+        by_id = [d["_id"] async for d in collection.find({"_id": {"$in": [f"d{n}", "d-none"]}})]
+        by_unit = sorted([d["_id"] async for d in collection.find({"unit_id": "u1"})])
+        return by_id, by_unit
+
+    await collection.drop()
+    assert await the_same_commands(1) == (["d1"], ["d1"])
+    assert await the_same_commands(2) == (["d2"], ["d1", "d2"])
+    await collection.create_index([("unit_id", 1)])
+    assert await the_same_commands(3) == (["d3"], ["d1", "d2", "d3"])
+    await collection.drop()
+    assert await the_same_commands(4) == (["d4"], ["d4"])
+    with pytest.raises(DuplicateKeyError):
+        await collection.insert_one({"_id": "d4", "unit_id": "u1", "n": 4})  # a unique violation still says so
+    await collection.drop()
