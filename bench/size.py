@@ -222,7 +222,7 @@ async def _time_reads(http: httpx.AsyncClient, url: str, headers: dict[str, str]
 
 def _ours(cpu_ms: dict[str, float]) -> dict[str, float]:
     """Our processes' figures: the load generator's and the mail server's (a relay elsewhere in production) are
-    not the system's cost."""
+    not the system's cost. (kafka_jit_compiler is the part of kafka's that was its JIT compiler.)"""
     return {k: v for k, v in cpu_ms.items() if k not in ("load_generator", "mailpit")}
 
 
