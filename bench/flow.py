@@ -384,12 +384,10 @@ def cpu_seconds(inst: Installation) -> dict[str, float]:
         pid_file = inst.workdir / "data" / name / f"{name}.pid"
         if pid_file.exists():
             pids[name] = int(pid_file.read_text().strip())
-    ticks = os.sysconf("SC_CLK_TCK")
     used = {}
     for name, pid in pids.items():
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            used[name] = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+            used[name] = stat_cpu_seconds(Path(f"/proc/{pid}/stat"))
         except (OSError, IndexError, ValueError):
             continue
     if "kafka" in pids:
@@ -407,7 +405,7 @@ def wait_until_quiet(inst: Installation, busy_share: float = 0.1, at_most_s: flo
     while time.perf_counter() - started < at_most_s:
         time.sleep(1.0)
         after = cpu_seconds(inst)
-        if sum(after[k] - before.get(k, 0.0) for k in after if k not in NOT_OURS) < busy_share:
+        if ours_ms(cpu_ms_per(before, after, 1.0)) < busy_share * 1000:
             break
         before = after
     return round(time.perf_counter() - started, 1)
@@ -416,17 +414,20 @@ def wait_until_quiet(inst: Installation, busy_share: float = 0.1, at_most_s: flo
 def jit_compiler_seconds(pid: int) -> float:
     """CPU time of a JVM's JIT compiler threads (named "C1 CompilerThre..." / "C2 CompilerThre..."), which is
     part of the process's: how much of the broker's CPU was still its warm-up."""
-    ticks = os.sysconf("SC_CLK_TCK")
     used = 0.0
     for task in Path(f"/proc/{pid}/task").glob("*"):
         try:
-            if "CompilerThre" not in (task / "comm").read_text():
-                continue
-            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
-            used += (int(fields[11]) + int(fields[12])) / ticks
+            if "CompilerThre" in (task / "comm").read_text():
+                used += stat_cpu_seconds(task / "stat")
         except (OSError, IndexError, ValueError):
             continue  # a compiler thread that ended meanwhile
     return used
+
+
+def stat_cpu_seconds(stat: Path) -> float:
+    """User + system CPU seconds from a /proc .../stat file (of a process or a thread)."""
+    fields = stat.read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 # Not ours: the mail server stands in for a municipality's relay, the load generator for the users; the broker's
